@@ -1,0 +1,39 @@
+# Every target creates .venv and installs the project into it when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+RESULTS := reports/allure-results
+
+.PHONY: run test lint serve bench report clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: the example scenarios against the embedded sandbox, Allure results in reports/
+run: $(STAMP)
+	$(PY) -m pytest scenarios -p no:cacheprovider --alluredir=$(RESULTS) --clean-alluredir
+	@echo "Allure results: $(RESULTS)  (turn them into a report with: make report)"
+
+## test: the whole test suite of flowtest itself
+test: $(STAMP)
+	$(PY) -m pytest
+
+## lint: ruff and mypy --strict, as CI runs them
+lint: $(STAMP)
+	$(VENV)/bin/ruff check flowtest tests benchmarks
+	$(VENV)/bin/mypy --strict flowtest
+
+## serve: the sandbox on http://127.0.0.1:8765
+serve: $(STAMP)
+	$(VENV)/bin/flowtest serve
+
+## bench: the benchmarks (not run by CI)
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""The asyncio client: the runner drives many conversations on one loop with it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying
+
+from flowtest.client import protocol
+from flowtest.client.base import ClientBase, now
+from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
+from flowtest.client.protocol import Call, Recorder
+from flowtest.client.retry import retry_arguments
+
+
+class AsyncFlowClient(ClientBase):
+    """Start Session, Send Message, Get Session, End Session over one connection pool."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        recorder: Recorder | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(config, recorder)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient()
+
+    def with_options(
+        self, recorder: Recorder | None = None, timeout: float | None = None
+    ) -> AsyncFlowClient:
+        """A client sharing this one's connections, with its own recorder or timeout."""
+        config = self.config if timeout is None else replace(self.config, timeout=timeout)
+        return AsyncFlowClient(config, recorder or self.recorder, self._http)
+
+    async def start_session(
+        self,
+        flow_id: str,
+        variables: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        org: str | None = None,
+    ) -> TurnResult:
+        call = self._start(flow_id, variables, metadata, org)
+        return protocol.parse_turn(self.config, call, await self._perform(call))
+
+    async def send_text(self, session_id: str, text: str, org: str | None = None) -> TurnResult:
+        call = protocol.text_call(self.config, self._org(org), session_id, text)
+        return protocol.parse_turn(self.config, call, await self._perform(call))
+
+    async def send_transfer(
+        self, session_id: str, status: str, reason: str | None = None, org: str | None = None
+    ) -> TurnResult:
+        call = protocol.transfer_call(self.config, self._org(org), session_id, status, reason)
+        return protocol.parse_turn(self.config, call, await self._perform(call))
+
+    async def get_session(self, session_id: str, org: str | None = None) -> SessionInfo:
+        call = protocol.get_call(self.config, self._org(org), session_id)
+        return protocol.parse_session(self.config, call, await self._perform(call))
+
+    async def end_session(self, session_id: str, org: str | None = None) -> EndResult:
+        call = protocol.end_call(self.config, self._org(org), session_id)
+        return protocol.parse_end(self.config, call, await self._perform(call))
+
+    async def _perform(self, call: Call) -> Any:
+        async for attempt in AsyncRetrying(**retry_arguments(self.config.retry, call.kind)):
+            with attempt:
+                return await self._once(call, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _once(self, call: Call, attempt: int) -> Any:
+        started = now()
+        try:
+            response = await self._http.request(
+                call.method,
+                call.url,
+                content=protocol.encode_body(call),
+                headers=protocol.request_headers(self.config, call),
+                timeout=self._timeout(),
+            )
+        except httpx.TransportError as exc:
+            error = protocol.transport_error(self.config, call, exc)
+            self._record(call, started, attempt, None, None, error)
+            raise error from None
+        return self._finish(call, started, attempt, response)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncFlowClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,74 @@
+"""What the sync and async clients share: configuration, call building, recording."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from flowtest.client import protocol
+from flowtest.client.models import ClientConfig
+from flowtest.client.protocol import Call, Recorder
+from flowtest.errors import FlowtestError
+
+logger = logging.getLogger(__name__)
+
+
+class ClientBase:
+    def __init__(self, config: ClientConfig, recorder: Recorder | None = None) -> None:
+        self.config = config
+        self.recorder = recorder
+
+    def _org(self, org: str | None) -> str:
+        return org or self.config.org
+
+    def _start(
+        self,
+        flow_id: str,
+        variables: Mapping[str, Any] | None,
+        metadata: Mapping[str, Any] | None,
+        org: str | None,
+    ) -> Call:
+        return protocol.start_call(self.config, self._org(org), flow_id, variables, metadata)
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.config.timeout)
+
+    def _record(
+        self,
+        call: Call,
+        started: tuple[float, float],
+        attempt: int,
+        response: httpx.Response | None,
+        payload: Any,
+        error: FlowtestError | None,
+    ) -> None:
+        wall, perf = started
+        duration = time.perf_counter() - perf
+        message = str(error) if error is not None else None
+        record = protocol.exchange(
+            self.config, call, wall, duration, attempt, response, payload, message
+        )
+        logger.debug("%s %s -> %s in %.3fs", record.method, record.url, record.status, duration)
+        if self.recorder is not None:
+            self.recorder(record)
+
+    def _finish(
+        self, call: Call, started: tuple[float, float], attempt: int, response: httpx.Response
+    ) -> Any:
+        payload = protocol.decode_json(response)
+        try:
+            protocol.check_response(call, response, payload)
+        except FlowtestError as exc:
+            self._record(call, started, attempt, response, payload, exc)
+            raise
+        self._record(call, started, attempt, response, payload, None)
+        return payload
+
+
+def now() -> tuple[float, float]:
+    """Wall time for reports, monotonic time for durations."""
+    return time.time(), time.perf_counter()

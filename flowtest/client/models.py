@@ -1,0 +1,126 @@
+"""What the client is configured with and what it returns: frozen values only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowtest.redact import Redactor
+
+STATUSES = (
+    "awaiting_input",
+    "awaiting_transfer",
+    "completed",
+    "terminated",
+    "expired",
+    "error",
+)
+TERMINAL_STATUSES = frozenset({"completed", "terminated", "expired", "error"})
+TRANSFER_RESULTS = ("success", "failed", "hangup")
+
+
+@dataclass(frozen=True)
+class FieldPaths:
+    """Where a response keeps each field; a deployment that names them otherwise reconfigures these."""
+
+    session_id: str = "$.sessionId"
+    status: str = "$.status"
+    messages: str = "$.messages"
+    message_text: str = "text"
+    variables: str = "$.variables"
+    metadata: str = "$.metadata"
+    transfer: str = "$.transfer"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff; Retry-After wins when the server sends it."""
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+    max_total_wait: float = 30.0
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    org: str
+    api_key: str | None = field(default=None, repr=False)
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    timeout: float = 30.0
+    fields: FieldPaths = FieldPaths()
+    retry: RetryPolicy = RetryPolicy()
+    redactor: Redactor = Redactor()
+
+    def auth_headers(self) -> dict[str, str]:
+        if not self.api_key:
+            return {}
+        value = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
+        return {self.auth_header: value}
+
+    def effective_redactor(self) -> Redactor:
+        extra = Redactor(
+            self.redactor.secret_values,
+            self.redactor.secret_keys,
+            self.redactor.secret_headers | {self.auth_header.lower()},
+        )
+        return extra.with_values([self.api_key])
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    text: str | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """What Start Session or Send Message returned: one turn of the conversation."""
+
+    session_id: str
+    status: str
+    messages: tuple[Message, ...]
+    transfer: Mapping[str, Any] | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(m.text for m in self.messages if m.text is not None)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What Get Session returned."""
+
+    session_id: str
+    status: str
+    metadata: Mapping[str, Any]
+    variables: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EndResult:
+    session_id: str
+    status: str
+    raw: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP attempt as the reports show it: secrets already redacted."""
+
+    method: str
+    url: str
+    request_headers: Mapping[str, str]
+    request_json: Any
+    status: int | None
+    response_json: Any
+    started_at: float
+    duration: float
+    attempt: int = 1
+    error: str | None = None

@@ -1,0 +1,259 @@
+"""The contract in code: URLs, request bodies, reading responses, mapping failures to errors.
+
+Both the sync and the async client use these functions, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from flowtest import __version__
+from flowtest.client.models import (
+    STATUSES,
+    ClientConfig,
+    EndResult,
+    Exchange,
+    Message,
+    SessionInfo,
+    TurnResult,
+)
+from flowtest.errors import ApiError, ProtocolError, TransportError
+from flowtest.jsonpath import compile_path
+
+API_ROOT = "/cgw/process/v1/orgs"
+Recorder = Callable[[Exchange], None]
+
+
+class CallKind(Enum):
+    START = "start"
+    SEND = "send"
+    GET = "get"
+    END = "end"
+
+    @property
+    def idempotent(self) -> bool:
+        return self in (CallKind.GET, CallKind.END)
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: CallKind
+    method: str
+    url: str
+    body: Mapping[str, Any] | None
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def start_call(
+    config: ClientConfig,
+    org: str,
+    flow_id: str,
+    variables: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+) -> Call:
+    body: dict[str, Any] = {}
+    if variables:
+        body["variables"] = dict(variables)
+    if metadata:
+        body["metadata"] = dict(metadata)
+    url = f"{_root(config, org)}/flows/{_segment(flow_id)}/sessions"
+    return Call(CallKind.START, "POST", url, body)
+
+
+def text_call(config: ClientConfig, org: str, session_id: str, text: str) -> Call:
+    return Call(CallKind.SEND, "POST", _messages_url(config, org, session_id), {"text": text})
+
+
+def transfer_call(
+    config: ClientConfig, org: str, session_id: str, status: str, reason: str | None
+) -> Call:
+    result: dict[str, Any] = {"status": status}
+    if reason is not None:
+        result["failReason"] = reason
+    url = _messages_url(config, org, session_id)
+    return Call(CallKind.SEND, "POST", url, {"transferResult": result})
+
+
+def get_call(config: ClientConfig, org: str, session_id: str) -> Call:
+    return Call(CallKind.GET, "GET", _session_url(config, org, session_id), None)
+
+
+def end_call(config: ClientConfig, org: str, session_id: str) -> Call:
+    return Call(CallKind.END, "DELETE", _session_url(config, org, session_id), None)
+
+
+def _root(config: ClientConfig, org: str) -> str:
+    return f"{config.base_url.rstrip('/')}{API_ROOT}/{_segment(org)}"
+
+
+def _session_url(config: ClientConfig, org: str, session_id: str) -> str:
+    return f"{_root(config, org)}/sessions/{_segment(session_id)}"
+
+
+def _messages_url(config: ClientConfig, org: str, session_id: str) -> str:
+    return _session_url(config, org, session_id) + "/messages"
+
+
+def request_headers(config: ClientConfig, call: Call) -> dict[str, str]:
+    headers = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
+    if call.body is not None:
+        headers["Content-Type"] = "application/json"
+    headers.update(config.auth_headers())
+    return headers
+
+
+def encode_body(call: Call) -> bytes | None:
+    return None if call.body is None else json.dumps(call.body).encode()
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+def decode_json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def check_response(call: Call, response: httpx.Response, payload: Any) -> None:
+    """Raise ApiError for any non-2xx answer."""
+    if response.is_success:
+        return
+    code, message = _error_fields(payload)
+    if message is None and payload is None and response.content:
+        message = response.text[:200].strip() or None
+    retry_after = _retry_after(response.headers.get("Retry-After"))
+    raise ApiError(call.method, call.url, response.status_code, code, message, retry_after)
+
+
+def _error_fields(payload: Any) -> tuple[str | None, str | None]:
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (str(code) if code is not None else None, str(message) if message is not None else None)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare for APIs; fall back to our own backoff
+
+
+def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
+    if isinstance(exc, httpx.ConnectError):
+        reason = (
+            "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+        )
+        hint = f"Is the service running at {config.base_url}? Check the base URL."
+    elif isinstance(exc, httpx.TimeoutException):
+        reason = f"no answer within {config.timeout:g}s"
+        hint = "Check the service, or raise the timeout (--flowtest-timeout, or timeout: in the scenario)."
+    else:
+        reason = type(exc).__name__
+        hint = "Check the base URL and the network."
+    unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return TransportError(call.method, call.url, reason, hint, request_sent=not unsent)
+
+
+def _field(config: ClientConfig, call: Call, payload: Any, path: str, setting: str) -> Any:
+    found = compile_path(path)(payload)
+    if not found:
+        problem = f"the response has no value at {path} (set fields.{setting} if this API names it otherwise)"
+        raise ProtocolError(call.method, call.url, problem)
+    return found[0]
+
+
+def _status(config: ClientConfig, call: Call, payload: Any) -> str:
+    status = _field(config, call, payload, config.fields.status, "status")
+    if status not in STATUSES:
+        known = ", ".join(STATUSES)
+        raise ProtocolError(
+            call.method, call.url, f"unknown session status {status!r} (known: {known})"
+        )
+    return str(status)
+
+
+def parse_turn(config: ClientConfig, call: Call, payload: Any) -> TurnResult:
+    session_id = str(_field(config, call, payload, config.fields.session_id, "session_id"))
+    messages = _field(config, call, payload, config.fields.messages, "messages")
+    if not isinstance(messages, list):
+        raise ProtocolError(call.method, call.url, f"{config.fields.messages} is not a list")
+    text_of = compile_path(config.fields.message_text)
+    parsed = tuple(_message(item, text_of) for item in messages)
+    transfer = compile_path(config.fields.transfer)(payload)
+    transfer_value = transfer[0] if transfer and isinstance(transfer[0], dict) else None
+    return TurnResult(session_id, _status(config, call, payload), parsed, transfer_value, payload)
+
+
+def _message(item: Any, text_of: Callable[[Any], list[Any]]) -> Message:
+    if not isinstance(item, dict):
+        return Message("text", str(item), {"value": item})
+    found = text_of(item)
+    text = str(found[0]) if found and found[0] is not None else None
+    return Message(str(item.get("type", "text")), text, item)
+
+
+def parse_session(config: ClientConfig, call: Call, payload: Any) -> SessionInfo:
+    session_id = str(_field(config, call, payload, config.fields.session_id, "session_id"))
+    variables = _field(config, call, payload, config.fields.variables, "variables")
+    if not isinstance(variables, dict):
+        raise ProtocolError(call.method, call.url, f"{config.fields.variables} is not an object")
+    metadata = compile_path(config.fields.metadata)(payload)
+    meta = metadata[0] if metadata and isinstance(metadata[0], dict) else {}
+    return SessionInfo(session_id, _status(config, call, payload), meta, variables, payload)
+
+
+def parse_end(config: ClientConfig, call: Call, payload: Any) -> EndResult:
+    found_id = compile_path(config.fields.session_id)(payload) if payload is not None else []
+    found_status = compile_path(config.fields.status)(payload) if payload is not None else []
+    session_id = str(found_id[0]) if found_id else ""
+    status = str(found_status[0]) if found_status else "terminated"
+    return EndResult(session_id, status, payload if isinstance(payload, dict) else {})
+
+
+def require_object(call: Call, payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise ProtocolError(call.method, call.url, "the response body is not a JSON object")
+    return payload
+
+
+def exchange(
+    config: ClientConfig,
+    call: Call,
+    started_at: float,
+    duration: float,
+    attempt: int,
+    response: httpx.Response | None,
+    payload: Any,
+    error: str | None,
+) -> Exchange:
+    redactor = config.effective_redactor()
+    return Exchange(
+        method=call.method,
+        url=call.url,
+        request_headers=redactor.headers(request_headers(config, call)),
+        request_json=redactor.value(call.body),
+        status=response.status_code if response is not None else None,
+        response_json=redactor.value(payload),
+        started_at=started_at,
+        duration=duration,
+        attempt=attempt,
+        error=redactor.text(error) if error else None,
+    )

@@ -1,0 +1,55 @@
+"""When and how long to retry, with tenacity: one policy for both clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenacity import (
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from flowtest.client.models import RetryPolicy
+from flowtest.client.protocol import CallKind
+from flowtest.errors import ApiError, TransportError
+
+# A 502/504 or a timeout may come after the server acted: only safe to repeat an idempotent call.
+_ANY_CALL = frozenset({429, 503})
+_IDEMPOTENT_ONLY = frozenset({502, 504})
+
+
+def should_retry(kind: CallKind, exc: BaseException) -> bool:
+    if isinstance(exc, ApiError):
+        return exc.status in _ANY_CALL or (kind.idempotent and exc.status in _IDEMPOTENT_ONLY)
+    if isinstance(exc, TransportError):
+        return kind.idempotent or not exc.request_sent
+    return False
+
+
+class _WaitRetryAfter:
+    """Retry-After when the server gives one, else random exponential backoff."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.backoff = wait_random_exponential(
+            multiplier=policy.initial_backoff, max=policy.max_backoff
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, ApiError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.policy.max_total_wait)
+        return float(self.backoff(state))
+
+
+def retry_arguments(policy: RetryPolicy, kind: CallKind) -> dict[str, Any]:
+    """Keyword arguments for tenacity's Retrying / AsyncRetrying."""
+    return {
+        "retry": retry_if_exception(lambda exc: should_retry(kind, exc)),
+        "wait": _WaitRetryAfter(policy),
+        "stop": stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_total_wait),
+        "reraise": True,
+    }

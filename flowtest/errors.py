@@ -1,0 +1,80 @@
+"""One exception hierarchy; every message is written for the person running the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FlowtestError(Exception):
+    """Base of every error flowtest raises on purpose. ``str()`` is the user-facing message."""
+
+
+class ConfigError(FlowtestError):
+    """Configuration is missing or wrong (an option, an environment variable, pyproject)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something stands in a file: 1-based line and column."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class SourceError(FlowtestError):
+    """A file (scenario, partial, flow) is not valid YAML or breaks its format."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.detail = message
+
+
+class ApiError(FlowtestError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        code: str | None,
+        message: str | None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.status = status
+        self.code = code
+        self.api_message = message
+        self.retry_after = retry_after
+        detail = f" {code}" if code else ""
+        said = f": {message}" if message else ""
+        super().__init__(f"{method} {url} answered {status}{detail}{said}")
+
+
+class TransportError(FlowtestError):
+    """No HTTP answer at all: connection refused, timeout, TLS, DNS."""
+
+    def __init__(
+        self, method: str, url: str, reason: str, hint: str, request_sent: bool = True
+    ) -> None:
+        self.method = method
+        self.request_sent = request_sent
+        self.url = url
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"{method} {url} failed: {reason}. {hint}")
+
+
+class ProtocolError(FlowtestError):
+    """The API answered 2xx, but with a body flowtest cannot read (unknown status, missing field)."""
+
+    def __init__(self, method: str, url: str, problem: str) -> None:
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url}: {problem}")

@@ -1,0 +1,1 @@
+"""The pytest plugin: collects *.scenario.yaml files and runs them."""

@@ -1,0 +1,124 @@
+"""Run the sandbox: in the foreground (``flowtest serve``) or in a thread for tests and the plugin."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from flowtest.errors import FlowtestError
+from flowtest.sandbox.app import Clock, Faults, Limits, SandboxApi, create_app
+from flowtest.sandbox.flows import load_flows
+
+logger = logging.getLogger(__name__)
+
+# Documented development key: the sandbox is for local use and binds to loopback by default.
+DEFAULT_API_KEY = "flowtest-sandbox-key"
+DEFAULT_PORT = 8765
+_START_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    flows_dir: Path = Path("scenarios/flows")
+    orgs: tuple[str, ...] = ("demo",)
+    api_key: str = field(default=DEFAULT_API_KEY, repr=False)
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    limits: Limits = Limits()
+    faults: Faults = Faults()
+
+
+@dataclass(frozen=True)
+class RunningSandbox:
+    url: str
+    api: SandboxApi
+    config: SandboxConfig
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self.api.sessions)
+
+
+def build_api(config: SandboxConfig, clock: Clock = time.time) -> SandboxApi:
+    """Load the flows (a FlowFilesError lists every broken file) and make the API object."""
+    flows = load_flows(config.flows_dir)
+    keys = {config.api_key: frozenset(config.orgs)}
+    return SandboxApi(flows, keys, config.limits, config.faults, clock)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind and listen now, so the port is known (0 picks a free one) before the server runs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this; without it h11 answers stall ~40ms on delayed ACKs.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise FlowtestError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(1024)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _server(api: SandboxApi, on_ready: Callable[[], None] | None) -> uvicorn.Server:
+    app = create_app(api, on_ready)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def serve(config: SandboxConfig, announce: Callable[[str], None]) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM (uvicorn handles both)."""
+    api = build_api(config)
+    sock = bind(config.host, config.port)
+    url = url_of(sock)
+    server = _server(api, lambda: announce(url))
+    # uvicorn shuts down gracefully on either signal, then re-raises it: both end here quietly.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        logger.info("sandbox stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def running_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Iterator[RunningSandbox]:
+    """The sandbox in a background thread on ``config.port`` (use 0 for a free one)."""
+    api = build_api(config, clock)
+    sock = bind(config.host, config.port)
+    ready = threading.Event()
+    server = _server(api, ready.set)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="flowtest-sandbox", daemon=True
+    )
+    thread.start()
+    try:
+        if not ready.wait(_START_TIMEOUT):
+            raise FlowtestError(f"the sandbox did not start within {_START_TIMEOUT:.0f}s")
+        yield RunningSandbox(url_of(sock), api, config)
+    finally:
+        server.should_exit = True
+        thread.join(_START_TIMEOUT)
+        sock.close()

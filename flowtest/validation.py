@@ -1,0 +1,164 @@
+"""Turn JSON Schema violations into one readable line each, pointing at the YAML source.
+
+The schemas carry a few annotations of ours that only shape messages:
+``x-noun`` (what the keys of an object are called: "key", "matcher"),
+``x-expected`` (what a value should look like), ``x-message`` (a fixed
+message for a composite rule) and ``x-actions`` (keys of which exactly one
+must be present).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from flowtest.errors import SourceError
+from flowtest.yamlsource import Document, JsonPath
+
+
+def describe_path(at: Sequence[str | int]) -> str:
+    """``conversation[3].bot`` style, as designers count steps in the file."""
+    text = ""
+    for part in at:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f", did you mean '{close[0]}'?" if close else ""
+
+
+def schema_errors(document: Document, validator: Draft202012Validator) -> list[SourceError]:
+    """Every violation of the document, in file order, one SourceError each."""
+    found: dict[str, SourceError] = {}
+    for error in validator.iter_errors(document.data):
+        for source_error in _describe(document, error):
+            found.setdefault(str(source_error), source_error)
+    return sorted(found.values(), key=lambda e: (e.location.line, e.location.column))
+
+
+def _describe(document: Document, error: ValidationError) -> list[SourceError]:
+    at: JsonPath = tuple(error.absolute_path)
+    where = describe_path(at) or "document"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    handler = _HANDLERS.get(str(error.validator))
+    if "x-message" in schema and error.validator != "additionalProperties":
+        return [SourceError(document.location(at), f"{where}: {schema['x-message']}")]
+    if handler is not None:
+        return handler(document, error, at, where, schema)
+    return [SourceError(document.location(at), f"{where}: {error.message}")]
+
+
+def _unknown_keys(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    known = list(schema.get("properties", {}))
+    noun = schema.get("x-noun", "key")
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    return [
+        SourceError(
+            document.key_location((*at, key)),
+            f"{where}: unknown {noun} '{key}'{did_you_mean(key, known)}",
+        )
+        for key in instance
+        if key not in known
+    ]
+
+
+def _missing_keys(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    missing = [key for key in schema.get("required", []) if key not in instance]
+    return [
+        SourceError(document.location(at), f"{where}: missing required key '{key}'")
+        for key in missing
+    ]
+
+
+def _one_of(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    actions = schema.get("x-actions")
+    if actions is not None and isinstance(error.instance, dict):
+        present = [key for key in actions if key in error.instance]
+        choices = ", ".join(actions)
+        if not present:
+            message = f"a step needs one action key ({choices})"
+        else:
+            message = f"a step has exactly one action, found {', '.join(present)}"
+        return [SourceError(document.location(at), f"{where}: {message}")]
+    return _branches(document, error, at, where, schema)
+
+
+def _branches(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    # Report from the branch meant for this kind of value, not every branch's type mismatch.
+    relevant = [e for e in error.context or [] if not _is_type_mismatch(e, at)]
+    if relevant:
+        deepest = max(relevant, key=lambda e: len(e.absolute_path))
+        return _describe(document, deepest)
+    return [SourceError(document.location(at), f"{where}: {_expected(schema, error.instance)}")]
+
+
+def _is_type_mismatch(error: ValidationError, at: JsonPath) -> bool:
+    return tuple(error.absolute_path) == at and error.validator in ("type", "const", "enum")
+
+
+def _bad_value(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    message = _expected(schema, error.instance)
+    if error.validator == "enum" and isinstance(error.instance, str):
+        message += did_you_mean(error.instance, [str(v) for v in schema.get("enum", [])])
+    return [SourceError(document.location(at), f"{where}: {message}")]
+
+
+def _expected(schema: dict[str, Any], instance: Any) -> str:
+    expected = schema.get("x-expected")
+    if expected is None and "enum" in schema:
+        expected = "one of " + ", ".join(str(v) for v in schema["enum"])
+    if expected is None and "const" in schema:
+        expected = repr(schema["const"])
+    if expected is None and "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        expected = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
+    return f"expected {expected or 'a different value'}, got {_show(instance)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value)
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "object": "a mapping",
+    "array": "a list",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+_HANDLERS = {
+    "additionalProperties": _unknown_keys,
+    "required": _missing_keys,
+    "oneOf": _one_of,
+    "anyOf": _branches,
+    "type": _bad_value,
+    "enum": _bad_value,
+    "const": _bad_value,
+    "pattern": _bad_value,
+}

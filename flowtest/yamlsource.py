@@ -1,0 +1,172 @@
+"""Read YAML into plain Python values while remembering where every node stood.
+
+PyYAML composes the node graph (with the C loader when it is built in); we turn
+it into dicts, lists and scalars ourselves so that every value and every key
+keeps its line and column, without subclassing or patching PyYAML.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from flowtest.errors import Location, SourceError
+
+JsonPath = tuple[str | int, ...]
+_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_NODES = 200_000  # an alias bomb expands exponentially; real files stay far below this
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document as plain data, with the position of each value and key."""
+
+    path: str
+    data: Any
+    index: int
+    marks: Mapping[JsonPath, tuple[int, int]] = field(repr=False)
+    key_marks: Mapping[JsonPath, tuple[int, int]] = field(repr=False)
+
+    def location(self, at: JsonPath = ()) -> Location:
+        """Position of the value at ``at``, or of its nearest ancestor that has one."""
+        return self._nearest(self.marks, at)
+
+    def key_location(self, at: JsonPath) -> Location:
+        """Position of the key that names ``at`` (falls back to the value)."""
+        if at in self.key_marks:
+            line, column = self.key_marks[at]
+            return Location(self.path, line, column)
+        return self.location(at)
+
+    def _nearest(self, marks: Mapping[JsonPath, tuple[int, int]], at: JsonPath) -> Location:
+        for end in range(len(at), -1, -1):
+            mark = marks.get(at[:end])
+            if mark is not None:
+                return Location(self.path, mark[0], mark[1])
+        return Location(self.path, 1, 1)
+
+
+def read_text(path: Path, display: str) -> str:
+    """A file's text, or a SourceError that says why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(Location(display, 1, 1), f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise SourceError(Location(display, 1, 1), f"cannot read file: {exc.strerror}") from None
+
+
+def load_documents(text: str, display: str) -> list[Document]:
+    """Every non-empty document of a YAML stream; a syntax error becomes a SourceError."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, display) from None
+    except yaml.YAMLError as exc:
+        raise SourceError(Location(display, 1, 1), f"invalid YAML: {exc}") from None
+    documents = []
+    for index, node in enumerate(nodes):
+        if node is None or _is_empty(node):
+            continue
+        documents.append(_Builder(display).document(node, index))
+    return documents
+
+
+def _is_empty(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value in ("", "~")
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, display: str) -> SourceError:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem or "invalid YAML"
+    context = f" ({exc.context})" if exc.context else ""
+    return SourceError(Location(display, line, column), f"invalid YAML: {problem}{context}")
+
+
+class _Builder:
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.constructor = SafeConstructor()
+        self.marks: dict[JsonPath, tuple[int, int]] = {}
+        self.key_marks: dict[JsonPath, tuple[int, int]] = {}
+        self.count = 0
+
+    def document(self, node: Node, index: int) -> Document:
+        data = self.build(node, (), set())
+        return Document(self.display, data, index, self.marks, self.key_marks)
+
+    def build(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise self.error(node, "document too large (aliases expand to too many nodes)")
+        self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if id(node) in ancestors:
+            raise self.error(node, "an alias refers to a node that contains it")
+        ancestors.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [
+                    self.build(child, (*at, i), ancestors) for i, child in enumerate(node.value)
+                ]
+            if isinstance(node, MappingNode):
+                return self.mapping(node, at, ancestors)
+        finally:
+            ancestors.discard(id(node))
+        raise self.error(node, "unsupported YAML node")
+
+    def scalar(self, node: ScalarNode) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value
+        if node.tag == _MERGE_TAG:  # a bare '<<' as a value is just text
+            return node.value
+        try:
+            value = self.constructor.construct_object(node)
+        except yaml.YAMLError:
+            raise self.error(node, f"unsupported YAML tag '{node.tag}'") from None
+        # Dates and binary have no JSON form: keep what the designer typed.
+        if isinstance(value, (datetime.date, bytes)):
+            return node.value
+        return value
+
+    def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int]) -> dict[str, Any]:
+        self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self.error(key_node, "a key must be plain text, not a list or mapping")
+            key = str(self.scalar(key_node))
+            if key in result:
+                raise self.error(key_node, f"duplicate key '{key}'")
+            self.key_marks[(*at, key)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            result[key] = self.build(value_node, (*at, key), ancestors)
+        return result
+
+    def error(self, node: Node, message: str) -> SourceError:
+        mark = node.start_mark
+        return SourceError(Location(self.display, mark.line + 1, mark.column + 1), message)
+
+
+def iter_paths(data: Any, at: JsonPath = ()) -> Iterator[tuple[JsonPath, Any]]:
+    """Every (path, value) pair below ``data``, depth first."""
+    yield at, data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_paths(value, (*at, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from iter_paths(value, (*at, index))

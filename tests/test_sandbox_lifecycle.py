@@ -1,0 +1,109 @@
+"""Sandbox behaviour over time and at its edges: expiry, purge, broken flows, the serve command."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowtest.client import ClientConfig, FlowClient
+from flowtest.errors import ApiError
+from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
+from flowtest.sandbox.app import Limits
+from flowtest.sandbox.flows import FlowFilesError, load_flows
+from tests.conftest import sandbox_config
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_expired_session_answers_410_then_is_purged() -> None:
+    clock = FakeClock()
+    config = sandbox_config(limits=Limits(session_ttl=60))
+    with running_sandbox(config, clock=clock) as sandbox, FlowClient(
+        ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)
+    ) as client:
+        turn = client.start_session("flight-status")
+        clock.now += 61
+        with pytest.raises(ApiError) as caught:
+            client.send_text(turn.session_id, "flight")
+        assert (caught.value.status, caught.value.code) == (410, "SESSION_EXPIRED")
+        assert client.get_session(turn.session_id).status == "expired"
+        clock.now += 61  # past the grace period: the next request purges it
+        with pytest.raises(ApiError) as gone:
+            client.get_session(turn.session_id)
+        assert gone.value.code == "SESSION_NOT_FOUND"
+        assert sandbox.open_sessions == 0
+
+
+def test_broken_flow_files_are_reported_with_their_lines(tmp_path: Path) -> None:
+    (tmp_path / "bad.flow.yaml").write_text(
+        "id: bad\nstart: greet\nnodes:\n  greet:\n    sya: hi\n    next: ask\n"
+        "  ask:\n    ask: answer\n    next: nowhere\n"
+    )
+    (tmp_path / "typo.flow.yaml").write_text(
+        "id: typo\nstart: greet\nnodes:\n  greet:\n    next: gret\n"
+    )
+    (tmp_path / "syntax.flow.yaml").write_text("id: [oops\n")
+    with pytest.raises(FlowFilesError) as caught:
+        load_flows(tmp_path)
+    assert [str(e) for e in caught.value.errors] == [
+        f"{tmp_path}/bad.flow.yaml:5:5: nodes.greet: unknown key 'sya', did you mean 'say'?",
+        f"{tmp_path}/syntax.flow.yaml:2:1: invalid YAML: did not find expected ',' or ']' "
+        "(while parsing a flow sequence)",
+        f"{tmp_path}/typo.flow.yaml:5:11: nodes.greet.next: no node named 'gret', did you mean 'greet'?",
+    ]
+
+
+def test_example_flows_load() -> None:
+    flows = load_flows(Path(__file__).resolve().parent.parent / "scenarios" / "flows")
+    assert {"flight-status", "order-tracking", "store-hours"} <= set(flows)
+
+
+def _serve(*args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "flowtest.cli", "serve", "--port", "0", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals) -> None:
+    flows = str(Path(__file__).resolve().parent.parent / "scenarios" / "flows")
+    process = _serve("--flows", flows, "--org", "acme")
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.match(
+            r"flowtest sandbox listening on (http://127\.0\.0\.1:\d+) \(org acme; ", line
+        )
+        assert match, line
+        with FlowClient(ClientConfig(match.group(1), "acme", DEFAULT_API_KEY)) as client:
+            assert client.start_session("store-hours").status == "completed"
+        process.send_signal(stop)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+
+
+def test_serve_refuses_to_start_with_a_broken_flow(tmp_path: Path) -> None:
+    (tmp_path / "x.flow.yaml").write_text("id: x\nstart: a\nnodes:\n  a: {next: b}\n")
+    process = _serve("--flows", str(tmp_path))
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"{tmp_path}/x.flow.yaml:4:13: nodes.a.next: no node named 'b'",
+        "flowtest: the sandbox did not start: 1 problem(s) in flow files",
+    ]
