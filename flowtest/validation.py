@@ -3,8 +3,8 @@
 The schemas carry a few annotations of ours that only shape messages:
 ``x-noun`` (what the keys of an object are called: "key", "matcher"),
 ``x-expected`` (what a value should look like), ``x-message`` (a fixed
-message for a composite rule) and ``x-actions`` (keys of which exactly one
-must be present).
+message for a composite rule) and ``x-one-of-keys`` (keys of which exactly
+one must be present).
 """
 
 from __future__ import annotations
@@ -84,14 +84,14 @@ def _missing_keys(
 def _one_of(
     document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
 ) -> list[SourceError]:
-    actions = schema.get("x-actions")
-    if actions is not None and isinstance(error.instance, dict):
-        present = [key for key in actions if key in error.instance]
-        choices = ", ".join(actions)
+    one_key = schema.get("x-one-of-keys")
+    if one_key is not None and isinstance(error.instance, dict):
+        keys, what = one_key["keys"], one_key["what"]
+        present = [key for key in keys if key in error.instance]
         if not present:
-            message = f"a step needs one action key ({choices})"
+            message = f"{what} needs one of: {', '.join(keys)}"
         else:
-            message = f"a step has exactly one action, found {', '.join(present)}"
+            message = f"{what} takes exactly one of {', '.join(keys)}; found {', '.join(present)}"
         return [SourceError(document.location(at), f"{where}: {message}")]
     return _branches(document, error, at, where, schema)
 
