@@ -47,9 +47,7 @@ def _share(text: str) -> float:
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "serve", help="run the sandbox server (the API contract on loopback)"
-    )
+    parser = commands.add_parser("serve", help="run the sandbox server (the API contract on loopback)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
@@ -75,18 +73,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_API_KEY,
         help="the API key clients must send (default: the development key)",
     )
-    parser.add_argument(
-        "--session-ttl", type=_duration, default=3600.0, help="session lifetime (default 1h)"
-    )
-    parser.add_argument(
-        "--latency", type=_duration, default=0.0, help="added to every answer, e.g. 50ms"
-    )
-    parser.add_argument(
-        "--error-rate", type=_share, default=0.0, help="share of requests answered 503"
-    )
-    parser.add_argument(
-        "--rate-limit", type=_rate, default=None, help="requests per second, e.g. 20/s"
-    )
+    parser.add_argument("--session-ttl", type=_duration, default=3600.0, help="session lifetime (default 1h)")
+    parser.add_argument("--latency", type=_duration, default=0.0, help="added to every answer, e.g. 50ms")
+    parser.add_argument("--error-rate", type=_share, default=0.0, help="share of requests answered 503")
+    parser.add_argument("--rate-limit", type=_rate, default=None, help="requests per second, e.g. 20/s")
     parser.add_argument("--max-sessions", type=int, default=10_000, help="live sessions at most")
     parser.add_argument("--seed", type=int, default=None, help="seed for --error-rate")
     parser.set_defaults(handler=_serve)
@@ -105,11 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def announce(url: str) -> None:
         orgs = ", ".join(config.orgs)
-        key = (
-            "the development key " + DEFAULT_API_KEY
-            if args.api_key == DEFAULT_API_KEY
-            else "--api-key"
-        )
+        key = "the development key " + DEFAULT_API_KEY if args.api_key == DEFAULT_API_KEY else "--api-key"
         print(f"flowtest sandbox listening on {url} (org {orgs}; API key: {key})", flush=True)
 
     try:

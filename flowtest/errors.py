@@ -60,9 +60,7 @@ class ApiError(FlowtestError):
 class TransportError(FlowtestError):
     """No HTTP answer at all: connection refused, timeout, TLS, DNS."""
 
-    def __init__(
-        self, method: str, url: str, reason: str, hint: str, request_sent: bool = True
-    ) -> None:
+    def __init__(self, method: str, url: str, reason: str, hint: str, request_sent: bool = True) -> None:
         self.method = method
         self.request_sent = request_sent
         self.url = url

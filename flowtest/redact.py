@@ -31,10 +31,7 @@ class Redactor:
         if isinstance(data, str):
             return self.text(data)
         if isinstance(data, Mapping):
-            return {
-                key: MASK if key in self.secret_keys else self.value(item)
-                for key, item in data.items()
-            }
+            return {key: MASK if key in self.secret_keys else self.value(item) for key, item in data.items()}
         if isinstance(data, (list, tuple)):
             return [self.value(item) for item in data]
         return data

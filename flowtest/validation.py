@@ -75,10 +75,7 @@ def _missing_keys(
 ) -> list[SourceError]:
     instance = error.instance if isinstance(error.instance, dict) else {}
     missing = [key for key in schema.get("required", []) if key not in instance]
-    return [
-        SourceError(document.location(at), f"{where}: missing required key '{key}'")
-        for key in missing
-    ]
+    return [SourceError(document.location(at), f"{where}: missing required key '{key}'") for key in missing]
 
 
 def _one_of(
@@ -88,6 +85,8 @@ def _one_of(
     if one_key is not None and isinstance(error.instance, dict):
         keys, what = one_key["keys"], one_key["what"]
         present = [key for key in keys if key in error.instance]
+        if not present and set(error.instance) - set(schema.get("properties", {})):
+            return []  # the unknown key is reported on its own, with a did-you-mean
         if not present:
             message = f"{what} needs one of: {', '.join(keys)}"
         else:
@@ -104,7 +103,12 @@ def _branches(
     if relevant:
         deepest = max(relevant, key=lambda e: len(e.absolute_path))
         return _describe(document, deepest)
-    return [SourceError(document.location(at), f"{where}: {_expected(schema, error.instance)}")]
+    message = _expected(schema, error.instance)
+    if isinstance(error.instance, str):
+        schemas = [e.schema for e in error.context or [] if isinstance(e.schema, dict)]
+        choices = [str(value) for sub in schemas for value in sub.get("enum", [])]
+        message += did_you_mean(error.instance, choices)
+    return [SourceError(document.location(at), f"{where}: {message}")]
 
 
 def _is_type_mismatch(error: ValidationError, at: JsonPath) -> bool:

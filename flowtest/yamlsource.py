@@ -117,9 +117,7 @@ class _Builder:
         ancestors.add(id(node))
         try:
             if isinstance(node, SequenceNode):
-                return [
-                    self.build(child, (*at, i), ancestors) for i, child in enumerate(node.value)
-                ]
+                return [self.build(child, (*at, i), ancestors) for i, child in enumerate(node.value)]
             if isinstance(node, MappingNode):
                 return self.mapping(node, at, ancestors)
         finally:

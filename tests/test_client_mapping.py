@@ -76,9 +76,7 @@ def test_request_bodies_follow_the_contract() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         seen.append((request.method, request.url.raw_path.decode(), body))
-        return httpx.Response(
-            200, json={"sessionId": "s 1", "status": "awaiting_input", "messages": []}
-        )
+        return httpx.Response(200, json={"sessionId": "s 1", "status": "awaiting_input", "messages": []})
 
     config = ClientConfig("http://api.test/", "my org", "key")
     client = FlowClient(config, http=httpx.Client(transport=httpx.MockTransport(handler)))

@@ -17,9 +17,7 @@ from flowtest.sandbox.server import RunningSandbox
 
 
 def test_flight_status_conversation_with_failed_transfer(client: FlowClient) -> None:
-    turn = client.start_session(
-        "flight-status", {"customerName": "Ada"}, {"externalSessionId": "x1"}
-    )
+    turn = client.start_session("flight-status", {"customerName": "Ada"}, {"externalSessionId": "x1"})
     assert (turn.status, turn.texts) == ("awaiting_input", ("Hi Ada, how can I help?",))
     turn = client.send_text(turn.session_id, "I'd like to check my flight status")
     assert turn.texts == ("Sure. What is your flight number?",)
@@ -33,7 +31,7 @@ def test_flight_status_conversation_with_failed_transfer(client: FlowClient) -> 
     }
     turn = client.send_transfer(turn.session_id, "failed", "no agents available")
     assert turn.status == "completed"
-    assert turn.texts == ("Sorry, no agent could take your call (no agents available).", "Goodbye.")
+    assert turn.texts == ("I'm sorry, no agent could take your call (no agents available).", "Goodbye.")
     session = client.get_session(turn.session_id)
     assert session.variables["failReason"] == "no agents available"
     assert session.variables["attempts"] == 1
@@ -113,12 +111,8 @@ def _api_error(call: object) -> ApiError:
     return caught.value
 
 
-@pytest.mark.parametrize(
-    ("key", "message"), [(None, "missing API key"), ("wrong-key", "unknown API key")]
-)
-def test_401_without_or_with_an_unknown_key(
-    sandbox: RunningSandbox, key: str | None, message: str
-) -> None:
+@pytest.mark.parametrize(("key", "message"), [(None, "missing API key"), ("wrong-key", "unknown API key")])
+def test_401_without_or_with_an_unknown_key(sandbox: RunningSandbox, key: str | None, message: str) -> None:
     with FlowClient(ClientConfig(sandbox.url, "demo", key)) as anonymous:
         error = _api_error(lambda: anonymous.start_session("flight-status"))
     assert (error.status, error.code, error.api_message) == (401, "UNAUTHORIZED", message)
@@ -219,9 +213,7 @@ def test_api_key_never_recorded_logged_or_in_errors(
     caplog.set_level(logging.DEBUG)
     with FlowClient(ClientConfig(sandbox.url, "demo", secret), recorder=records.append) as wrong:
         error = _api_error(lambda: wrong.start_session("flight-status"))
-    with FlowClient(
-        ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY), recorder=records.append
-    ) as right:
+    with FlowClient(ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY), recorder=records.append) as right:
         turn = right.start_session("flight-status", {"echo": DEFAULT_API_KEY})
         right.end_session(turn.session_id)
     everything = repr(records) + str(error) + caplog.text

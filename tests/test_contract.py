@@ -60,15 +60,9 @@ def test_a_whole_conversation_conforms(contract: Any, sandbox: RunningSandbox) -
         {"transferResult": {"status": "failed", "failReason": "busy"}},
     ]
     for body in turns:
-        assert (
-            _call(contract, sandbox, MESSAGES, "POST", path_parameters=ids, body=body).status_code
-            == 200
-        )
+        assert _call(contract, sandbox, MESSAGES, "POST", path_parameters=ids, body=body).status_code == 200
     refused = _call(contract, sandbox, MESSAGES, "POST", path_parameters=ids, body={"text": "hi"})
     assert refused.status_code == 409
-    assert (
-        _call(contract, sandbox, SESSIONS, "GET", path_parameters=ids).json()["status"]
-        == "completed"
-    )
+    assert _call(contract, sandbox, SESSIONS, "GET", path_parameters=ids).json()["status"] == "completed"
     assert _call(contract, sandbox, SESSIONS, "DELETE", path_parameters=ids).status_code == 200
     assert _call(contract, sandbox, SESSIONS, "GET", path_parameters=ids).status_code == 404

@@ -64,9 +64,7 @@ def test_429_waits_for_retry_after() -> None:
             client.end_session(turn.session_id)  # the third call in the same second is limited
     throttled = [r for r in records if r.status == 429]
     assert throttled
-    assert throttled[0].response_json == {
-        "error": {"code": "RATE_LIMITED", "message": "rate limit exceeded"}
-    }
+    assert throttled[0].response_json == {"error": {"code": "RATE_LIMITED", "message": "rate limit exceeded"}}
     after = records[records.index(throttled[0]) + 1]
     assert after.status == 200 and after.attempt == 2
     assert after.started_at - throttled[0].started_at >= 1.0  # Retry-After: 1 was honoured
@@ -82,15 +80,9 @@ def test_only_calls_the_server_cannot_have_processed_are_retried() -> None:
     assert not should_retry(CallKind.START, bad_gateway)
     assert should_retry(CallKind.GET, bad_gateway)
     assert should_retry(CallKind.SEND, ApiError("POST", "u", 503, None, None))
-    assert should_retry(
-        CallKind.SEND, TransportError("POST", "u", "refused", "", request_sent=False)
-    )
-    assert not should_retry(
-        CallKind.SEND, TransportError("POST", "u", "timeout", "", request_sent=True)
-    )
-    assert should_retry(
-        CallKind.END, TransportError("DELETE", "u", "timeout", "", request_sent=True)
-    )
+    assert should_retry(CallKind.SEND, TransportError("POST", "u", "refused", "", request_sent=False))
+    assert not should_retry(CallKind.SEND, TransportError("POST", "u", "timeout", "", request_sent=True))
+    assert should_retry(CallKind.END, TransportError("DELETE", "u", "timeout", "", request_sent=True))
 
 
 def test_live_sessions_are_bounded() -> None:

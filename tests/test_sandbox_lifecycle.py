@@ -30,9 +30,10 @@ class FakeClock:
 def test_expired_session_answers_410_then_is_purged() -> None:
     clock = FakeClock()
     config = sandbox_config(limits=Limits(session_ttl=60))
-    with running_sandbox(config, clock=clock) as sandbox, FlowClient(
-        ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)
-    ) as client:
+    with (
+        running_sandbox(config, clock=clock) as sandbox,
+        FlowClient(ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)) as client,
+    ):
         turn = client.start_session("flight-status")
         clock.now += 61
         with pytest.raises(ApiError) as caught:
@@ -51,9 +52,7 @@ def test_broken_flow_files_are_reported_with_their_lines(tmp_path: Path) -> None
         "id: bad\nstart: greet\nnodes:\n  greet:\n    sya: hi\n    next: ask\n"
         "  ask:\n    ask: answer\n    next: nowhere\n"
     )
-    (tmp_path / "typo.flow.yaml").write_text(
-        "id: typo\nstart: greet\nnodes:\n  greet:\n    next: gret\n"
-    )
+    (tmp_path / "typo.flow.yaml").write_text("id: typo\nstart: greet\nnodes:\n  greet:\n    next: gret\n")
     (tmp_path / "syntax.flow.yaml").write_text("id: [oops\n")
     with pytest.raises(FlowFilesError) as caught:
         load_flows(tmp_path)
@@ -73,9 +72,7 @@ def test_example_flows_load() -> None:
 def _serve(*args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "flowtest.cli", "serve", "--port", "0", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -85,9 +82,7 @@ def test_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals) -> 
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        match = re.match(
-            r"flowtest sandbox listening on (http://127\.0\.0\.1:\d+) \(org acme; ", line
-        )
+        match = re.match(r"flowtest sandbox listening on (http://127\.0\.0\.1:\d+) \(org acme; ", line)
         assert match, line
         with FlowClient(ClientConfig(match.group(1), "acme", DEFAULT_API_KEY)) as client:
             assert client.start_session("store-hours").status == "completed"

@@ -74,9 +74,7 @@ def text_call(config: ClientConfig, org: str, session_id: str, text: str) -> Cal
     return Call(CallKind.SEND, "POST", _messages_url(config, org, session_id), {"text": text})
 
 
-def transfer_call(
-    config: ClientConfig, org: str, session_id: str, status: str, reason: str | None
-) -> Call:
+def transfer_call(config: ClientConfig, org: str, session_id: str, status: str, reason: str | None) -> Call:
     result: dict[str, Any] = {"status": status}
     if reason is not None:
         result["failReason"] = reason
@@ -158,9 +156,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
     if isinstance(exc, httpx.ConnectError):
-        reason = (
-            "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
-        )
+        reason = "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
         hint = f"Is the service running at {config.base_url}? Check the base URL."
     elif isinstance(exc, httpx.TimeoutException):
         reason = f"no answer within {config.timeout:g}s"
@@ -184,9 +180,7 @@ def _status(config: ClientConfig, call: Call, payload: Any) -> str:
     status = _field(config, call, payload, config.fields.status, "status")
     if status not in STATUSES:
         known = ", ".join(STATUSES)
-        raise ProtocolError(
-            call.method, call.url, f"unknown session status {status!r} (known: {known})"
-        )
+        raise ProtocolError(call.method, call.url, f"unknown session status {status!r} (known: {known})")
     return str(status)
 
 

@@ -34,9 +34,7 @@ class _WaitRetryAfter:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.backoff = wait_random_exponential(
-            multiplier=policy.initial_backoff, max=policy.max_backoff
-        )
+        self.backoff = wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None

@@ -30,9 +30,7 @@ class FlowClient(ClientBase):
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
 
-    def with_options(
-        self, recorder: Recorder | None = None, timeout: float | None = None
-    ) -> FlowClient:
+    def with_options(self, recorder: Recorder | None = None, timeout: float | None = None) -> FlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
         config = self.config if timeout is None else replace(self.config, timeout=timeout)
         return FlowClient(config, recorder or self.recorder, self._http)

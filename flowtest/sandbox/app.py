@@ -241,9 +241,7 @@ class SandboxApi:
         if len(text) > MAX_TEXT:
             raise ApiProblem(400, "INVALID_REQUEST", f"text longer than {MAX_TEXT} characters")
         if session.state.status != "awaiting_input":
-            raise ApiProblem(
-                400, "INVALID_REQUEST", "the session awaits a transferResult, not text"
-            )
+            raise ApiProblem(400, "INVALID_REQUEST", "the session awaits a transferResult, not text")
         return engine.resume_with_text(session.flow, session.state, text)
 
     def take_transfer(self, session: LiveSession, result: Any) -> list[str]:
@@ -254,9 +252,7 @@ class SandboxApi:
         if reason is not None and not isinstance(reason, str):
             raise ApiProblem(400, "INVALID_REQUEST", "transferResult.failReason must be a string")
         if session.state.status != "awaiting_transfer":
-            raise ApiProblem(
-                400, "INVALID_REQUEST", "the session awaits text, not a transferResult"
-            )
+            raise ApiProblem(400, "INVALID_REQUEST", "the session awaits text, not a transferResult")
         return engine.resume_with_transfer(session.flow, session.state, result["status"], reason)
 
     def new_session(
@@ -266,9 +262,7 @@ class SandboxApi:
         state = engine.FlowState(variables={**json.loads(json.dumps(flow.defaults)), **variables})
         metadata = {"channel": "api", **metadata}
         session_id = "ses_" + secrets.token_hex(12)
-        session = LiveSession(
-            session_id, org, flow, state, metadata, now, now + self.limits.session_ttl
-        )
+        session = LiveSession(session_id, org, flow, state, metadata, now, now + self.limits.session_ttl)
         self.sessions[session_id] = session
         return session
 
@@ -305,11 +299,7 @@ def _object_field(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _iso(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, timezone.utc)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def _problem(_request: Request, exc: Exception) -> Response:

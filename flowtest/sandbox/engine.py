@@ -44,9 +44,7 @@ def resume_with_text(flow: Flow, state: FlowState, text: str) -> list[str]:
     return _run(flow, state, node["next"])
 
 
-def resume_with_transfer(
-    flow: Flow, state: FlowState, status: str, reason: str | None
-) -> list[str]:
+def resume_with_transfer(flow: Flow, state: FlowState, status: str, reason: str | None) -> list[str]:
     node = flow.nodes[_waiting_node(state)]
     state.transfer = None
     state.variables["transferStatus"] = status

@@ -1,0 +1,172 @@
+"""flowtest's settings, from (highest first) command line, environment, pyproject.toml, defaults.
+
+The API key is read from the environment only (FLOWTEST_API_KEY), never from files.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from flowtest.client import FieldPaths
+from flowtest.durations import parse_duration
+from flowtest.errors import ConfigError
+from flowtest.validation import did_you_mean
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+API_KEY_VARIABLE = "FLOWTEST_API_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str | None = None
+    org: str = "demo"
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"
+    sandbox_flows: Path = Path("scenarios/flows")
+    secret_variables: tuple[str, ...] = ()
+    concurrency: int = 1
+    fields: FieldPaths = FieldPaths()
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.base_url
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected text, got {value!r}")
+    return value.strip()
+
+
+def _positive_int(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected 1 or more, got {number}")
+    return number
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"expected a list of names, got {value!r}")
+
+
+def _timeout(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("a timeout must be above 0 (requests are never unbounded)")
+    return seconds
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "base_url": _text,
+    "org": _text,
+    "timeout": _timeout,
+    "auth_header": _text,
+    "auth_scheme": lambda v: str(v).strip(),
+    "sandbox_flows": lambda v: Path(_text(v)),
+    "secret_variables": _names,
+    "concurrency": _positive_int,
+}
+FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
+
+
+def env_name(key: str) -> str:
+    return "FLOWTEST_" + key.upper()
+
+
+def read_pyproject(root: Path) -> dict[str, Any]:
+    """The [tool.flowtest] table of root/pyproject.toml, or {}."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(f"{path}: cannot read [tool.flowtest]: {exc}") from None
+    table = data.get("tool", {}).get("flowtest", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.flowtest] must be a table")
+    return table
+
+
+def resolve(
+    options: Mapping[str, Any], env: Mapping[str, str], pyproject: Mapping[str, Any], root: Path
+) -> Settings:
+    """Settings from every source; a bad value is a ConfigError naming where it came from."""
+    _check_keys(pyproject, root)
+    values: dict[str, Any] = {}
+    for key, parse in _PARSERS.items():
+        found = _first(key, options.get(key), env.get(env_name(key)), pyproject.get(key))
+        if found is not None:
+            values[key] = _parse(parse, key, *found)
+    if "sandbox_flows" in values and not values["sandbox_flows"].is_absolute():
+        values["sandbox_flows"] = root / values["sandbox_flows"]
+    elif "sandbox_flows" not in values:
+        values["sandbox_flows"] = root / Settings.sandbox_flows
+    values["fields"] = _field_paths(options, env, pyproject.get("fields", {}))
+    values["api_key"] = env.get(API_KEY_VARIABLE) or None
+    return Settings(**values)
+
+
+def _first(key: str, option: Any, env_value: Any, file_value: Any) -> tuple[Any, str] | None:
+    if option is not None:
+        return option, f"--flowtest-{key.replace('_', '-')}"
+    if env_value is not None and env_value != "":
+        return env_value, env_name(key)
+    if file_value is not None:
+        return file_value, f"[tool.flowtest] {key}"
+    return None
+
+
+def _parse(parse: Callable[[Any], Any], key: str, value: Any, source: str) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _field_paths(options: Mapping[str, Any], env: Mapping[str, str], table: Any) -> FieldPaths:
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.flowtest.fields] must be a table")
+    values = {}
+    for name in FIELD_NAMES:
+        found = _first(
+            f"field_{name}", options.get(f"field_{name}"), env.get(env_name(f"field_{name}")), table.get(name)
+        )
+        if found is not None:
+            values[name] = _parse(_text, f"field_{name}", *found)
+    for name in table:
+        if name not in FIELD_NAMES:
+            raise ConfigError(
+                f"[tool.flowtest.fields]: unknown field '{name}'{did_you_mean(name, FIELD_NAMES)}"
+            )
+    return FieldPaths(**values)
+
+
+def _check_keys(pyproject: Mapping[str, Any], root: Path) -> None:
+    allowed = {*_PARSERS, "fields"}
+    for key in pyproject:
+        if key == "api_key":
+            raise ConfigError(
+                f"{root / 'pyproject.toml'}: [tool.flowtest] must not hold the API key; "
+                f"set the {API_KEY_VARIABLE} environment variable instead"
+            )
+        if key not in allowed:
+            hint = did_you_mean(key, sorted(allowed))
+            raise ConfigError(f"{root / 'pyproject.toml'}: [tool.flowtest] unknown key '{key}'{hint}")

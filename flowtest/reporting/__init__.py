@@ -1,0 +1,1 @@
+"""Reporters: everything here reads a Trace and writes something a person reads."""

@@ -1,0 +1,444 @@
+"""Run one case (a scenario with one example row) against the API and return its trace.
+
+Knows nothing of pytest. Every conversation is a coroutine on the caller's event loop,
+so many can run at once; End Session runs for every session started, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowtest.client import AsyncFlowClient, Exchange, TurnResult
+from flowtest.durations import format_duration
+from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
+from flowtest.jsonpath import compile_path
+from flowtest.matchers import Equals, show
+from flowtest.scenario import model
+from flowtest.templating import Bindings, TemplateError, render, render_text
+from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
+
+logger = logging.getLogger(__name__)
+
+_CHECK_CATEGORIES = {Category.CONVERSATION, Category.VARIABLE, Category.STATUS, Category.LATENCY}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every conversation of one run shares."""
+
+    run_id: str
+    org: str
+    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+
+async def run_case(case: model.Case, client: AsyncFlowClient, context: RunContext) -> Result:
+    """Run the conversation, again in a new session on failure up to ``retries`` times."""
+    attempts: list[Trace] = []
+    for attempt in range(1, case.scenario.retries + 2):
+        trace = await Conversation(case, client, context, attempt).run()
+        attempts.append(trace)
+        if trace.outcome is Outcome.PASSED:
+            break
+    return Result(tuple(attempts))
+
+
+@dataclass
+class _StepResult:
+    failure: Failure | None = None
+    sent: str | None = None
+    received: tuple[str, ...] = ()
+    title: str | None = None
+
+
+class Conversation:
+    """One attempt at one case: a session, its steps and their records."""
+
+    def __init__(
+        self, case: model.Case, client: AsyncFlowClient, context: RunContext, attempt: int = 1
+    ) -> None:
+        self.case, self.context, self.attempt = case, context, attempt
+        self.scenario = case.scenario
+        self.org = self.scenario.org or context.org
+        self.exchanges: list[Exchange] = []
+        self.client = client.with_options(recorder=self.exchanges.append, timeout=self.scenario.timeout)
+        self.records: list[StepRecord] = []
+        self.warnings: list[str] = []
+        self.session_id: str | None = None
+        self.status: str | None = None
+        self.turn: tuple[str, ...] = ()
+        self.consumed = 0
+        self.saved: dict[str, Any] = {}
+        self.ended = False
+
+    @property
+    def bindings(self) -> Bindings:
+        values = {
+            **self.case.row,
+            "run_id": self.context.run_id,
+            "scenario_id": self.case.scenario_id,
+            **self.saved,
+        }
+        return Bindings(values, self.context.env)
+
+    async def run(self) -> Trace:
+        try:
+            if await self._record("start", None, self._start):
+                await self._steps()
+        except asyncio.CancelledError:
+            self.records.append(self._interrupted())
+            raise
+        finally:
+            await self._teardown()
+        return self.trace()
+
+    def trace(self) -> Trace:
+        return Trace(
+            case_name=self.case.name,
+            flow=self.scenario.flow,
+            org=self.org,
+            location=self.scenario.location,
+            steps=tuple(self.records),
+            session_id=self.session_id,
+            attempt=self.attempt,
+            warnings=tuple(self.warnings),
+        )
+
+    async def _steps(self) -> None:
+        for step in self.scenario.steps:
+            if not await self._record(_KINDS[type(step)], step, _HANDLERS[type(step)](self, step)):
+                return
+        if self.scenario.strict and self._unconsumed():
+            last = self.scenario.steps[-1]
+            await self._record("end of scenario", last, self._final_check, title="end of scenario")
+
+    async def _record(
+        self,
+        kind: str,
+        step: model.Step | None,
+        action: Callable[[], Awaitable[_StepResult]] | Awaitable[_StepResult],
+        title: str | None = None,
+    ) -> bool:
+        """Run one step, record it; False when the conversation must stop."""
+        before, mark = self.status, len(self.exchanges)
+        started, clock = time.time(), time.perf_counter()
+        try:
+            result = await (action() if callable(action) else action)
+        except FlowtestError as exc:
+            result = _StepResult(failure=_failure_from(exc, step))
+        except TemplateError as exc:
+            result = _StepResult(failure=Failure(Category.SCENARIO, _at(step, str(exc))))
+        outcome = _outcome(result.failure)
+        self.records.append(
+            StepRecord(
+                kind=kind,
+                title=result.title or title or kind,
+                where=step.where if step else None,
+                location=step.location if step else None,
+                started_at=started,
+                duration=time.perf_counter() - clock,
+                status_before=before,
+                status_after=self.status,
+                outcome=outcome,
+                failure=result.failure,
+                sent=result.sent,
+                received=result.received,
+                exchanges=tuple(self.exchanges[mark:]),
+            )
+        )
+        return outcome is Outcome.PASSED
+
+    # -- the calls ----------------------------------------------------------------------
+
+    async def _start(self) -> _StepResult:
+        bindings = self.bindings
+        variables = render(dict(self.scenario.start_variables), bindings)
+        metadata = render(dict(self.scenario.start_metadata), bindings)
+        title = f"Start Session: {self.scenario.flow}"
+        turn = await self.client.start_session(self.scenario.flow, variables, metadata, org=self.org)
+        self.session_id = turn.session_id
+        self._take_turn(turn)
+        return _StepResult(received=turn.texts, title=title)
+
+    async def _user(self, step: model.UserStep) -> _StepResult:
+        text = str(render_text(step.text, self.bindings))
+        title = f"user: {text}"
+        call = lambda: self.client.send_text(self._session(), text, org=self.org)  # noqa: E731
+        return await self._send(step, "awaiting_input", call, text, title, step.within, step.error)
+
+    async def _transfer(self, step: model.TransferStep) -> _StepResult:
+        reason = str(render_text(step.reason, self.bindings)) if step.reason is not None else None
+        sent = step.result if reason is None else f"{step.result} ({reason})"
+        title = f"transfer: {sent}"
+        call = lambda: self.client.send_transfer(  # noqa: E731
+            self._session(), step.result, reason, org=self.org
+        )
+        return await self._send(step, "awaiting_transfer", call, sent, title, step.within, step.error)
+
+    async def _send(
+        self,
+        step: model.Step,
+        needed: str,
+        call: Callable[[], Awaitable[TurnResult]],
+        sent: str,
+        title: str,
+        within: float | None,
+        expected_error: model.ExpectedError | None,
+    ) -> _StepResult:
+        if expected_error is not None:
+            return await self._expect_refusal(step, call, expected_error, sent, title)
+        pending = self._unconsumed()
+        if pending and self.scenario.strict:
+            return _StepResult(self._unconsumed_failure(step, pending), sent, title=title)
+        if self.status != needed:
+            kind = "user" if needed == "awaiting_input" else "transfer"
+            message = _at(step, f"the session is {self.status}; a {kind} step needs {needed}")
+            failure = Failure(Category.STATUS, message, needed, str(self.status))
+            return _StepResult(failure, sent, title=title)
+        clock = time.perf_counter()
+        turn = await call()
+        elapsed = time.perf_counter() - clock
+        self._take_turn(turn)
+        result = _StepResult(sent=sent, received=turn.texts, title=title)
+        if within is not None and elapsed > within:
+            message = _at(
+                step, f"the answer took {format_duration(elapsed)}, over the {format_duration(within)} budget"
+            )
+            result.failure = Failure(
+                Category.LATENCY, message, f"within {format_duration(within)}", format_duration(elapsed)
+            )
+        return result
+
+    async def _expect_refusal(
+        self,
+        step: model.Step,
+        call: Callable[[], Awaitable[TurnResult]],
+        expected: model.ExpectedError,
+        sent: str,
+        title: str,
+    ) -> _StepResult:
+        wanted = f"{expected.status} {expected.code}" if expected.code else str(expected.status)
+        try:
+            turn = await call()
+        except ApiError as exc:
+            got = f"{exc.status} {exc.code}" if exc.code else str(exc.status)
+            matches = exc.status == expected.status and (expected.code in (None, exc.code))
+            if matches:
+                return _StepResult(sent=sent, title=f"{title} (refused: {got})")
+            message = _at(step, f"expected the API to refuse with {wanted}, it answered {got}")
+            return _StepResult(Failure(Category.API, message, wanted, got), sent, title=title)
+        self._take_turn(turn)
+        message = _at(step, f"expected the API to refuse with {wanted}, it accepted the call")
+        return _StepResult(
+            Failure(Category.API, message, wanted, f"status {turn.status}"), sent, turn.texts, title
+        )
+
+    async def _bot(self, step: model.BotStep) -> _StepResult:
+        bindings = self.bindings
+        title = "bot: " + ", ".join(_short(m.describe(bindings), m) for m in step.matchers)
+        for matcher in step.matchers:
+            expected = matcher.describe(bindings)
+            if self.consumed >= len(self.turn):
+                message = _at(step, f"expected a bot message ({expected}), but the turn has no more messages")
+                return _StepResult(
+                    Failure(Category.CONVERSATION, message, expected, _turn_text(self.turn)), title=title
+                )
+            text = self.turn[self.consumed]
+            mismatch = matcher.check(text, True, bindings)
+            if mismatch is not None:
+                number = self.consumed + 1
+                message = _at(step, f"bot message {number} of the turn does not match")
+                return _StepResult(Failure(Category.CONVERSATION, message, mismatch, show(text)), title=title)
+            self.consumed += 1
+        return _StepResult(title=title)
+
+    async def _status(self, step: model.StatusStep) -> _StepResult:
+        wanted = " or ".join(step.statuses)
+        title = f"status: {wanted}"
+        if self.status in step.statuses:
+            return _StepResult(title=title)
+        message = _at(step, f"the session is {self.status}, expected {wanted}")
+        return _StepResult(Failure(Category.STATUS, message, wanted, str(self.status)), title=title)
+
+    async def _variables(self, step: model.VariablesStep) -> _StepResult:
+        bindings = self.bindings
+        title = "variables: " + ", ".join(_check_title(check, bindings) for check in step.checks)
+        session = await self.client.get_session(self._session(), org=self.org)
+        self.status = session.status
+        problems = []
+        for check in step.checks:
+            found = compile_path(check.path)(session.variables)
+            actual = found[0] if found else None
+            mismatch = check.matcher.check(actual, bool(found), bindings)
+            if mismatch is not None:
+                value = show(actual) if found else "nothing"
+                problems.append((check.path, mismatch, value))
+        if not problems:
+            return _StepResult(title=title)
+        message = _at(step, f"{len(problems)} of {len(step.checks)} variable check(s) failed")
+        expected = "\n".join(f"{path}: {mismatch}" for path, mismatch, _ in problems)
+        actual = "\n".join(f"{path}: {value}" for path, _, value in problems)
+        return _StepResult(Failure(Category.VARIABLE, message, expected, actual), title=title)
+
+    async def _save(self, step: model.SaveStep) -> _StepResult:
+        title = "save: " + ", ".join(f"{name} = {path}" for name, path in step.targets)
+        session = await self.client.get_session(self._session(), org=self.org)
+        self.status = session.status
+        for name, path in step.targets:
+            found = compile_path(path)(session.variables)
+            if not found:
+                message = _at(step, f"save {name}: {path} found nothing in the session's variables")
+                known = ", ".join(sorted(session.variables)) or "none"
+                return _StepResult(
+                    Failure(Category.VARIABLE, message, f"a value at {path}", f"variables: {known}"),
+                    title=title,
+                )
+            self.saved[name] = found[0]
+        return _StepResult(title=title)
+
+    async def _wait(self, step: model.WaitStep) -> _StepResult:
+        await asyncio.sleep(step.seconds)
+        return _StepResult(title=f"wait: {format_duration(step.seconds)}")
+
+    async def _end(self, step: model.EndStep) -> _StepResult:
+        await self.client.end_session(self._session(), org=self.org)
+        self.ended, self.status, self.turn, self.consumed = True, "terminated", (), 0
+        return _StepResult(title="end: End Session")
+
+    async def _final_check(self) -> _StepResult:
+        last = self.scenario.steps[-1]
+        return _StepResult(self._unconsumed_failure(last, self._unconsumed(), at_end=True))
+
+    async def _teardown(self) -> None:
+        if self.session_id is None or self.ended:
+            return
+        mark, started, clock = len(self.exchanges), time.time(), time.perf_counter()
+        warning = None
+        try:
+            await self.client.end_session(self.session_id, org=self.org)
+            self.ended = True
+        except ApiError as exc:
+            if exc.status != 404:
+                warning = f"End Session failed, session {self.session_id} may still be open: {exc}"
+        except FlowtestError as exc:
+            warning = f"End Session failed, session {self.session_id} may still be open: {exc}"
+        if warning is not None:
+            logger.warning("%s", warning)
+            self.warnings.append(warning)
+        self.records.append(
+            StepRecord(
+                kind="teardown",
+                title="End Session",
+                where=None,
+                location=None,
+                started_at=started,
+                duration=time.perf_counter() - clock,
+                status_before=self.status,
+                status_after="terminated" if self.ended else self.status,
+                outcome=Outcome.PASSED,
+                exchanges=tuple(self.exchanges[mark:]),
+            )
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _session(self) -> str:
+        if self.session_id is None:
+            raise FlowtestError("no session was started")
+        return self.session_id
+
+    def _take_turn(self, turn: TurnResult) -> None:
+        self.status, self.turn, self.consumed = turn.status, turn.texts, 0
+
+    def _unconsumed(self) -> tuple[str, ...]:
+        return self.turn[self.consumed :]
+
+    def _unconsumed_failure(
+        self, step: model.Step, pending: tuple[str, ...], at_end: bool = False
+    ) -> Failure:
+        count = f"{len(pending)} bot message{'s' if len(pending) > 1 else ''}"
+        when = "the scenario ended" if at_end else "this step"
+        message = _at(
+            step,
+            f"{count} of the turn not checked before {when}: {_turn_text(pending)} "
+            "(add bot steps for them, or set strict: false)",
+        )
+        return Failure(Category.CONVERSATION, message, "no unchecked bot messages", _turn_text(pending))
+
+    def _interrupted(self) -> StepRecord:
+        now = time.time()
+        failure = Failure(Category.INTERRUPTED, "interrupted (Ctrl-C)")
+        return StepRecord(
+            "interrupted",
+            "interrupted",
+            None,
+            None,
+            now,
+            0.0,
+            self.status,
+            self.status,
+            Outcome.BROKEN,
+            failure,
+        )
+
+
+def _at(step: model.Step | None, message: str) -> str:
+    return f"{step.where}: {message}" if step is not None else message
+
+
+def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
+    if isinstance(exc, TransportError):
+        return Failure(Category.TRANSPORT, _at(step, str(exc)))
+    if isinstance(exc, (ApiError, ProtocolError)):
+        return Failure(Category.API, _at(step, f"unexpected API error: {exc}"))
+    return Failure(Category.SCENARIO, _at(step, str(exc)))
+
+
+def _outcome(failure: Failure | None) -> Outcome:
+    if failure is None:
+        return Outcome.PASSED
+    return Outcome.FAILED if failure.category in _CHECK_CATEGORIES else Outcome.BROKEN
+
+
+def _turn_text(texts: tuple[str, ...]) -> str:
+    return ", ".join(show(text) for text in texts) if texts else "(no messages)"
+
+
+def _short(description: str, matcher: object) -> str:
+    # A plain expected text reads best without JSON quotes in a step title.
+    if isinstance(matcher, Equals) and isinstance(matcher.expected, str):
+        return matcher.expected
+    return description
+
+
+def _check_title(check: model.VariableCheck, bindings: Bindings) -> str:
+    description = check.matcher.describe(bindings)
+    if isinstance(check.matcher, Equals):
+        return f"{check.path} == {description}"
+    return f"{check.path} {description}"
+
+
+_KINDS: dict[type[model.Step], str] = {
+    model.UserStep: "user",
+    model.TransferStep: "transfer",
+    model.BotStep: "bot",
+    model.StatusStep: "status",
+    model.VariablesStep: "variables",
+    model.SaveStep: "save",
+    model.WaitStep: "wait",
+    model.EndStep: "end",
+}
+_HANDLERS: dict[type[model.Step], Callable[[Conversation, Any], Awaitable[_StepResult]]] = {
+    model.UserStep: Conversation._user,
+    model.TransferStep: Conversation._transfer,
+    model.BotStep: Conversation._bot,
+    model.StatusStep: Conversation._status,
+    model.VariablesStep: Conversation._variables,
+    model.SaveStep: Conversation._save,
+    model.WaitStep: Conversation._wait,
+    model.EndStep: Conversation._end,
+}

@@ -1,0 +1,1 @@
+"""Scenario files: the model and the loader that validates and builds it."""

@@ -1,0 +1,94 @@
+"""What a run produced: one record per step. The plugin, failure text and reports read only this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from flowtest.client import Exchange
+from flowtest.errors import Location
+
+
+class Outcome(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"  # the flow did not behave as the scenario says
+    BROKEN = "broken"  # the run could not check: API error, transport error, broken scenario
+    SKIPPED = "skipped"
+
+
+class Category(str, Enum):
+    """Why a step failed; Allure's categories sort failures by these."""
+
+    CONVERSATION = "conversation mismatch"
+    VARIABLE = "variable mismatch"
+    STATUS = "status mismatch"
+    LATENCY = "latency budget"
+    API = "API error"
+    TRANSPORT = "transport error"
+    SCENARIO = "broken scenario file"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Failure:
+    category: Category
+    message: str  # one paragraph a designer reads first
+    expected: str | None = None
+    actual: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    kind: str  # start, user, transfer, bot, status, variables, save, wait, end, teardown
+    title: str  # as a designer reads it: "user: I'd like to check my flight status"
+    where: str | None
+    location: Location | None
+    started_at: float
+    duration: float
+    status_before: str | None
+    status_after: str | None
+    outcome: Outcome
+    failure: Failure | None = None
+    sent: str | None = None  # user text or transfer result, for the transcript
+    received: tuple[str, ...] = ()  # bot messages that arrived with this step's call
+    exchanges: tuple[Exchange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Trace:
+    case_name: str
+    flow: str
+    org: str
+    location: Location
+    steps: tuple[StepRecord, ...]
+    session_id: str | None
+    attempt: int = 1
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def failed_step(self) -> StepRecord | None:
+        return next((s for s in self.steps if s.outcome in (Outcome.FAILED, Outcome.BROKEN)), None)
+
+    @property
+    def outcome(self) -> Outcome:
+        failed = self.failed_step
+        return Outcome.PASSED if failed is None else failed.outcome
+
+    @property
+    def duration(self) -> float:
+        return sum(step.duration for step in self.steps)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Every attempt of one case; the last one decides, earlier failures make it flaky."""
+
+    attempts: tuple[Trace, ...]
+
+    @property
+    def final(self) -> Trace:
+        return self.attempts[-1]
+
+    @property
+    def flaky(self) -> bool:
+        return len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
