@@ -24,6 +24,7 @@ _LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_NODES = 200_000  # an alias bomb expands exponentially; real files stay far below this
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class _Builder:
             return node.value
         if node.tag == _MERGE_TAG:  # a bare '<<' as a value is just text
             return node.value
+        if node.tag == _BOOL_TAG and node.value.lower() not in ("true", "false"):
+            return node.value  # YAML 1.2: "yes", "no", "on", "off" are text (a caller says "yes")
         try:
             value = self.constructor.construct_object(node)
         except yaml.YAMLError:

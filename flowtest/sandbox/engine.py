@@ -65,11 +65,11 @@ def _run(flow: Flow, state: FlowState, name: str) -> list[str]:
     messages: list[str] = []
     for _ in range(MAX_NODES_PER_TURN):
         node = flow.nodes[name]
+        for key, spec in node.get("set", {}).items():
+            _apply_set(state.variables, key, spec)
         say = node.get("say", [])
         for text in [say] if isinstance(say, str) else say:
             messages.append(str(render(text, state.variables)))
-        for key, spec in node.get("set", {}).items():
-            _apply_set(state.variables, key, spec)
         following = _route(name, node, state)
         if following is None:
             return messages
