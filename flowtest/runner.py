@@ -87,7 +87,7 @@ class Conversation:
 
     async def run(self) -> Trace:
         try:
-            if await self._record("start", None, self._start):
+            if await self._record("start", None, self._start, f"Start Session: {self.scenario.flow}"):
                 await self._steps()
         except asyncio.CancelledError:
             self.records.append(self._interrupted())
@@ -193,12 +193,12 @@ class Conversation:
             return await self._expect_refusal(step, call, expected_error, sent, title)
         pending = self._unconsumed()
         if pending and self.scenario.strict:
-            return _StepResult(self._unconsumed_failure(step, pending), sent, title=title)
+            return _StepResult(self._unconsumed_failure(step, pending), title=title)
         if self.status != needed:
             kind = "user" if needed == "awaiting_input" else "transfer"
             message = _at(step, f"the session is {self.status}; a {kind} step needs {needed}")
             failure = Failure(Category.STATUS, message, needed, str(self.status))
-            return _StepResult(failure, sent, title=title)
+            return _StepResult(failure, title=title)
         clock = time.perf_counter()
         turn = await call()
         elapsed = time.perf_counter() - clock

@@ -90,7 +90,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, display: str) -> SourceError:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = exc.problem or "invalid YAML"
-    context = f" ({exc.context})" if exc.context else ""
+    context = ""
+    if exc.context:
+        started = exc.context_mark
+        opened = f" opened at line {started.line + 1}" if started is not None and started is not mark else ""
+        context = f" ({exc.context}{opened})"
     return SourceError(Location(display, line, column), f"invalid YAML: {problem}{context}")
 
 

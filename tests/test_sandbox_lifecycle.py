@@ -59,7 +59,7 @@ def test_broken_flow_files_are_reported_with_their_lines(tmp_path: Path) -> None
     assert [str(e) for e in caught.value.errors] == [
         f"{tmp_path}/bad.flow.yaml:5:5: nodes.greet: unknown key 'sya', did you mean 'say'?",
         f"{tmp_path}/syntax.flow.yaml:2:1: invalid YAML: did not find expected ',' or ']' "
-        "(while parsing a flow sequence)",
+        "(while parsing a flow sequence opened at line 1)",
         f"{tmp_path}/typo.flow.yaml:5:11: nodes.greet.next: no node named 'gret', did you mean 'greet'?",
     ]
 

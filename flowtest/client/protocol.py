@@ -156,7 +156,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
     if isinstance(exc, httpx.ConnectError):
-        reason = "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+        reason = "connection refused" if _refused(exc) else f"cannot connect ({exc})"
         hint = f"Is the service running at {config.base_url}? Check the base URL."
     elif isinstance(exc, httpx.TimeoutException):
         reason = f"no answer within {config.timeout:g}s"
@@ -166,6 +166,18 @@ def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError)
         hint = "Check the base URL and the network."
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     return TransportError(call.method, call.url, reason, hint, request_sent=not unsent)
+
+
+def _refused(exc: BaseException | None, depth: int = 0) -> bool:
+    """Whether a connection refusal is anywhere in the chain (async httpx wraps it twice)."""
+    if exc is None or depth > 10:
+        return False
+    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
+        return True
+    inner = getattr(exc, "exceptions", ())
+    if any(_refused(e, depth + 1) for e in inner):
+        return True
+    return _refused(exc.__cause__ or exc.__context__, depth + 1)
 
 
 def _field(config: ClientConfig, call: Call, payload: Any, path: str, setting: str) -> Any:
