@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 ## run: the example scenarios against the embedded sandbox, Allure results in reports/
 run: $(STAMP)
 	$(PY) -m pytest scenarios -p no:cacheprovider --alluredir=$(RESULTS) --clean-alluredir
-	@echo "Allure results: $(RESULTS)  (turn them into a report with: make report)"
+	@echo "Allure results written to $(RESULTS) (open them with any Allure viewer)"
 
 ## test: the whole test suite of flowtest itself
 test: $(STAMP)
