@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 ## run: the example scenarios against the embedded sandbox, Allure results in reports/
 run: $(STAMP)
 	$(PY) -m pytest scenarios -p no:cacheprovider --alluredir=$(RESULTS) --clean-alluredir
-	@echo "Allure results written to $(RESULTS) (open them with any Allure viewer)"
+	$(VENV)/bin/flowtest report --results $(RESULTS)
+
+## report: the HTML report (one file) from the last run's Allure results
+report: $(STAMP)
+	$(VENV)/bin/flowtest report --results $(RESULTS)
 
 ## test: the whole test suite of flowtest itself
 test: $(STAMP)
@@ -36,4 +40,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from pathlib import Path
 from flowtest import __version__
 from flowtest.durations import parse_duration
 from flowtest.errors import FlowtestError
+from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
 from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, serve
@@ -112,16 +113,50 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("report", help="turn Allure results into one HTML file (Allure 3, npm)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("reports/allure-results"),
+        help="Allure results folder (default reports/allure-results)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("reports/allure-report"),
+        help="report folder (default reports/allure-report)",
+    )
+    parser.add_argument(
+        "--quality-gate", action="store_true", help="fail (exit 1) when more tests failed than --max-failures"
+    )
+    parser.add_argument("--max-failures", type=int, default=0, help="for --quality-gate (default 0)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    paths = ReportPaths(root, (root / args.results).resolve(), (root / args.output).resolve())
+    index = build_report(paths)
+    print(f"flowtest: report written to {index.relative_to(root) if index.is_relative_to(root) else index}")
+    if not args.quality_gate:
+        return 0
+    passed, message = quality_gate(paths, args.max_failures)
+    print(f"flowtest: {message}")
+    return 0 if passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowtest", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowtest {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_report(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="flowtest: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

@@ -35,6 +35,7 @@ class Settings:
     sandbox_flows: Path = Path("scenarios/flows")
     secret_variables: tuple[str, ...] = ()
     concurrency: int = 1
+    allure_results: Path | None = Path("reports/allure-results")
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -82,6 +83,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "sandbox_flows": lambda v: Path(_text(v)),
     "secret_variables": _names,
     "concurrency": _positive_int,
+    "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
@@ -115,10 +117,9 @@ def resolve(
         found = _first(key, options.get(key), env.get(env_name(key)), pyproject.get(key))
         if found is not None:
             values[key] = _parse(parse, key, *found)
-    if "sandbox_flows" in values and not values["sandbox_flows"].is_absolute():
-        values["sandbox_flows"] = root / values["sandbox_flows"]
-    elif "sandbox_flows" not in values:
-        values["sandbox_flows"] = root / Settings.sandbox_flows
+    for key in ("sandbox_flows", "allure_results"):
+        path = values.get(key, getattr(Settings, key))
+        values[key] = root / path if path is not None and not path.is_absolute() else path
     values["fields"] = _field_paths(options, env, pyproject.get("fields", {}))
     values["api_key"] = env.get(API_KEY_VARIABLE) or None
     return Settings(**values)

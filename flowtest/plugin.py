@@ -20,7 +20,12 @@ from flowtest.reporting.failure import failure_text
 from flowtest.scenario.loader import BrokenDocument, ScenarioLoader, is_scenario_file
 from flowtest.scenario.model import Case, cases_of
 from flowtest.session import RunSession
-from flowtest.trace import Outcome, Result
+from flowtest.trace import Category, Outcome, Result
+
+try:  # Allure is optional: flowtest[allure]
+    from flowtest.reporting import allure as allure_report
+except ImportError:  # pragma: no cover
+    allure_report = None  # type: ignore[assignment]
 
 RUN_SESSION = pytest.StashKey[RunSession]()
 SETTINGS_ERROR = pytest.StashKey[ConfigError]()
@@ -36,6 +41,7 @@ _OPTIONS = {
     "sandbox_flows": "flows folder for the embedded sandbox (default scenarios/flows)",
     "secret_variables": "comma-separated variable names masked in every report",
     "concurrency": "conversations run at once (default 1)",
+    "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
 }
 
 
@@ -43,15 +49,33 @@ class FlowtestWarning(UserWarning):
     """A problem that does not change a test's outcome: a failed End Session, a flaky pass."""
 
 
-class ScenarioFailed(Exception):
+def _headline(result: Result) -> str:
+    failed = result.final.failed_step
+    if failed is None or failed.failure is None:
+        return result.final.case_name
+    return f"[{failed.failure.category.value}] {failed.failure.message}"
+
+
+class ScenarioFailed(AssertionError):
+    """The flow did not behave as the scenario says (Allure: failed)."""
+
     def __init__(self, result: Result) -> None:
-        super().__init__(result.final.case_name)
+        super().__init__(_headline(result))
+        self.result = result
+
+
+class ScenarioBroken(Exception):
+    """The run could not check the flow: API or transport error, missing variable (Allure: broken)."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(_headline(result))
         self.result = result
 
 
 class BrokenScenario(Exception):
     def __init__(self, broken: BrokenDocument) -> None:
-        super().__init__("\n".join(str(error) for error in broken.errors))
+        self.errors = tuple(str(error) for error in broken.errors)
+        super().__init__(f"[{Category.SCENARIO.value}] " + "; ".join(self.errors))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,8 +93,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "flowtest: a conversation scenario run by flowtest")
     root = Path(config.rootpath)
     config.stash[LOADER] = ScenarioLoader(root)
     options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
@@ -81,6 +105,42 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
+    _default_allure_dir(config, settings)
+
+
+def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
+    """allure-pytest writes to reports/allure-results unless --alluredir says otherwise."""
+    has_allure = hasattr(config.option, "allure_report_dir")
+    if has_allure and not config.option.allure_report_dir and settings.allure_results is not None:
+        config.option.allure_report_dir = str(settings.allure_results)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    results = getattr(config.option, "allure_report_dir", None)
+    if not results or hasattr(config, "workerinput") or RUN_SESSION not in config.stash:
+        return
+    if not any(isinstance(item, (ScenarioItem, BrokenScenarioItem)) for item in session.items):
+        return
+    run = config.stash[RUN_SESSION]
+    properties = allure_report.environment_properties(
+        run.base_url, run.settings.org, run.settings.uses_sandbox
+    )
+    allure_report.write_run_files(Path(results), properties)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    result = item.stash.get(RESULT, None)
+    reporter = _allure(item.config)
+    if result is not None and reporter is not None:
+        reporter.mark_flaky(result)
+
+
+def _allure(config: pytest.Config) -> allure_report.AllureScenarioReporter | None:
+    if allure_report is None:
+        return None
+    reporter = allure_report.AllureScenarioReporter(config)
+    return reporter if reporter.active else None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -131,18 +191,23 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         scenario = case.scenario
-        self.add_marker("flowtest")
         for tag in scenario.tags:
             self.config.addinivalue_line("markers", f"{tag}: scenario tag")
             self.add_marker(tag)
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
+        if allure_report is not None:
+            for mark in allure_report.static_marks(case):
+                self.add_marker(mark)
         if scenario.xfail is not None:
-            self.add_marker(pytest.mark.xfail(reason=scenario.xfail, raises=ScenarioFailed))
+            self.add_marker(pytest.mark.xfail(reason=scenario.xfail, raises=(ScenarioFailed, ScenarioBroken)))
 
     def runtest(self) -> None:
         result = self.config.stash[RUN_SESSION].run(self.case)
         self.stash[RESULT] = result
+        reporter = _allure(self.config)
+        if reporter is not None:
+            reporter.report(self, self.case, result)
         for attempt in result.attempts:
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)
@@ -153,11 +218,13 @@ class ScenarioItem(pytest.Item):
                 FlowtestWarning(f"{self.case.name}: flaky, passed after {failed} failed attempt(s)"),
                 stacklevel=1,
             )
-        if result.final.outcome is not Outcome.PASSED:
+        if result.final.outcome is Outcome.FAILED:
             raise ScenarioFailed(result)
+        if result.final.outcome is not Outcome.PASSED:
+            raise ScenarioBroken(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, ScenarioFailed):
+        if isinstance(excinfo.value, (ScenarioFailed, ScenarioBroken)):
             return failure_text(excinfo.value.result, verbose=self.config.get_verbosity() > 0)
         if isinstance(excinfo.value, FlowtestError):
             return f"flowtest: {excinfo.value}"
@@ -179,7 +246,7 @@ class BrokenScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, BrokenScenario):
-            return str(excinfo.value)
+            return "\n".join(excinfo.value.errors)
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtest.client import AsyncFlowClient, Exchange, TurnResult
+from flowtest.client import AsyncFlowClient, Exchange, SessionInfo, TurnResult
 from flowtest.durations import format_duration
 from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
 from flowtest.matchers import Equals, show
+from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.templating import Bindings, TemplateError, render, render_text
-from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
+from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace, redact_trace
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class RunContext:
     run_id: str
     org: str
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    secret_keys: frozenset[str] = frozenset()
 
 
 async def run_case(case: model.Case, client: AsyncFlowClient, context: RunContext) -> Result:
@@ -74,6 +76,7 @@ class Conversation:
         self.consumed = 0
         self.saved: dict[str, Any] = {}
         self.ended = False
+        self.secret_values: set[str] = set()
 
     @property
     def bindings(self) -> Bindings:
@@ -97,6 +100,10 @@ class Conversation:
         return self.trace()
 
     def trace(self) -> Trace:
+        redactor = Redactor(tuple(self.secret_values), self.context.secret_keys)
+        return redact_trace(self._raw_trace(), redactor)
+
+    def _raw_trace(self) -> Trace:
         return Trace(
             case_name=self.case.name,
             flow=self.scenario.flow,
@@ -158,6 +165,8 @@ class Conversation:
         bindings = self.bindings
         variables = render(dict(self.scenario.start_variables), bindings)
         metadata = render(dict(self.scenario.start_metadata), bindings)
+        self._learn_secrets(variables)
+        self._learn_secrets(metadata)
         title = f"Start Session: {self.scenario.flow}"
         turn = await self.client.start_session(self.scenario.flow, variables, metadata, org=self.org)
         self.session_id = turn.session_id
@@ -267,8 +276,7 @@ class Conversation:
     async def _variables(self, step: model.VariablesStep) -> _StepResult:
         bindings = self.bindings
         title = "variables: " + ", ".join(_check_title(check, bindings) for check in step.checks)
-        session = await self.client.get_session(self._session(), org=self.org)
-        self.status = session.status
+        session = await self._get_session()
         problems = []
         for check in step.checks:
             found = compile_path(check.path)(session.variables)
@@ -286,8 +294,7 @@ class Conversation:
 
     async def _save(self, step: model.SaveStep) -> _StepResult:
         title = "save: " + ", ".join(f"{name} = {path}" for name, path in step.targets)
-        session = await self.client.get_session(self._session(), org=self.org)
-        self.status = session.status
+        session = await self._get_session()
         for name, path in step.targets:
             found = compile_path(path)(session.variables)
             if not found:
@@ -346,6 +353,24 @@ class Conversation:
 
     # -- helpers ------------------------------------------------------------------------
 
+    async def _get_session(self) -> SessionInfo:
+        session = await self.client.get_session(self._session(), org=self.org)
+        self.status = session.status
+        self._learn_secrets(session.variables)
+        return session
+
+    def _learn_secrets(self, data: Any) -> None:
+        """Values under a secret key, wherever they appear, are masked in the trace."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if key in self.context.secret_keys:
+                    self.secret_values.update(_scalars(value))
+                else:
+                    self._learn_secrets(value)
+        elif isinstance(data, list):
+            for item in data:
+                self._learn_secrets(item)
+
     def _session(self) -> str:
         if self.session_id is None:
             raise FlowtestError("no session was started")
@@ -384,6 +409,14 @@ class Conversation:
             Outcome.BROKEN,
             failure,
         )
+
+
+def _scalars(value: Any) -> set[str]:
+    if isinstance(value, Mapping):
+        return {text for item in value.values() for text in _scalars(item)}
+    if isinstance(value, list):
+        return {text for item in value for text in _scalars(item)}
+    return {str(value)} if value is not None and len(str(value)) >= 4 else set()
 
 
 def _at(step: model.Step | None, message: str) -> str:

@@ -42,7 +42,8 @@ class RunSession:
 
     @property
     def context(self) -> RunContext:
-        return RunContext(self.run_id, self.settings.org, self.env)
+        secret_keys = frozenset(self.settings.secret_variables)
+        return RunContext(self.run_id, self.settings.org, self.env, secret_keys)
 
     def run(self, case: Case) -> Result:
         client = self._ensure_client()

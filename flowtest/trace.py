@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from flowtest.client import Exchange
 from flowtest.errors import Location
+from flowtest.redact import Redactor
 
 
 class Outcome(str, Enum):
@@ -92,3 +93,42 @@ class Result:
     @property
     def flaky(self) -> bool:
         return len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
+
+
+def redact_trace(trace: Trace, redactor: Redactor) -> Trace:
+    """The same trace with every secret value masked in every text and exchange."""
+    if not redactor.secret_values and not redactor.secret_keys:
+        return trace
+    steps = tuple(_redact_step(step, redactor) for step in trace.steps)
+    warnings = tuple(redactor.text(text) for text in trace.warnings)
+    return replace(trace, steps=steps, warnings=warnings)
+
+
+def _redact_step(step: StepRecord, redactor: Redactor) -> StepRecord:
+    text = redactor.text
+    failure = step.failure
+    if failure is not None:
+        failure = replace(
+            failure,
+            message=text(failure.message),
+            expected=text(failure.expected) if failure.expected is not None else None,
+            actual=text(failure.actual) if failure.actual is not None else None,
+        )
+    exchanges = tuple(
+        replace(
+            exchange,
+            url=text(exchange.url),
+            request_json=redactor.value(exchange.request_json),
+            response_json=redactor.value(exchange.response_json),
+            error=text(exchange.error) if exchange.error else None,
+        )
+        for exchange in step.exchanges
+    )
+    return replace(
+        step,
+        title=text(step.title),
+        sent=text(step.sent) if step.sent is not None else None,
+        received=tuple(text(message) for message in step.received),
+        failure=failure,
+        exchanges=exchanges,
+    )

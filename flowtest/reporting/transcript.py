@@ -1,0 +1,99 @@
+"""The conversation as a self-contained HTML chat: bubbles, status separators, latencies.
+
+Inline CSS only: no scripts and no external resources, so it renders in Allure's
+attachment viewer and in any browser offline. Every text is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from flowtest.durations import format_duration
+from flowtest.trace import Outcome, StepRecord, Trace
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
+background:#f4f5f7;color:#1f2328}
+.chat{max-width:760px;margin:0 auto;padding:16px;display:flex;flex-direction:column;gap:6px}
+h1{font-size:16px;margin:0 0 2px}
+.meta{color:#57606a;font-size:12px;margin-bottom:10px}
+.row{display:flex;flex-direction:column}
+.row.user{align-items:flex-end}.row.bot{align-items:flex-start}
+.bubble{max-width:75%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;word-wrap:break-word}
+.user .bubble{background:#0969da;color:#fff;border-bottom-right-radius:4px}
+.bot .bubble{background:#fff;border:1px solid #d0d7de;border-bottom-left-radius:4px}
+.who{font-size:11px;color:#57606a;margin:0 6px 2px}
+.sep{align-self:center;font-size:12px;color:#57606a;background:#eaeef2;border-radius:10px;
+padding:2px 10px;margin:4px 0}
+.sep.transfer{background:#fff8c5}
+.check{align-self:center;font-size:12px;color:#1a7f37}
+.fail{border:2px solid #cf222e;background:#ffebe9;border-radius:8px;padding:8px 12px;margin:6px 0}
+.fail b{color:#cf222e}
+.diff{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:6px}
+.diff div{font-size:11px;color:#57606a;text-transform:uppercase}
+.fail pre{margin:4px 0;white-space:pre-wrap;
+font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
+.warn{color:#9a6700;font-size:12px}
+"""
+
+
+def transcript_html(trace: Trace) -> str:
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{escape(trace.case_name)}</title><style>{_CSS}</style></head><body><div class='chat'>",
+        f"<h1>{escape(trace.case_name)}</h1>",
+        f"<div class='meta'>flow {escape(trace.flow)} · org {escape(trace.org)} · "
+        f"session {escape(trace.session_id or 'none')} · attempt {trace.attempt}</div>",
+    ]
+    for step in trace.steps:
+        parts.extend(_step_html(step))
+    parts.extend(f"<div class='warn'>warning: {escape(text)}</div>" for text in trace.warnings)
+    parts.append("</div></body></html>")
+    return "".join(parts)
+
+
+def _step_html(step: StepRecord) -> list[str]:
+    parts: list[str] = []
+    latency = f" · {format_duration(step.duration)}"
+    if step.kind == "user" and step.sent is not None:
+        parts.append(_bubble("user", "user" + latency, step.sent))
+    elif step.kind == "transfer" and step.sent is not None:
+        parts.append(f"<div class='sep transfer'>transfer: {escape(step.sent)}{latency}</div>")
+    elif step.kind == "end":
+        parts.append("<div class='sep'>End Session</div>")
+    elif step.kind in ("start", "teardown"):
+        parts.append(f"<div class='sep'>{escape(step.title)}{latency}</div>")
+    parts.extend(_bubble("bot", "bot", text) for text in step.received)
+    if step.status_after != step.status_before and step.status_after and step.kind != "teardown":
+        parts.append(f"<div class='sep'>status: {escape(step.status_after)}</div>")
+    if step.outcome is Outcome.PASSED and step.kind in ("bot", "status", "variables", "save"):
+        parts.append(f"<div class='check'>✓ {escape(step.title)}</div>")
+    if step.failure is not None:
+        parts.append(_failure_html(step))
+    return parts
+
+
+def _bubble(side: str, label: str, text: str) -> str:
+    return (
+        f"<div class='row {side}'><span class='who'>{escape(label)}</span>"
+        f"<div class='bubble'>{escape(text)}</div></div>"
+    )
+
+
+def _failure_html(step: StepRecord) -> str:
+    failure = step.failure
+    if failure is None:
+        return ""
+    where = f"{step.location} " if step.location else ""
+    parts = [
+        f"<div class='fail' id='failed-step'><b>✗ {escape(step.title)}</b>",
+        f"<div>{escape(where)}{escape(failure.message)}</div>",
+    ]
+    if failure.expected is not None or failure.actual is not None:
+        expected, actual = escape(failure.expected or ""), escape(failure.actual or "")
+        parts.append(
+            f"<div class='diff'><section><div>expected</div><pre class='expected'>{expected}</pre></section>"
+            f"<section><div>actual</div><pre class='actual'>{actual}</pre></section></div>"
+        )
+    parts.append("</div>")
+    return "".join(parts)

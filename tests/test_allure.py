@@ -1,0 +1,179 @@
+"""Allure results written from the trace: read the *-result.json files back and check them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowtest.sandbox import running_sandbox
+from flowtest.sandbox.server import RunningSandbox
+from tests.conftest import sandbox_config
+
+API_KEY = "topsecret-api-key-4242"
+SECRET_NAME = "Zebediah-Quartermaine"
+
+PASSING = f"""name: Greets by name
+flow: flight-status
+description: The caller is greeted by name.
+tags: [smoke, flights]
+labels: {{epic: Travel, feature: Flight status, story: Greeting, severity: critical, owner: cx-team}}
+links: [{{name: CX-1, url: "https://tracker.example/CX-1"}}]
+examples:
+  - {{id: first, request: flight status}}
+  - {{id: second, request: my flight}}
+start:
+  variables: {{customerName: {SECRET_NAME}}}
+conversation:
+  - bot: {{contains: how can I help}}
+  - user: ${{request}}
+  - bot: {{regex: "(?i)flight number"}}
+  - variables:
+      $.customerName: {{type: string}}
+"""
+
+FAILING = """name: Expects the wrong greeting
+flow: store-hours
+conversation:
+  - bot: {contains: closed}
+"""
+
+
+@pytest.fixture(scope="module")
+def keyed_sandbox() -> Iterator[RunningSandbox]:
+    with running_sandbox(sandbox_config(api_key=API_KEY)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, keyed_sandbox: RunningSandbox) -> Path:
+    import os
+    import subprocess
+    import sys
+
+    project = tmp_path_factory.mktemp("project")
+    (project / "greet.scenario.yaml").write_text(PASSING)
+    (project / "wrong.scenario.yaml").write_text(FAILING)
+    (project / "broken.scenario.yaml").write_text("name: x\nflow: y\nconversation: [{bot: {contians: a}}]\n")
+    env = {**os.environ, "FLOWTEST_API_KEY": API_KEY}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:schemathesis",
+        f"--flowtest-base-url={keyed_sandbox.url}",
+        "--flowtest-secret-variables=customerName",
+        "--rootdir",
+        str(project),
+        str(project),
+    ]
+    subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    return project / "reports" / "allure-results"
+
+
+def _results(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in folder.glob("*-result.json")]
+
+
+def _by_name(folder: Path, name: str) -> list[dict[str, Any]]:
+    return [r for r in _results(folder) if r["name"] == name]
+
+
+def _labels(result: dict[str, Any], name: str) -> list[str]:
+    return [label["value"] for label in result["labels"] if label["name"] == name]
+
+
+def test_results_go_to_reports_by_default_with_titles_and_labels(results: Path) -> None:
+    greets = _by_name(results, "Greets by name")
+    assert len(greets) == 2
+    first = greets[0]
+    assert first["status"] == "passed"
+    assert first["description"] == "The caller is greeted by name."
+    for name, value in [
+        ("epic", "Travel"),
+        ("feature", "Flight status"),
+        ("story", "Greeting"),
+        ("severity", "critical"),
+        ("owner", "cx-team"),
+    ]:
+        assert _labels(first, name) == [value]
+    assert sorted(_labels(first, "tag")) == ["flights", "smoke"]
+    assert _labels(first, "suite") == ["greet"]
+    assert first["links"] == [{"type": "link", "url": "https://tracker.example/CX-1", "name": "CX-1"}]
+
+
+def test_example_rows_are_parameters_with_distinct_history_ids(results: Path) -> None:
+    greets = _by_name(results, "Greets by name")
+    parameters = sorted(tuple((p["name"], p["value"]) for p in r["parameters"]) for r in greets)
+    assert parameters == [
+        (("id", "first"), ("request", "flight status")),
+        (("id", "second"), ("request", "my flight")),
+    ]
+    assert len({r["historyId"] for r in greets}) == 2
+
+
+def test_one_step_per_conversation_step_with_attachments(results: Path) -> None:
+    first = next(r for r in _by_name(results, "Greets by name") if r["parameters"][0]["value"] == "first")
+    assert [(s["name"], s["status"]) for s in first["steps"]] == [
+        ("Start Session: flight-status", "passed"),
+        ('bot: contains "how can I help"', "passed"),
+        ("user: flight status", "passed"),
+        ('bot: matches regex "(?i)flight number"', "passed"),
+        ("variables: $.customerName of type string", "passed"),
+        ("End Session", "passed"),
+    ]
+    assert all(s["stop"] >= s["start"] for s in first["steps"])
+    start = first["steps"][0]["attachments"]
+    assert [(a["name"], a["type"]) for a in start] == [
+        ("POST /orgs/demo/flows/flight-status/sessions request", "application/json"),
+        ("201 response", "application/json"),
+    ]
+    assert all((results / a["source"]).is_file() for s in first["steps"] for a in s.get("attachments", []))
+    assert [(a["name"], a["type"]) for a in first["attachments"]] == [("transcript", "text/html")]
+
+
+def test_failing_step_is_marked_and_categorised(results: Path) -> None:
+    (wrong,) = _by_name(results, "Expects the wrong greeting")
+    assert wrong["status"] == "failed"
+    assert "[conversation mismatch]" in wrong["statusDetails"]["message"]
+    assert [(s["name"], s["status"]) for s in wrong["steps"]][:2] == [
+        ("Start Session: store-hours", "passed"),
+        ('bot: contains "closed"', "failed"),
+    ]
+    (broken,) = [r for r in _results(results) if r["name"].endswith("(broken)")]
+    assert broken["status"] == "broken"
+    assert "[broken scenario file]" in broken["statusDetails"]["message"]
+    categories = json.loads((results / "categories.json").read_text())
+    assert [c["name"] for c in categories] == [
+        "Conversation mismatch",
+        "Variable mismatch",
+        "Status mismatch",
+        "Latency budget",
+        "API error",
+        "Transport error",
+        "Broken scenario file",
+    ]
+
+
+def test_environment_properties_name_the_target_but_no_key(results: Path) -> None:
+    properties = dict(
+        line.split("=", 1) for line in (results / "environment.properties").read_text().splitlines()
+    )
+    assert properties["target"] == "live"
+    assert properties["org"] == "demo"
+    assert set(properties) == {"flowtest", "python", "target", "base_url", "org"}
+
+
+def test_neither_the_api_key_nor_a_secret_variable_is_in_any_file(results: Path) -> None:
+    files = list(results.iterdir())
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert API_KEY not in text, path.name
+        assert SECRET_NAME not in text, path.name

@@ -1,0 +1,81 @@
+"""`flowtest report` as a user runs it: npm ci on first use, one HTML file, history kept."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLOWS, ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js and npm")
+FLOWTEST = [sys.executable, "-m", "flowtest.cli"]
+
+
+def _project(tmp_path: Path) -> Path:
+    for name in ("package.json", "package-lock.json", "allurerc.mjs"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.flowtest]\nsandbox_flows = "{FLOWS}"\n')
+    (tmp_path / "hours.scenario.yaml").write_text(
+        "name: Store hours\nflow: store-hours\nstrict: false\nconversation:\n  - status: completed\n"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:schemathesis",
+        str(tmp_path),
+    ]
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    return tmp_path
+
+
+def test_report_installs_allure_writes_one_file_and_keeps_history(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    first = subprocess.run([*FLOWTEST, "report"], cwd=project, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["flowtest: report written to reports/allure-report/index.html"]
+    assert "installing Allure 3 with npm ci" in first.stderr
+    index = project / "reports" / "allure-report" / "index.html"
+    assert index.stat().st_size > 100_000
+    assert not list(index.parent.glob("*.js"))  # single file: scripts are inlined
+    history = project / "reports" / "history.jsonl"
+    lines = len(history.read_text().splitlines())
+    second = subprocess.run([*FLOWTEST, "report"], cwd=project, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0
+    assert "npm ci" not in second.stderr
+    assert len(history.read_text().splitlines()) == lines + 1
+
+
+def test_quality_gate_says_when_this_node_cannot_run_it(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    done = subprocess.run(
+        [*FLOWTEST, "report", "--quality-gate"], cwd=project, capture_output=True, text=True, timeout=300
+    )
+    major = int(
+        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout[1:].split(".")[0]
+    )
+    if major < 22:
+        assert done.stdout.splitlines()[-1] == (
+            f"flowtest: quality gate skipped: Allure's quality gate needs Node.js 22+ (Node.js {major} here)"
+        )
+    assert done.returncode == 0
+
+
+def test_without_node_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "reports" / "allure-results").mkdir(parents=True)
+    (tmp_path / "reports" / "allure-results" / "x-result.json").write_text("{}")
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run([*FLOWTEST, "report"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "flowtest: error: flowtest report needs Node.js and npm on the PATH (https://nodejs.org)\n"
+    )
