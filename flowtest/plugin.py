@@ -6,6 +6,7 @@ text is the reporter's. Registered through the ``pytest11`` entry point.
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ RUN_SESSION = pytest.StashKey[RunSession]()
 SETTINGS_ERROR = pytest.StashKey[ConfigError]()
 LOADER = pytest.StashKey[ScenarioLoader]()
 RESULT = pytest.StashKey[Result]()
+ALLURE = pytest.StashKey["allure_report.AllureScenarioReporter | None"]()
 
 _OPTIONS = {
     "base_url": "base URL of the API (default: start the embedded sandbox)",
@@ -137,10 +139,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def _allure(config: pytest.Config) -> allure_report.AllureScenarioReporter | None:
+    """The Allure reporter when allure-pytest is writing results in this run, else None."""
     if allure_report is None:
         return None
-    reporter = allure_report.AllureScenarioReporter(config)
-    return reporter if reporter.active else None
+    if ALLURE not in config.stash:
+        reporter = allure_report.AllureScenarioReporter(config)
+        config.stash[ALLURE] = reporter if reporter.active else None
+    return config.stash[ALLURE]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -156,6 +161,23 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
     return f"flowtest: {target}, org {settings.org}, run id {session.run_id}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[None]:
+    """Collect without the cyclic GC, then freeze what was collected.
+
+    Collection allocates many small acyclic objects that live for the whole run;
+    full GC passes over them made collecting 10,000 files several times slower.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.freeze()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -196,7 +218,7 @@ class ScenarioItem(pytest.Item):
             self.add_marker(tag)
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
-        if allure_report is not None:
+        if allure_report is not None and _allure(self.config) is not None:
             for mark in allure_report.static_marks(case):
                 self.add_marker(mark)
         if scenario.xfail is not None:

@@ -146,7 +146,8 @@ class _Builder:
         return value
 
     def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int]) -> dict[str, Any]:
-        self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        if any(key.tag == _MERGE_TAG for key, _ in node.value):
+            self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -317,8 +318,14 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _stats(api: SandboxApi, request: Request) -> Response:
+    return JSONResponse({"liveSessions": len(api.sessions)})
+
+
 def create_app(api: SandboxApi, on_ready: Callable[[], None] | None = None) -> Starlette:
     routes = [
+        # Sandbox-only, outside the contract's paths: lets tests and benchmarks count open sessions.
+        Route("/_sandbox/stats", functools.partial(_stats, api), methods=["GET"]),
         Route(API_PREFIX + "/flows/{flowId}/sessions", api.start_session, methods=["POST"]),
         Route(API_PREFIX + "/sessions/{sessionId}/messages", api.send_message, methods=["POST"]),
         Route(API_PREFIX + "/sessions/{sessionId}", api.session, methods=["GET", "DELETE"]),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flowtest.errors import FlowtestError, Location, SourceError
-from flowtest.schemas import validator
+from flowtest.schemas import fast_check, validator
 from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, load_documents, read_text
 
@@ -70,7 +70,7 @@ def load_flow_file(path: Path, display: str) -> Flow:
         location = documents[1].location() if documents else Location(display, 1, 1)
         raise FlowFilesError([SourceError(location, "a flow file holds exactly one flow")])
     document = documents[0]
-    errors = schema_errors(document, validator("flow"))
+    errors = schema_errors(document, validator("flow"), fast_check("flow"))
     if not errors:
         errors = list(_broken_links(document))
     if errors:

@@ -19,7 +19,7 @@ from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
-from flowtest.schemas import load_schema, validator
+from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
 from flowtest.validation import describe_path, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, read_text
@@ -97,7 +97,7 @@ class ScenarioLoader:
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
         data = document.data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
-        errors = schema_errors(document, validator("scenario"))
+        errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
         if not errors:
             raw_steps, include_errors = self._expand(path, document, ("conversation",), None, ())
             errors = include_errors or _semantic_errors(document, raw_steps)

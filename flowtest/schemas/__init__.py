@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 
 
@@ -20,4 +22,17 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
+    """The reference validator: slow, but its errors say exactly what and where."""
     return Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def fast_check(name: str) -> Callable[[Any], bool]:
+    """A quick yes/no for the common case of a valid file (jsonschema-rs, ~100x faster).
+
+    Only a "no" is worth the reference validator's time, which then explains it
+    (or finds nothing, where the two regex dialects disagree: then it is valid).
+    """
+    checker = jsonschema_rs.validator_for(load_schema(name), validate_formats=True)
+    is_valid: Callable[[Any], bool] = checker.is_valid
+    return is_valid
