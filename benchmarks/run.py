@@ -143,7 +143,8 @@ def pytest_run(name: str, suite: Path, url: str, count: int, *extra: str) -> Fig
         str(suite),
         *extra,
     ]
-    env = {**os.environ, "FLOWTEST_API_KEY": KEY}
+    # A user's Python writes bytecode; without it every run recompiles pytest's rewritten plugins.
+    env = {**os.environ, "FLOWTEST_API_KEY": KEY, "PYTHONDONTWRITEBYTECODE": ""}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=suite)

@@ -131,6 +131,27 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     allure_report.write_run_files(Path(results), properties)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """With --flowtest-concurrency above 1, start the selected conversations ahead of their items."""
+    if session.config.option.collectonly or RUN_SESSION not in session.config.stash:
+        return
+    run = session.config.stash[RUN_SESSION]
+    if run.settings.concurrency <= 1:
+        return
+    if hasattr(session.config, "workerinput"):
+        return  # under xdist the worker does not know its share ahead: it runs its items one by one
+    selected = [
+        (item.nodeid, item.case)
+        for item in session.items
+        if isinstance(item, ScenarioItem) and item.get_closest_marker("skip") is None
+    ]
+    try:
+        run.prefetch(selected)
+    except FlowtestError:
+        return  # each item reports the same error when it asks for its result
+
+
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     result = item.stash.get(RESULT, None)
     reporter = _allure(item.config)
@@ -225,7 +246,7 @@ class ScenarioItem(pytest.Item):
             self.add_marker(pytest.mark.xfail(reason=scenario.xfail, raises=(ScenarioFailed, ScenarioBroken)))
 
     def runtest(self) -> None:
-        result = self.config.stash[RUN_SESSION].run(self.case)
+        result = self.config.stash[RUN_SESSION].result(self.nodeid, self.case)
         self.stash[RESULT] = result
         reporter = _allure(self.config)
         if reporter is not None:
@@ -240,10 +261,18 @@ class ScenarioItem(pytest.Item):
                 FlowtestWarning(f"{self.case.name}: flaky, passed after {failed} failed attempt(s)"),
                 stacklevel=1,
             )
+        if result.final.outcome is not Outcome.PASSED:
+            self._stop_if_last_failure_allowed()
         if result.final.outcome is Outcome.FAILED:
             raise ScenarioFailed(result)
         if result.final.outcome is not Outcome.PASSED:
             raise ScenarioBroken(result)
+
+    def _stop_if_last_failure_allowed(self) -> None:
+        """-x / --maxfail: pytest stops after this failure, so no new conversation may start."""
+        maxfail = self.config.option.maxfail
+        if maxfail and self.session.testsfailed + 1 >= maxfail and not self.get_closest_marker("xfail"):
+            self.config.stash[RUN_SESSION].stop_launching()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, (ScenarioFailed, ScenarioBroken)):

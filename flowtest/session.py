@@ -1,17 +1,21 @@
 """One test run's shared machinery: settings, the event loop, the client, the embedded sandbox.
 
-The pytest plugin holds one of these per run; it is plain Python and usable without pytest.
+Conversations run on one asyncio loop in a thread of its own. The pytest plugin asks
+for each item's result in the usual order; with concurrency above 1 the conversations
+of the items that follow are already under way, at most ``concurrency`` at a time.
+Plain Python, usable without pytest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
-import signal
 import threading
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
@@ -26,6 +30,11 @@ from flowtest.trace import Result
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+_CANCEL_WAIT = 60.0  # seconds to let cancelled conversations end their sessions
+
+
+class NotLaunched(FlowtestError):
+    """The run stopped (-x, Ctrl-C) before this conversation started."""
 
 
 class RunSession:
@@ -36,63 +45,127 @@ class RunSession:
         self.orgs: set[str] = {settings.org}
         self.base_url: str | None = settings.base_url
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._client: AsyncFlowClient | None = None
         self._stack = contextlib.ExitStack()
         self._start_error: FlowtestError | None = None
+        self._pending: dict[str, concurrent.futures.Future[Result]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop_launching = threading.Event()
 
     @property
     def context(self) -> RunContext:
         secret_keys = frozenset(self.settings.secret_variables)
         return RunContext(self.run_id, self.settings.org, self.env, secret_keys)
 
-    def run(self, case: Case) -> Result:
+    # -- what the plugin calls ---------------------------------------------------------
+
+    def prefetch(self, cases: Sequence[tuple[str, Case]]) -> None:
+        """Start these conversations now, in order, at most ``concurrency`` at a time."""
+        if self.settings.concurrency <= 1 or not cases:
+            return
         client = self._ensure_client()
-        return self.run_on_loop(run_case(case, client, self.context))
+        queued = []
+        for key, case in cases:
+            future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+            self._pending[key] = future
+            queued.append((case, future))
+        self._submit(self._launch(queued, client))
 
-    def run_on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run on the shared loop; Ctrl-C cancels the conversation (its teardown still runs)."""
-        loop = self._ensure_loop()
-        task = loop.create_task(coroutine)
-        interrupted = threading.Event()
-
-        def interrupt() -> None:
-            interrupted.set()
-            task.cancel()
-
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        if on_main_thread:
-            loop.add_signal_handler(signal.SIGINT, interrupt)
+    def result(self, key: str, case: Case) -> Result:
+        """The conversation's result: prefetched, or run now."""
+        future = self._pending.pop(key, None)
+        if future is None:
+            future = self._submit(run_case(case, self._ensure_client(), self.context))
         try:
-            return loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            if interrupted.is_set():
-                raise KeyboardInterrupt from None
+            return future.result()
+        except KeyboardInterrupt:
+            self.cancel_all()
             raise
-        finally:
-            if on_main_thread:
-                loop.remove_signal_handler(signal.SIGINT)
+        except concurrent.futures.CancelledError:
+            raise NotLaunched("not run: the run was stopped before this conversation started") from None
+
+    def stop_launching(self) -> None:
+        """After the last failure -x allows: conversations not started yet will not start."""
+        self._stop_launching.set()
+
+    def cancel_all(self) -> None:
+        """Ctrl-C: cancel every conversation; each still ends its session before it stops."""
+        self._stop_launching.set()
+        if self._loop is None:
+            return
+        waiting = asyncio.run_coroutine_threadsafe(self._cancel_tasks(), self._loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            waiting.result(_CANCEL_WAIT)
 
     def close(self) -> None:
-        if self._client is not None and self._loop is not None:
-            self._loop.run_until_complete(self._client.aclose())
-        if self._loop is not None:
+        if self._loop is not None and self._thread is not None:
+            self.cancel_all()
+            if self._client is not None:
+                asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(_CANCEL_WAIT)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(_CANCEL_WAIT)
             self._loop.close()
         self._stack.close()
+
+    # -- the loop thread ---------------------------------------------------------------
+
+    def _submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        loop = self._ensure_loop()
+        return asyncio.run_coroutine_threadsafe(self._tracked(coroutine), loop)
+
+    async def _tracked(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            return await coroutine
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _launch(
+        self, queued: list[tuple[Case, concurrent.futures.Future[Result]]], client: AsyncFlowClient
+    ) -> None:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        context = self.context
+        for case, future in queued:
+            await slots.acquire()
+            if self._stop_launching.is_set() or future.cancelled():
+                future.cancel()
+                slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._tracked(run_case(case, client, context)))
+            task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+
+    async def _cancel_tasks(self) -> None:
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for future in self._pending.values():
+            future.cancel()
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="flowtest-loop", daemon=True)
+            self._thread.start()
         return self._loop
+
+    # -- the client and the sandbox ----------------------------------------------------
 
     def _ensure_client(self) -> AsyncFlowClient:
         if self._start_error is not None:
             raise self._start_error
         if self._client is None:
             try:
-                self._client = AsyncFlowClient(self._client_config())
+                config = self._client_config()
             except FlowtestError as exc:
                 self._start_error = exc
                 raise
+            self._client = AsyncFlowClient(config, connections=max(self.settings.concurrency, 10))
         return self._client
 
     def _client_config(self) -> ClientConfig:
@@ -126,3 +199,18 @@ class RunSession:
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
         return sandbox.url
+
+
+def _settle(
+    task: asyncio.Task[Result], *, future: concurrent.futures.Future[Result], slots: asyncio.Semaphore
+) -> None:
+    slots.release()
+    if future.done():
+        return
+    error = None if task.cancelled() else task.exception()
+    if task.cancelled():
+        future.cancel()
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(task.result())

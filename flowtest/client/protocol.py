@@ -155,8 +155,12 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
-    if isinstance(exc, httpx.ConnectError):
-        reason = "connection refused" if _refused(exc) else f"cannot connect ({exc})"
+    # httpx-aiohttp reports a refused connection as ConnectTimeout: look at the cause.
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
+        reason = "connection refused"
+        hint = f"Is the service running at {config.base_url}? Check the base URL."
+    elif isinstance(exc, httpx.ConnectError):
+        reason = f"cannot connect ({exc})"
         hint = f"Is the service running at {config.base_url}? Check the base URL."
     elif isinstance(exc, httpx.TimeoutException):
         reason = f"no answer within {config.timeout:g}s"

@@ -115,6 +115,7 @@ class SandboxApi:
             clock,
         )
         self.sessions: dict[str, LiveSession] = {}
+        self.started = 0
         self.random = random.Random(faults.seed)
         self.bucket = TokenBucket(faults.rate_limit, time.monotonic) if faults.rate_limit else None
         self.last_purge = clock()
@@ -265,6 +266,7 @@ class SandboxApi:
         session_id = "ses_" + secrets.token_hex(12)
         session = LiveSession(session_id, org, flow, state, metadata, now, now + self.limits.session_ttl)
         self.sessions[session_id] = session
+        self.started += 1
         return session
 
     def turn(self, session: LiveSession, messages: list[str], status_code: int = 200) -> Response:
@@ -319,7 +321,7 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 
 async def _stats(api: SandboxApi, request: Request) -> Response:
-    return JSONResponse({"liveSessions": len(api.sessions)})
+    return JSONResponse({"liveSessions": len(api.sessions), "startedSessions": api.started})
 
 
 def create_app(api: SandboxApi, on_ready: Callable[[], None] | None = None) -> Starlette:

@@ -1,0 +1,124 @@
+"""--flowtest-concurrency: the same outcomes and texts as one by one, faster, and stoppable."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowtest.sandbox import DEFAULT_API_KEY
+from flowtest.sandbox.server import RunningSandbox
+
+GOOD = "name: good {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - user: flight\n  - bot: {{contains: number}}\n"
+BAD = "name: bad {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: goodbye}}\n"
+SLOW = "name: slow {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 60s\n"
+
+
+def _suite(folder: Path, kinds: list[str]) -> None:
+    for n, kind in enumerate(kinds):
+        text = {"good": GOOD, "bad": BAD, "slow": SLOW}[kind].format(n=n)
+        (folder / f"s{n:03d}.scenario.yaml").write_text(text)
+
+
+def _pytest(folder: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:schemathesis",
+        "-p",
+        "no:randomly",
+        f"--flowtest-base-url={url}",
+        "--rootdir",
+        str(folder),
+        str(folder),
+        "-v",
+        *extra,
+    ]
+    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY}
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _outcomes(output: str) -> list[str]:
+    return re.findall(r"^(s\d+\.scenario\.yaml::.*?) (PASSED|FAILED)", output, re.M)
+
+
+def _failures(output: str) -> str:
+    text = output[output.index("= FAILURES =") : output.index("short test summary")]
+    return re.sub(r"ses_[0-9a-f]+|\(\d+ms\)", "X", text)
+
+
+def test_concurrent_run_reports_like_a_serial_one(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    _suite(tmp_path, ["good", "bad", "good", "good", "bad", "good"] * 4)
+    serial = _pytest(tmp_path, sandbox.url)
+    concurrent = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=8")
+    assert _outcomes(concurrent.stdout) == _outcomes(serial.stdout)
+    assert len(_outcomes(serial.stdout)) == 24
+    assert _failures(concurrent.stdout) == _failures(serial.stdout)
+    assert "8 failed, 16 passed" in concurrent.stdout
+    assert sandbox.open_sessions == 0
+
+
+def test_exitfirst_stops_launching_new_conversations(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    _suite(tmp_path, ["bad"] + ["good"] * 59)
+    before = sandbox.api.started
+    done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-x")
+    assert "1 failed" in done.stdout
+    started = sandbox.api.started - before
+    assert started < 60, f"{started} conversations started after -x"
+    assert sandbox.open_sessions == 0
+
+
+def test_ctrl_c_cancels_every_conversation_and_ends_their_sessions(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    _suite(tmp_path, ["slow"] * 6)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:schemathesis",
+        f"--flowtest-base-url={sandbox.url}",
+        "--flowtest-concurrency=6",
+        "--rootdir",
+        str(tmp_path),
+        str(tmp_path),
+        "-o",
+        "log_cli=true",
+        "--log-cli-level=DEBUG",
+    ]
+    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY, "PYTHONUNBUFFERED": "1"}
+    before = sandbox.open_sessions
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    started = 0
+    for line in process.stdout:
+        started += "/sessions -> 201" in line
+        if started == 6:
+            break
+    assert sandbox.open_sessions == before + 6
+    process.send_signal(signal.SIGINT)
+    process.stdout.read()
+    assert process.wait(timeout=60) == 2
+    assert sandbox.open_sessions == before
+
+
+@pytest.mark.parametrize("workers", ["2"])
+def test_concurrency_under_xdist(tmp_path: Path, sandbox: RunningSandbox, workers: str) -> None:
+    _suite(tmp_path, ["good", "bad"] * 5)
+    done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-n", workers)
+    assert "5 failed, 5 passed" in done.stdout
+    assert sandbox.open_sessions == 0
