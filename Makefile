@@ -28,7 +28,7 @@ test: $(STAMP)
 
 ## lint: ruff and mypy --strict, as CI runs them
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flowtest tests conftest.py
+	$(VENV)/bin/ruff check flowtest tests benchmarks conftest.py
 	$(VENV)/bin/mypy --strict flowtest
 
 ## serve: the sandbox on http://127.0.0.1:8765

@@ -1,19 +1,26 @@
-"""flowtest benchmarks: conversations per second against the sandbox, and collection speed.
+"""flowtest benchmarks: conversations against the sandbox, and collection speed.
 
-    python benchmarks/run.py                       # the defaults below
-    python benchmarks/run.py --conversations 200 --latency 50ms --skip-xdist
+    make bench                                   # everything, with the defaults below
+    .venv/bin/python benchmarks/run.py --conversations 200 --skip-xdist
 
-Starts `flowtest serve` in its own process with the given latency, generates N
-five-turn scenarios, and prints side by side: a raw httpx loop doing the same
-requests (the serial floor), flowtest serial, flowtest with --flowtest-concurrency,
-and optionally pytest-xdist; then the collection benchmark. Every figure is
-measured in this run, and ratios are against the raw loop measured alongside.
+Starts `flowtest serve` in its own process, generates five-turn scenarios, and prints
+side by side what each way of running them costs, all measured in this run:
+
+1. Serial overhead at 0 latency: the marginal wall time and CPU per request of a raw
+   httpx loop doing the same requests (the floor) and of flowtest run one by one.
+   Marginal = (run with 2N conversations - run with N) / (N conversations' requests),
+   so interpreter start-up and collection cancel out.
+2. N conversations at the given latency: the raw loop (estimated from 50 of them),
+   flowtest with --flowtest-concurrency, and optionally pytest-xdist.
+3. Collecting and validating 10,000 scenario files, against parsing them with
+   PyYAML's C loader alone.
+
+Every run also reports the sessions still open on the server afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -28,6 +35,7 @@ import httpx
 
 KEY = "flowtest-sandbox-key"
 TURNS = 5
+REQUESTS = TURNS + 2  # Start Session, five Send Message, End Session
 FLOW = """id: echo
 start: greet
 nodes:
@@ -41,26 +49,30 @@ nodes:
     say: You said ${text}.
     next: listen
 """
+PYTEST_FLAGS = [
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:allure_pytest",
+    "-p",
+    "no:schemathesis",
+    "-p",
+    "no:hypothesispytest",
+]
+# A user's Python writes bytecode; without it every run recompiles pytest's rewritten plugins.
+ENV = {**os.environ, "FLOWTEST_API_KEY": KEY, "PYTHONDONTWRITEBYTECODE": ""}
 
 
 @dataclass(frozen=True)
-class Figures:
+class Run:
     name: str
     wall: float
-    requests: int
     cpu: float
-    peak_rss_mb: float
-    open_sessions: int | None = None
-
-    def row(self, floor: Figures | None) -> str:
-        per_request = self.cpu / self.requests * 1e6
-        ratio = f"{self.wall / floor.wall:6.2f}x" if floor else "   1.00x"
-        cpu_ratio = f"{per_request / (floor.cpu / floor.requests * 1e6):5.2f}x" if floor else " 1.00x"
-        left = "-" if self.open_sessions is None else str(self.open_sessions)
-        return (
-            f"{self.name:<34}{self.wall:9.2f}s{self.requests / self.wall:10.0f}/s"
-            f"{per_request:10.0f}µs{self.peak_rss_mb:9.0f}MB   {ratio}  {cpu_ratio}  {left:>5}"
-        )
+    requests: int
+    rss_mb: float = 0.0
+    server_cpu: float = 0.0
+    open_sessions: int = 0
 
 
 def scenario(index: int) -> str:
@@ -70,10 +82,11 @@ def scenario(index: int) -> str:
     return f"name: conversation {index}\nflow: echo\nconversation:\n" + "\n".join(steps) + "\n"
 
 
-def write_suite(folder: Path, count: int) -> None:
+def write_suite(folder: Path, count: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         (folder / f"c{index:05d}.scenario.yaml").write_text(scenario(index))
+    return folder
 
 
 class Sandbox:
@@ -99,6 +112,10 @@ class Sandbox:
             raise SystemExit(f"the sandbox did not start: {line!r}")
         self.url = match.group(1)
 
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def open_sessions(self) -> int:
         return int(httpx.get(f"{self.url}/_sandbox/stats").json()["liveSessions"])
 
@@ -107,12 +124,11 @@ class Sandbox:
         self.process.wait(10)
 
 
-def raw_loop(url: str, count: int) -> Figures:
-    """The floor: the same requests with one httpx.Client, nothing checked."""
-    headers = {"Authorization": f"Bearer {KEY}"}
-    root = f"{url}/cgw/process/v1/orgs/demo"
-    cpu, wall = time.process_time(), time.perf_counter()
-    with httpx.Client(headers=headers) as client:
+def raw_loop(sandbox: Sandbox, count: int) -> Run:
+    """The floor: the same requests with one httpx.Client, nothing checked or recorded."""
+    root = f"{sandbox.url}/cgw/process/v1/orgs/demo"
+    server, cpu, wall = sandbox.cpu(), time.process_time(), time.perf_counter()
+    with httpx.Client(headers={"Authorization": f"Bearer {KEY}"}) as client:
         for index in range(count):
             session = client.post(f"{root}/flows/echo/sessions", json={}).json()["sessionId"]
             for turn in range(TURNS):
@@ -122,48 +138,133 @@ def raw_loop(url: str, count: int) -> Figures:
             client.delete(f"{root}/sessions/{session}")
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Figures("raw httpx loop (serial floor)", wall, count * (TURNS + 2), cpu, rss)
+    return Run(
+        "raw httpx loop", wall, cpu, count * REQUESTS, rss, sandbox.cpu() - server, sandbox.open_sessions()
+    )
 
 
-def pytest_run(name: str, suite: Path, url: str, count: int, *extra: str) -> Figures:
+def flowtest_run(name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str) -> Run:
     command = [
         sys.executable,
         "-m",
         "pytest",
         str(suite),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:allure_pytest",
-        "-p",
-        "no:schemathesis",
-        f"--flowtest-base-url={url}",
+        *PYTEST_FLAGS,
+        f"--flowtest-base-url={sandbox.url}",
         "--rootdir",
         str(suite),
         *extra,
     ]
-    # A user's Python writes bytecode; without it every run recompiles pytest's rewritten plugins.
-    env = {**os.environ, "FLOWTEST_API_KEY": KEY, "PYTHONDONTWRITEBYTECODE": ""}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, server = resource.getrusage(resource.RUSAGE_CHILDREN), sandbox.cpu()
     wall = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=suite)
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, cwd=suite)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return Figures(name, wall, count * (TURNS + 2), cpu, after.ru_maxrss / 1024)
+    return Run(
+        name,
+        wall,
+        cpu,
+        count * REQUESTS,
+        after.ru_maxrss / 1024,
+        sandbox.cpu() - server,
+        sandbox.open_sessions(),
+    )
 
 
-def collection(folder: Path, count: int) -> tuple[float, float]:
-    """(seconds to parse the files with PyYAML alone, seconds for pytest --collect-only)."""
+def marginal(name: str, small: Run, large: Run) -> Run:
+    requests = large.requests - small.requests
+    return Run(
+        name,
+        large.wall - small.wall,
+        large.cpu - small.cpu,
+        requests,
+        large.rss_mb,
+        large.server_cpu - small.server_cpu,
+        large.open_sessions,
+    )
+
+
+def table(rows: list[Run], floor: Run) -> None:
+    print(
+        f"{'run':<38}{'wall':>9}{'req/s':>9}{'µs/req':>9}{'cpu µs/req':>12}{'srv µs/req':>12}"
+        f"{'RSS MB':>8}{'wall ratio':>12}{'open':>6}"
+    )
+    for row in rows:
+        per_request = row.wall / row.requests * 1e6
+        ratio = row.wall / row.requests / (floor.wall / floor.requests)
+        print(
+            f"{row.name:<38}{row.wall:8.2f}s{row.requests / row.wall:9.0f}{per_request:9.0f}"
+            f"{row.cpu / row.requests * 1e6:12.0f}{row.server_cpu / row.requests * 1e6:12.0f}"
+            f"{row.rss_mb:8.0f}{ratio:11.2f}x{row.open_sessions:6d}"
+        )
+
+
+def serial_overhead(root: Path, flows: Path, count: int) -> None:
+    print(
+        f"\n1) serial, 0 latency: marginal cost of {count} more conversations ({count * REQUESTS} requests)"
+    )
+    small, large = write_suite(root / "serial-n", count), write_suite(root / "serial-2n", 2 * count)
+    sandbox = Sandbox(flows, "0")
+    try:
+        raw_loop(sandbox, 20)  # warm the server up
+        raw = raw_loop(sandbox, count)
+        serial = marginal(
+            "flowtest one by one (marginal)",
+            flowtest_run("n", sandbox, small, count),
+            flowtest_run("2n", sandbox, large, 2 * count),
+        )
+    finally:
+        sandbox.stop()
+    table([raw, serial], raw)
+
+
+def many(root: Path, flows: Path, count: int, latency: str, concurrency: int, xdist: int) -> None:
+    print(f"\n2) {count} conversations of {TURNS} turns at {latency} latency")
+    suite = write_suite(root / "many", count)
+    sandbox = Sandbox(flows, latency)
+    try:
+        sample = raw_loop(sandbox, 50)
+        scale = count / 50
+        raw = Run(
+            f"raw httpx loop (50, scaled to {count})",
+            sample.wall * scale,
+            sample.cpu * scale,
+            count * REQUESTS,
+            sample.rss_mb,
+            sample.server_cpu * scale,
+            sample.open_sessions,
+        )
+        rows = [
+            raw,
+            flowtest_run(
+                f"flowtest --flowtest-concurrency={concurrency}",
+                sandbox,
+                suite,
+                count,
+                f"--flowtest-concurrency={concurrency}",
+            ),
+        ]
+        if xdist:
+            rows.append(
+                flowtest_run(f"pytest-xdist -n {xdist}, one by one", sandbox, suite, count, "-n", str(xdist))
+            )
+    finally:
+        sandbox.stop()
+    table(rows, raw)
+
+
+def collection(root: Path, count: int) -> None:
     import yaml
 
+    print(f"\n3) collecting and validating {count} scenario files")
+    folder = write_suite(root / "collect", count)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     start = time.perf_counter()
     for path in folder.glob("*.scenario.yaml"):
-        yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - the C safe loader
+        yaml.load(path.read_text(), Loader=loader)  # the C *safe* loader
     floor = time.perf_counter() - start
     command = [
         sys.executable,
@@ -171,22 +272,17 @@ def collection(folder: Path, count: int) -> tuple[float, float]:
         "pytest",
         str(folder),
         "--collect-only",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:allure_pytest",
-        "-p",
-        "no:schemathesis",
+        *PYTEST_FLAGS,
         "--rootdir",
         str(folder),
     ]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=folder)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=ENV)
     collected = time.perf_counter() - start
     if f"{count} tests collected" not in done.stdout:
         raise SystemExit(f"collection failed:\n{done.stdout[-2000:]}")
-    return floor, collected
+    print(f"PyYAML C loader alone:                  {floor:6.2f}s")
+    print(f"pytest --collect-only (whole process):  {collected:6.2f}s  ({collected / floor:.1f}x the parse)")
 
 
 def main() -> None:
@@ -194,78 +290,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--conversations", type=int, default=1000)
-    parser.add_argument("--serial-conversations", type=int, default=200, help="for the 0-latency serial run")
     parser.add_argument("--latency", default="50ms")
     parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--serial", type=int, default=300, help="conversations for the serial overhead run")
+    parser.add_argument("--xdist", type=int, default=4, help="workers for the xdist row (0: skip)")
     parser.add_argument("--collect", type=int, default=10_000, help="files for the collection benchmark")
-    parser.add_argument("--skip-xdist", action="store_true")
     args = parser.parse_args()
-
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         flows = root / "flows"
         flows.mkdir()
         (flows / "echo.flow.yaml").write_text(FLOW)
-        header = f"{'run':<34}{'wall':>10}{'req/s':>12}{'cpu/req':>12}{'peak RSS':>11}   {'wall ×':>7}  {'cpu ×':>6}  {'open':>5}"
-
-        print(f"\n1) serial overhead, 0 latency, {args.serial_conversations} conversations of {TURNS} turns")
-        suite = root / "serial"
-        write_suite(suite, args.serial_conversations)
-        sandbox = Sandbox(flows, "0")
-        try:
-            floor = raw_loop(sandbox.url, args.serial_conversations)
-            rows = [floor, pytest_run("flowtest serial", suite, sandbox.url, args.serial_conversations)]
-            rows[-1] = Figures(**{**rows[-1].__dict__, "open_sessions": sandbox.open_sessions()})
-        finally:
-            sandbox.stop()
-        print(header)
-        for row in rows:
-            print(row.row(floor if row is not floor else None))
-
-        print(f"\n2) {args.conversations} conversations of {TURNS} turns at {args.latency} latency")
-        suite = root / "many"
-        write_suite(suite, args.conversations)
-        sandbox = Sandbox(flows, args.latency)
-        try:
-            floor = raw_loop(sandbox.url, min(args.conversations, 50))
-            per_conversation = floor.wall / min(args.conversations, 50)
-            floor = Figures(
-                f"raw httpx loop (est. {args.conversations})",
-                per_conversation * args.conversations,
-                args.conversations * (TURNS + 2),
-                floor.cpu * args.conversations / min(args.conversations, 50),
-                floor.peak_rss_mb,
-            )
-            rows = []
-            concurrent = pytest_run(
-                f"flowtest concurrency {args.concurrency}",
-                suite,
-                sandbox.url,
-                args.conversations,
-                f"--flowtest-concurrency={args.concurrency}",
-            )
-            rows.append(Figures(**{**concurrent.__dict__, "open_sessions": sandbox.open_sessions()}))
-            if not args.skip_xdist:
-                xdist = pytest_run(
-                    "pytest-xdist -n 4 (serial workers)", suite, sandbox.url, args.conversations, "-n", "4"
-                )
-                rows.append(Figures(**{**xdist.__dict__, "open_sessions": sandbox.open_sessions()}))
-        finally:
-            sandbox.stop()
-        print(header)
-        print(floor.row(None))
-        for row in rows:
-            print(row.row(floor))
-
-        print(f"\n3) collection of {args.collect} scenario files")
-        folder = root / "collect"
-        write_suite(folder, args.collect)
-        floor_s, collected = collection(folder, args.collect)
-        print(f"PyYAML C loader alone (floor): {floor_s:.2f}s")
-        print(
-            f"pytest --collect-only (load, validate, items): {collected:.2f}s  = {collected / floor_s:.1f}x the floor"
-        )
-        print(json.dumps({"collect_seconds": round(collected, 2)}))
+        serial_overhead(root, flows, args.serial)
+        many(root, flows, args.conversations, args.latency, args.concurrency, args.xdist)
+        collection(root, args.collect)
 
 
 if __name__ == "__main__":

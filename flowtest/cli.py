@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flowtest import __version__
+from flowtest.config import positive_rate
 from flowtest.durations import parse_duration
 from flowtest.errors import FlowtestError
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
@@ -27,14 +28,10 @@ def _duration(text: str) -> float:
 
 
 def _rate(text: str) -> float:
-    number = text.removesuffix("/s")
     try:
-        value = float(number)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a rate such as 20/s, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("the rate must be above 0")
-    return value
+        return positive_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _share(text: str) -> float:

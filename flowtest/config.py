@@ -35,6 +35,7 @@ class Settings:
     sandbox_flows: Path = Path("scenarios/flows")
     secret_variables: tuple[str, ...] = ()
     concurrency: int = 1
+    rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
     fields: FieldPaths = FieldPaths()
 
@@ -67,6 +68,18 @@ def _names(value: Any) -> tuple[str, ...]:
     raise ValueError(f"expected a list of names, got {value!r}")
 
 
+def positive_rate(value: Any) -> float:
+    """Requests per second: 20, 20.5 or 20/s."""
+    text = str(value).strip().removesuffix("/s")
+    try:
+        rate = float(text)
+    except ValueError:
+        raise ValueError(f"expected requests per second such as 20 or 20/s, got {value!r}") from None
+    if rate <= 0:
+        raise ValueError("the rate must be above 0")
+    return rate
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -83,6 +96,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "sandbox_flows": lambda v: Path(_text(v)),
     "secret_variables": _names,
     "concurrency": _positive_int,
+    "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))

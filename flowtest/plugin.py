@@ -43,6 +43,7 @@ _OPTIONS = {
     "sandbox_flows": "flows folder for the embedded sandbox (default scenarios/flows)",
     "secret_variables": "comma-separated variable names masked in every report",
     "concurrency": "conversations run at once (default 1)",
+    "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
 }
 

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import signal
 import threading
 import uuid
 from collections.abc import Coroutine, Mapping, Sequence
@@ -75,6 +76,8 @@ class RunSession:
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
         future = self._pending.pop(key, None)
+        if future is None and not self._threaded:
+            return self._run_here(run_case(case, self._ensure_client(), self.context))
         if future is None:
             future = self._submit(run_case(case, self._ensure_client(), self.context))
         try:
@@ -106,7 +109,39 @@ class RunSession:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(_CANCEL_WAIT)
             self._loop.close()
+        elif self._loop is not None:
+            if self._client is not None:
+                self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
         self._stack.close()
+
+    @property
+    def _threaded(self) -> bool:
+        # One by one, the conversation runs on this thread: no hand-over per item.
+        return self.settings.concurrency > 1
+
+    def _run_here(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run on a loop in this thread; Ctrl-C cancels the conversation, whose teardown still runs."""
+        loop = self._ensure_loop()
+        task = loop.create_task(coroutine)
+        interrupted = threading.Event()
+
+        def interrupt() -> None:
+            interrupted.set()
+            task.cancel()
+
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if on_main_thread:
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            return loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if interrupted.is_set():
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            if on_main_thread:
+                loop.remove_signal_handler(signal.SIGINT)
 
     # -- the loop thread ---------------------------------------------------------------
 
@@ -150,8 +185,11 @@ class RunSession:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="flowtest-loop", daemon=True)
-            self._thread.start()
+            if self._threaded:
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="flowtest-loop", daemon=True
+                )
+                self._thread.start()
         return self._loop
 
     # -- the client and the sandbox ----------------------------------------------------
@@ -165,7 +203,10 @@ class RunSession:
             except FlowtestError as exc:
                 self._start_error = exc
                 raise
-            self._client = AsyncFlowClient(config, connections=max(self.settings.concurrency, 10))
+            connections = max(self.settings.concurrency, 10)
+            self._client = AsyncFlowClient(
+                config, connections=connections, rate_limit=self.settings.rate_limit
+            )
         return self._client
 
     def _client_config(self) -> ClientConfig:

@@ -14,7 +14,10 @@ import pytest
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
 
-GOOD = "name: good {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - user: flight\n  - bot: {{contains: number}}\n"
+GOOD = (
+    "name: good {n}\nflow: flight-status\nconversation:\n"
+    "  - bot: {{contains: help}}\n  - user: flight\n  - bot: {{contains: number}}\n"
+)
 BAD = "name: bad {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: goodbye}}\n"
 SLOW = "name: slow {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 60s\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -96,3 +97,27 @@ def test_live_sessions_are_bounded() -> None:
             assert (caught.value.status, caught.value.code) == (429, "RATE_LIMITED")
             client.end_session(first.session_id)
             client.start_session("flight-status")
+
+
+def test_client_side_rate_cap_spreads_requests(sandbox: RunningSandbox) -> None:
+    import asyncio
+
+    from flowtest.client import AsyncFlowClient
+
+    records: list[Exchange] = []
+
+    async def burst() -> None:
+        config = ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY, retry=RetryPolicy(max_attempts=1))
+        async with AsyncFlowClient(config, recorder=records.append, rate_limit=10) as client:
+            shared = client.with_options()  # conversations share the cap through with_options
+
+            async def one() -> None:
+                with contextlib.suppress(ApiError):
+                    await shared.get_session("ses_none")
+
+            await asyncio.gather(*(one() for _ in range(20)))
+
+    asyncio.run(burst())
+    starts = sorted(record.started_at for record in records)
+    assert len(starts) == 20
+    assert starts[-1] - starts[0] >= 0.9  # 10 per second: the second ten wait about a second

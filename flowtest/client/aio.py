@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+from aiolimiter import AsyncLimiter
 from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying
 
@@ -39,15 +40,19 @@ class AsyncFlowClient(ClientBase):
         recorder: Recorder | None = None,
         http: httpx.AsyncClient | None = None,
         connections: int = 100,
+        rate_limit: float | None = None,
+        limiter: AsyncLimiter | None = None,
     ) -> None:
         super().__init__(config, recorder)
         self._owns_http = http is None
         self._http = http if http is not None else _pooled_client(connections)
+        # One limiter for every conversation sharing this client: a cap on the whole run.
+        self._limiter = limiter or (AsyncLimiter(rate_limit, 1.0) if rate_limit else None)
 
     def with_options(self, recorder: Recorder | None = None, timeout: float | None = None) -> AsyncFlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
         config = self.config if timeout is None else replace(self.config, timeout=timeout)
-        return AsyncFlowClient(config, recorder or self.recorder, self._http)
+        return AsyncFlowClient(config, recorder or self.recorder, self._http, limiter=self._limiter)
 
     async def start_session(
         self,
@@ -84,6 +89,8 @@ class AsyncFlowClient(ClientBase):
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _once(self, call: Call, attempt: int) -> Any:
+        if self._limiter is not None:
+            await self._limiter.acquire()
         started = now()
         try:
             response = await self._http.request(

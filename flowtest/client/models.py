@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flowtest.redact import Redactor
@@ -55,13 +56,16 @@ class ClientConfig:
     retry: RetryPolicy = RetryPolicy()
     redactor: Redactor = Redactor()
 
-    def auth_headers(self) -> dict[str, str]:
+    @cached_property
+    def auth_headers(self) -> Mapping[str, str]:
         if not self.api_key:
             return {}
         value = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
         return {self.auth_header: value}
 
+    @cached_property
     def effective_redactor(self) -> Redactor:
+        """The configured redactor plus this client's auth header and key (computed once)."""
         extra = Redactor(
             self.redactor.secret_values,
             self.redactor.secret_keys,

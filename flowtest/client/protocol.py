@@ -106,7 +106,7 @@ def request_headers(config: ClientConfig, call: Call) -> dict[str, str]:
     headers = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
     if call.body is not None:
         headers["Content-Type"] = "application/json"
-    headers.update(config.auth_headers())
+    headers.update(config.auth_headers)
     return headers
 
 
@@ -254,7 +254,7 @@ def exchange(
     payload: Any,
     error: str | None,
 ) -> Exchange:
-    redactor = config.effective_redactor()
+    redactor = config.effective_redactor
     return Exchange(
         method=call.method,
         url=call.url,
