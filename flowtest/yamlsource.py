@@ -36,6 +36,8 @@ class Document:
     index: int
     marks: Mapping[JsonPath, tuple[int, int]] = field(repr=False)
     key_marks: Mapping[JsonPath, tuple[int, int]] = field(repr=False)
+    # Where a string value holds "${": template checks look only there.
+    templated: tuple[JsonPath, ...] = field(default=(), repr=False)
 
     def location(self, at: JsonPath = ()) -> Location:
         """Position of the value at ``at``, or of its nearest ancestor that has one."""
@@ -104,11 +106,12 @@ class _Builder:
         self.constructor = SafeConstructor()
         self.marks: dict[JsonPath, tuple[int, int]] = {}
         self.key_marks: dict[JsonPath, tuple[int, int]] = {}
+        self.templated: list[JsonPath] = []
         self.count = 0
 
     def document(self, node: Node, index: int) -> Document:
         data = self.build(node, (), set())
-        return Document(self.display, data, index, self.marks, self.key_marks)
+        return Document(self.display, data, index, self.marks, self.key_marks, tuple(self.templated))
 
     def build(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
         self.count += 1
@@ -116,7 +119,10 @@ class _Builder:
             raise self.error(node, "document too large (aliases expand to too many nodes)")
         self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
-            return self.scalar(node)
+            value = self.scalar(node)
+            if isinstance(value, str) and "${" in value:
+                self.templated.append(at)
+            return value
         if id(node) in ancestors:
             raise self.error(node, "an alias refers to a node that contains it")
         ancestors.add(id(node))

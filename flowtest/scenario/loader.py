@@ -206,16 +206,23 @@ def _known_names(data: dict[str, Any], steps: list[_RawStep]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tuple[Document, JsonPath, str]]:
-    for key in ("start",):
-        if key in document.data:
-            for at, value in iter_paths(document.data[key], (key,)):
-                if isinstance(value, str):
-                    yield document, at, value
+def _template_strings(
+    document: Document, steps: list[_RawStep]
+) -> Iterator[tuple[Document, JsonPath, str]]:
+    """Every string holding "${" in the start body and the (expanded) steps."""
+    for at in document.templated:
+        if at[:1] == ("start",):
+            yield document, at, _get(document.data, at)
     for step in steps:
-        for at, value in iter_paths(step.data, step.at):
-            if isinstance(value, str):
-                yield step.document, at, value
+        if step.document is document:
+            depth = len(step.at)
+            for at in document.templated:
+                if at[:depth] == step.at:
+                    yield document, at, _get(document.data, at)
+        else:  # a partial's step, after its with: values were bound
+            for at, value in iter_paths(step.data, step.at):
+                if isinstance(value, str) and "${" in value:
+                    yield step.document, at, value
 
 
 def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
