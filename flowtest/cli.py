@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from flowtest import __version__
-from flowtest.config import positive_rate
+from flowtest.authoring.init import InitConflict, init
+from flowtest.authoring.record import Recorder, Recording, dump
+from flowtest.authoring.validate import find_files, validate
+from flowtest.client import ClientConfig, FlowClient
+from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
 from flowtest.durations import parse_duration
-from flowtest.errors import FlowtestError
+from flowtest.errors import ConfigError, FlowtestError
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
-from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, serve
+from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, running_sandbox, serve
+from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
 
@@ -143,12 +153,194 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def project_root(start: Path) -> Path:
+    """The nearest folder holding pyproject.toml, else ``start``."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def _settings(root: Path) -> Settings:
+    return resolve({}, os.environ, read_pyproject(root), root)
+
+
+def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("validate", help="check scenario, partial and flow files (no API calls)")
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: scenarios)")
+    parser.add_argument(
+        "--flows",
+        type=Path,
+        default=None,
+        help="flows folder to check flow ids against (default: sandbox_flows)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "github"],
+        default="text",
+        help="github: GitHub Actions annotations on the pull request",
+    )
+    parser.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    root = project_root(Path.cwd())
+    paths = args.paths or [root / "scenarios"]
+    flows = args.flows if args.flows is not None else _settings(root).sandbox_flows
+    findings = validate(paths, root, flows)
+    for finding in findings:
+        print(finding.github() if args.format == "github" else finding.text())
+    errors = sum(finding.severity == "error" for finding in findings)
+    warnings = len(findings) - errors
+    checked = len(find_files(paths))
+    print(f"flowtest: {checked} file(s) checked, {errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _add_schema(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("schema", help="print the JSON Schema of scenario, partial or flow files")
+    parser.add_argument("--kind", choices=["scenario", "partial", "flow"], default="scenario")
+    parser.add_argument("--output", "-o", type=Path, default=None, help="write it to this file")
+    parser.set_defaults(handler=_schema)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    schema = partial_schema() if args.kind == "partial" else load_schema(args.kind)
+    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"flowtest: {args.kind} schema written to {args.output}")
+    return 0
+
+
+def _add_record(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("record", help="drive a live session and write the scenario that replays it")
+    parser.add_argument("--flow", required=True, help="the flowId to start")
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Start Session variable (repeatable; VALUE is JSON when it parses, else text)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the scenario here (default: print it)")
+    parser.add_argument("--inputs", type=Path, default=None, help="read the user's lines from this file")
+    parser.add_argument("--name", default=None, help="the scenario's name")
+    parser.add_argument(
+        "--base-url", default=None, help="the API (default: FLOWTEST_BASE_URL, else the sandbox)"
+    )
+    parser.add_argument("--org", default=None, help="organization id (default: FLOWTEST_ORG, else demo)")
+    parser.set_defaults(handler=_record)
+
+
+def _start_variables(pairs: list[str]) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise FlowtestError(f"--var {pair!r}: expected NAME=VALUE")
+        try:
+            variables[name] = json.loads(value)
+        except ValueError:
+            variables[name] = value
+    return variables
+
+
+def _record(args: argparse.Namespace) -> int:
+    root = project_root(Path.cwd())
+    options = {"base_url": args.base_url, "org": args.org}
+    settings = resolve(options, os.environ, read_pyproject(root), root)
+    if args.out is not None and args.out.exists():
+        raise FlowtestError(f"{args.out} exists; flowtest record does not overwrite files")
+    recording = Recording(
+        args.flow, args.name or f"Recorded {args.flow} conversation", _start_variables(args.var)
+    )
+    shown = sys.stdout if args.out is not None else sys.stderr
+    inputs = _input_lines(args.inputs, shown)
+    with contextlib.ExitStack() as stack:
+        config = _record_client(settings, stack)
+        client = stack.enter_context(FlowClient(config))
+        document = Recorder(
+            client, recording, inputs, shown, lambda text: print(text, end="", file=shown, flush=True)
+        ).run()
+        header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
+    text = dump(document, header)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"flowtest: scenario written to {args.out}")
+    return 0
+
+
+def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
+    """The user's lines; echoed when they do not come from a terminal, so the transcript reads well."""
+    if path is not None:
+        source: Iterable[str] = path.read_text(encoding="utf-8").splitlines()
+    else:
+        source = sys.stdin
+    echo = path is not None or not sys.stdin.isatty()
+    for line in source:
+        if echo:
+            print(line.rstrip("\n"), file=shown, flush=True)
+        yield line
+
+
+def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientConfig:
+    if settings.base_url:
+        if not settings.api_key:
+            raise ConfigError(
+                f"{API_KEY_VARIABLE} is not set: the API at {settings.base_url} needs an API key"
+            )
+        return ClientConfig(
+            settings.base_url,
+            settings.org,
+            settings.api_key,
+            settings.auth_header,
+            settings.auth_scheme,
+            settings.timeout,
+            settings.fields,
+        )
+    sandbox_config = SandboxConfig(flows_dir=settings.sandbox_flows, orgs=(settings.org,), port=0)
+    try:
+        sandbox = stack.enter_context(running_sandbox(sandbox_config))
+    except FlowFilesError as exc:
+        raise FlowtestError("the sandbox cannot start:\n" + "\n".join(str(e) for e in exc.errors)) from None
+    return ClientConfig(sandbox.url, settings.org, DEFAULT_API_KEY, timeout=settings.timeout)
+
+
+def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("init", help="scaffold a scenario suite (refuses to overwrite files)")
+    parser.add_argument("dir", nargs="?", type=Path, default=Path("."), help="where (default: here)")
+    parser.set_defaults(handler=_init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    try:
+        written = init(args.dir)
+    except InitConflict as exc:
+        print(f"flowtest init: {exc}", file=sys.stderr)
+        return 1
+    for name in written:
+        print(f"  wrote {name}")
+    print(f"flowtest: suite ready in {args.dir}; run: cd {args.dir} && pytest scenarios")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowtest", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowtest {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_report(commands)
+    _add_validate(commands)
+    _add_schema(commands)
+    _add_record(commands)
+    _add_init(commands)
     return parser
 
 

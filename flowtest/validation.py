@@ -67,11 +67,18 @@ def _unknown_keys(
     return [
         SourceError(
             document.key_location((*at, key)),
-            f"{where}: unknown {noun} '{key}'{did_you_mean(key, known)}",
+            f"{where}: unknown {noun} '{key}'{did_you_mean(key, known) or _comma_hint(instance, key)}",
         )
         for key in instance
         if key not in known
     ]
+
+
+def _comma_hint(instance: dict[str, Any], key: str) -> str:
+    # {contains: a, b} is YAML for {contains: a, b: null}: the text needed quotes.
+    if instance[key] is None and len(instance) > 1:
+        return ' (a comma inside {...} starts a new key: put the text in quotes, as in {contains: "a, b"})'
+    return ""
 
 
 def _missing_keys(

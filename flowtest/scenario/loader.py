@@ -168,14 +168,21 @@ class ScenarioLoader:
 
     def _read_partial(self, target: Path) -> Document | SourceError:
         display = self.display(target)
-        try:
-            documents = load_documents(read_text(target, display), display)
-        except SourceError as exc:
-            return exc
-        if len(documents) != 1:
-            return SourceError(Location(display, 1, 1), "a partial file holds exactly one document")
-        errors = schema_errors(documents[0], _partial_validator())
-        return errors[0] if errors else documents[0]
+        errors = partial_errors(target, display)
+        if errors:
+            return errors[0]
+        return load_documents(read_text(target, display), display)[0]
+
+
+def partial_errors(path: Path, display: str) -> list[SourceError]:
+    """A partial file checked on its own (its templates are bound by whoever includes it)."""
+    try:
+        documents = load_documents(read_text(path, display), display)
+    except SourceError as exc:
+        return [exc]
+    if len(documents) != 1:
+        return [SourceError(Location(display, 1, 1), "a partial file holds exactly one document")]
+    return schema_errors(documents[0], _partial_validator())
 
 
 def _get(data: Any, at: JsonPath) -> Any:
@@ -206,9 +213,7 @@ def _known_names(data: dict[str, Any], steps: list[_RawStep]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _template_strings(
-    document: Document, steps: list[_RawStep]
-) -> Iterator[tuple[Document, JsonPath, str]]:
+def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tuple[Document, JsonPath, str]]:
     """Every string holding "${" in the start body and the (expanded) steps."""
     for at in document.templated:
         if at[:1] == ("start",):
@@ -251,6 +256,7 @@ def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario
         path=document.path,
         location=document.location(),
         steps=tuple(_build_step(step) for step in steps),
+        flow_location=document.location(("flow",)),
         org=data.get("org"),
         description=data.get("description"),
         tags=tuple(data.get("tags", [])),

@@ -90,6 +90,7 @@ class Scenario:
     path: str
     location: Location
     steps: tuple[Step, ...]
+    flow_location: Location | None = None
     org: str | None = None
     description: str | None = None
     tags: tuple[str, ...] = ()

@@ -20,6 +20,19 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def partial_schema() -> dict[str, Any]:
+    """The schema of *.partial.yaml files: the scenario schema's own partial definition."""
+    scenario = load_schema("scenario")
+    return {
+        "$schema": scenario["$schema"],
+        "$id": "https://flowtest.dev/schemas/partial.schema.json",
+        "title": "flowtest partial",
+        "description": "A reusable conversation fragment for include: (*.partial.yaml).",
+        "$defs": scenario["$defs"],
+        "$ref": "#/$defs/partial",
+    }
+
+
 @cache
 def validator(name: str) -> Draft202012Validator:
     """The reference validator: slow, but its errors say exactly what and where."""

@@ -1,0 +1,1 @@
+"""Tools for writing scenarios: validate, schema, record, init."""

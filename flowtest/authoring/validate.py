@@ -1,0 +1,168 @@
+"""``flowtest validate``: check scenario, partial and flow files without calling any API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowtest.errors import Location, SourceError
+from flowtest.matchers import Equals
+from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
+from flowtest.scenario import model
+from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
+from flowtest.validation import did_you_mean
+
+PARTIAL_SUFFIXES = (".partial.yaml", ".partial.yml")
+LONG_EXACT_TEXT = 80
+_TERMINAL = ("completed", "terminated", "expired", "error")
+
+
+@dataclass(frozen=True)
+class Finding:
+    location: Location
+    severity: str  # "error" or "warning"
+    message: str
+
+    def text(self) -> str:
+        return f"{self.location}: {self.severity}: {self.message}"
+
+    def github(self) -> str:
+        """A GitHub Actions workflow command: shows on the pull request's diff."""
+        kind = "error" if self.severity == "error" else "warning"
+        message = self.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        where = self.location
+        return f"::{kind} file={where.path},line={where.line},col={where.column}::{message}"
+
+
+def find_files(paths: Iterable[Path]) -> list[Path]:
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.is_file() and _kind(p) is not None)
+        elif path.exists():
+            found.add(path)
+    return sorted(found)
+
+
+def _kind(path: Path) -> str | None:
+    if is_scenario_file(path):
+        return "scenario"
+    if path.name.endswith(PARTIAL_SUFFIXES):
+        return "partial"
+    if path.name.endswith(FLOW_SUFFIX):
+        return "flow"
+    return None
+
+
+def validate(paths: Sequence[Path], root: Path, flows_dir: Path | None) -> list[Finding]:
+    """Every finding for the files under ``paths``, in file order."""
+    loader = ScenarioLoader(root)
+    flow_ids = _flow_ids(flows_dir)
+    findings: list[Finding] = []
+    for path in find_files(paths):
+        kind = _kind(path)
+        if kind == "scenario":
+            findings.extend(_scenario_findings(loader, path, flow_ids))
+        elif kind == "partial":
+            findings.extend(_errors(partial_errors(path, loader.display(path))))
+        elif kind == "flow":
+            findings.extend(_flow_findings(path, loader.display(path)))
+        else:
+            location = Location(loader.display(path), 1, 1)
+            findings.append(
+                Finding(location, "error", "not a *.scenario.yaml, *.partial.yaml or *.flow.yaml file")
+            )
+    return findings
+
+
+def _flow_ids(flows_dir: Path | None) -> frozenset[str] | None:
+    if flows_dir is None or not flows_dir.is_dir():
+        return None
+    try:
+        return frozenset(load_flows(flows_dir))
+    except FlowFilesError:
+        # Broken flow files are reported on their own when validated; ids are still useful.
+        ids = set()
+        for path in flows_dir.rglob(f"*{FLOW_SUFFIX}"):
+            try:
+                ids.add(load_flow_file(path, str(path)).id)
+            except FlowFilesError:
+                continue
+        return frozenset(ids)
+
+
+def _errors(errors: Iterable[SourceError]) -> Iterator[Finding]:
+    for error in errors:
+        yield Finding(error.location, "error", error.detail)
+
+
+def _flow_findings(path: Path, display: str) -> Iterator[Finding]:
+    try:
+        load_flow_file(path, display)
+    except FlowFilesError as exc:
+        yield from _errors(exc.errors)
+
+
+def _scenario_findings(
+    loader: ScenarioLoader, path: Path, flow_ids: frozenset[str] | None
+) -> Iterator[Finding]:
+    loaded = loader.load_file(path)
+    for broken in loaded.broken:
+        yield from _errors(broken.errors)
+    for scenario in loaded.scenarios:
+        if flow_ids is not None and scenario.flow not in flow_ids:
+            hint = did_you_mean(scenario.flow, flow_ids)
+            location = scenario.flow_location or scenario.location
+            yield Finding(location, "error", f"flow: no flow '{scenario.flow}' in the flows folder{hint}")
+        yield from _step_findings(scenario.steps)
+
+
+def _step_findings(steps: Sequence[model.Step]) -> Iterator[Finding]:
+    """Steps that cannot pass whatever the flow does, and checks that will break often."""
+    ended = False
+    for previous, step in zip((None, *steps), steps, strict=False):
+        sends = isinstance(step, (model.UserStep, model.TransferStep))
+        refusal = isinstance(step, (model.UserStep, model.TransferStep)) and step.error is not None
+        if ended and not refusal and not isinstance(step, (model.StatusStep, model.WaitStep)):
+            yield Finding(
+                step.location,
+                "error",
+                f"{step.where}: the session was ended by 'end'; "
+                "only user/transfer steps expecting an 'error', status and wait can follow",
+            )
+        elif sends and not refusal and isinstance(previous, model.StatusStep):
+            yield from _after_status(previous, step)
+        if isinstance(step, model.EndStep):
+            ended = True
+        if isinstance(step, model.BotStep):
+            yield from _brittle(step)
+
+
+def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Finding]:
+    needed = "awaiting_input" if isinstance(step, model.UserStep) else "awaiting_transfer"
+    kind = "user" if needed == "awaiting_input" else "transfer"
+    if needed not in status.statuses:
+        found = " or ".join(status.statuses)
+        yield Finding(
+            step.location,
+            "error",
+            f"{step.where}: a {kind} step needs {needed}, but the step "
+            f"before asserts {found}"
+            + (" (add error: to expect a refusal)" if set(status.statuses) <= set(_TERMINAL) else ""),
+        )
+
+
+def _brittle(step: model.BotStep) -> Iterator[Finding]:
+    for matcher in step.matchers:
+        if (
+            isinstance(matcher, Equals)
+            and isinstance(matcher.expected, str)
+            and len(matcher.expected) > LONG_EXACT_TEXT
+        ):
+            yield Finding(
+                step.location,
+                "warning",
+                f"{step.where}: exact match on a {len(matcher.expected)}-character "
+                "bot text breaks on any rewording; consider {contains: ...} or {regex: ...}",
+            )

@@ -1,0 +1,305 @@
+"""validate, schema, record and init, run as a user runs them: subprocesses on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flowtest.authoring.record import text_matcher
+from flowtest.schemas import load_schema, partial_schema
+from tests.conftest import FLOWS, ROOT
+
+FLOWTEST = [sys.executable, "-m", "flowtest.cli"]
+
+
+def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLOWTEST_BASE_URL": "", "FLOWTEST_API_KEY": ""}
+    return subprocess.run(
+        [*FLOWTEST, *args], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(f'[tool.flowtest]\nsandbox_flows = "{FLOWS}"\n')
+    (tmp_path / "scenarios").mkdir()
+    return tmp_path
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    (folder / name).write_text(text)
+
+
+# -- validate -------------------------------------------------------------------------
+
+HEAD = "name: n\nflow: flight-status\nconversation:\n"
+
+
+def test_validate_reports_every_kind_of_problem_with_its_place(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    s = root / "scenarios"
+    write(s, "ok.scenario.yaml", HEAD + "  - bot: {contains: help}\n")
+    write(s, "flow-id.scenario.yaml", "name: n\nflow: flight-stauts\nconversation:\n  - bot: hi\n")
+    write(s, "after-transfer.scenario.yaml", HEAD + "  - status: awaiting_transfer\n  - user: hello\n")
+    write(
+        s,
+        "after-end.scenario.yaml",
+        HEAD + "  - end: true\n  - user: hi\n  - user: hi\n    error: {status: 404}\n  - bot: x\n",
+    )
+    write(s, "long.scenario.yaml", HEAD + "  - bot: " + "x" * 90 + "\n")
+    write(s, "typo.scenario.yaml", HEAD + "  - bot: {contians: x}\n")
+    write(s, "bad.partial.yaml", "conversation:\n  - usr: hi\n")
+    write(s, "broken.flow.yaml", "id: b\nstart: a\nnodes:\n  a: {next: z}\n")
+    done = run("validate", cwd=root)
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "scenarios/after-end.scenario.yaml:5:5: error: conversation[1]: the session was ended by 'end'; "
+        "only user/transfer steps expecting an 'error', status and wait can follow",
+        "scenarios/after-end.scenario.yaml:8:5: error: conversation[3]: the session was ended by 'end'; "
+        "only user/transfer steps expecting an 'error', status and wait can follow",
+        "scenarios/after-transfer.scenario.yaml:5:5: error: conversation[1]: "
+        "a user step needs awaiting_input, but the step before asserts awaiting_transfer",
+        "scenarios/bad.partial.yaml:2:5: error: conversation[0]: unknown key 'usr', did you mean 'user'?",
+        "scenarios/broken.flow.yaml:4:13: error: nodes.a.next: no node named 'z'",
+        "scenarios/flow-id.scenario.yaml:2:7: error: flow: no flow 'flight-stauts' in the flows folder, "
+        "did you mean 'flight-status'?",
+        "scenarios/long.scenario.yaml:4:5: warning: conversation[0]: exact match on a 90-character bot text "
+        "breaks on any rewording; consider {contains: ...} or {regex: ...}",
+        "scenarios/typo.scenario.yaml:4:11: error: conversation[0].bot: unknown matcher 'contians', "
+        "did you mean 'contains'?",
+    ]
+    assert done.stderr == "flowtest: 8 file(s) checked, 7 error(s), 1 warning(s)\n"
+
+
+def test_validate_github_annotations_and_a_clean_exit(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    write(root / "scenarios", "typo.scenario.yaml", HEAD + "  - bot: {contians: x}\n")
+    done = run("validate", "--format", "github", cwd=root)
+    assert done.stdout == (
+        "::error file=scenarios/typo.scenario.yaml,line=4,col=11::conversation[0].bot: "
+        "unknown matcher 'contians', did you mean 'contains'?\n"
+    )
+    (root / "scenarios" / "typo.scenario.yaml").unlink()
+    write(root / "scenarios", "ok.scenario.yaml", HEAD + "  - bot: hi\n")
+    assert run("validate", cwd=root).returncode == 0
+
+
+def test_the_example_suite_validates() -> None:
+    done = run("validate", cwd=ROOT)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout == ""
+
+
+# -- schema ---------------------------------------------------------------------------
+
+
+def test_schema_prints_and_writes_the_schemas_the_loader_uses(tmp_path: Path) -> None:
+    assert json.loads(run("schema", cwd=tmp_path).stdout) == load_schema("scenario")
+    assert json.loads(run("schema", "--kind", "flow", cwd=tmp_path).stdout) == load_schema("flow")
+    done = run("schema", "--kind", "partial", "-o", "s/partial.json", cwd=tmp_path)
+    assert done.stdout == "flowtest: partial schema written to s/partial.json\n"
+    assert json.loads((tmp_path / "s" / "partial.json").read_text()) == partial_schema()
+
+
+def test_committed_copies_match_their_source() -> None:
+    committed = json.loads((ROOT / "flowtest" / "schemas" / "partial.schema.json").read_text())
+    assert committed == partial_schema()
+    templates = ROOT / "flowtest" / "authoring" / "templates"
+    for name in ("package.json", "package-lock.json", "allurerc.mjs"):
+        assert (templates / name).read_text() == (ROOT / name).read_text(), name
+
+
+def test_example_files_point_editors_at_the_schema() -> None:
+    for path in (ROOT / "scenarios").rglob("*.scenario.yaml"):
+        assert path.read_text().startswith(
+            "# yaml-language-server: $schema=../../flowtest/schemas/scenario"
+        ), path
+
+
+# -- record ---------------------------------------------------------------------------
+
+FLIGHT_INPUTS = "I'd like to check my flight status\nba 117\nyes\n/transfer failed no agents\n"
+
+
+def test_record_from_inputs_writes_a_scenario_that_validates_and_passes(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "inputs.txt").write_text(FLIGHT_INPUTS)
+    done = run(
+        "record",
+        "--flow",
+        "flight-status",
+        "--var",
+        "customerName=Ada",
+        "--inputs",
+        "inputs.txt",
+        "--out",
+        "scenarios/flight.scenario.yaml",
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr
+    recorded = yaml.safe_load((root / "scenarios" / "flight.scenario.yaml").read_text())
+    assert recorded["start"] == {"variables": {"customerName": "Ada"}}
+    assert recorded["conversation"][:4] == [
+        {"bot": "Hi Ada, how can I help?"},
+        {"status": "awaiting_input"},
+        {"user": "I'd like to check my flight status"},
+        {"bot": "Sure. What is your flight number?"},
+    ]
+    assert {"transfer": "failed", "reason": "no agents"} in recorded["conversation"]
+    assert recorded["conversation"][-1]["variables"]["$.flightNumber"] == "BA117"
+    assert run("validate", cwd=root).returncode == 0
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:schemathesis",
+            "-q",
+            "scenarios",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 passed" in tests.stdout, tests.stdout
+
+
+def test_record_interactively_through_standard_input(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    done = run(
+        "record",
+        "--flow",
+        "order-tracking",
+        "--out",
+        "scenarios/o.scenario.yaml",
+        cwd=root,
+        stdin="/help\n/vars\n123456\n/end\n",
+    )
+    assert done.returncode == 0, done.stderr
+    transcript = done.stdout.splitlines()
+    assert transcript[:3] == [
+        "bot> Welcome to order tracking.",
+        "bot> Please type your order number.",
+        "[awaiting_input]",
+    ]
+    assert "you> /help" in transcript
+    assert any(line.startswith("commands: /transfer") for line in transcript)
+    assert "bot> Order 123456 has shipped with ParcelCo. Anything else? (yes/no)" in transcript
+    recorded = yaml.safe_load((root / "scenarios" / "o.scenario.yaml").read_text())
+    assert recorded["conversation"][-1] == {"end": True}
+    assert {"bot": {"regex": r"^Order \d+ has shipped with ParcelCo\. Anything else\? \(yes/no\)$"}} in (
+        recorded["conversation"]
+    )
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:schemathesis",
+            "-q",
+            "scenarios",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 passed" in tests.stdout, tests.stdout
+
+
+def test_record_refuses_to_overwrite(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "x.scenario.yaml").write_text("keep me")
+    done = run("record", "--flow", "store-hours", "--out", "x.scenario.yaml", cwd=root, stdin="")
+    assert done.returncode == 2
+    assert (
+        done.stderr == "flowtest: error: x.scenario.yaml exists; flowtest record does not overwrite files\n"
+    )
+    assert (root / "x.scenario.yaml").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Your flight leaves at 14:30.", {"regex": r"^Your flight leaves at \d{1,2}:\d{2}(?::\d{2})?\.$"}),
+        (
+            "Booked for 2026-11-25, ref 98765432",
+            {"regex": r"^Booked for \d{4}-\d{2}-\d{2}[0-9T:.+Z -]*, ref \d+$"},
+        ),
+        ("Session ses_4f9a1c2b3d4e5f60 open", {"regex": r"^Session \w+ open$"}),
+        ("Plain text, ${not a template}", "Plain text, $${not a template}"),
+        ("Flight BA117", "Flight BA117"),
+    ],
+)
+def test_values_that_change_between_runs_become_regexes(text: str, expected: object) -> None:
+    matcher = text_matcher(text)
+    assert matcher == expected
+    if isinstance(matcher, dict):
+        assert re.search(matcher["regex"], text)
+
+
+# -- init -----------------------------------------------------------------------------
+
+
+def test_init_scaffolds_a_suite_that_validates_and_passes(tmp_path: Path) -> None:
+    done = run("init", "suite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    suite = tmp_path / "suite"
+    for name in (
+        "pyproject.toml",
+        "scenarios/flows/hello.flow.yaml",
+        "scenarios/hello/greeting.scenario.yaml",
+        ".github/workflows/flowtest.yml",
+        "scenarios/README.md",
+        ".flowtest/scenario.schema.json",
+    ):
+        assert (suite / name).is_file(), name
+    workflow = yaml.safe_load((suite / ".github/workflows/flowtest.yml").read_text())
+    steps = workflow["jobs"]["flowtest"]["steps"]
+    assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in steps)
+    assert run("validate", cwd=suite).returncode == 0
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:schemathesis",
+            "-q",
+            "scenarios",
+        ],
+        cwd=suite,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 passed" in tests.stdout, tests.stdout
+
+
+def test_init_refuses_to_overwrite_and_adds_to_an_existing_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n')
+    assert run("init", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert text.startswith('[project]\nname = "mine"\n') and "[tool.flowtest]" in text
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    again = run("init", cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.startswith(
+        "flowtest init: these exist, nothing was written: scenarios/flows/hello.flow.yaml"
+    )
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
