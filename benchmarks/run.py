@@ -14,6 +14,7 @@ side by side what each way of running them costs, all measured in this run:
    flowtest with --flowtest-concurrency, and optionally pytest-xdist.
 3. Collecting and validating 10,000 scenario files, against parsing them with
    PyYAML's C loader alone.
+4. `flowtest validate` on 1,000 files.
 
 Every run also reports the sessions still open on the server afterwards.
 """
@@ -285,6 +286,21 @@ def collection(root: Path, count: int) -> None:
     print(f"pytest --collect-only (whole process):  {collected:6.2f}s  ({collected / floor:.1f}x the parse)")
 
 
+def validate_speed(root: Path, count: int) -> None:
+    print(f"\n4) flowtest validate on {count} scenario files")
+    folder = write_suite(root / "validate", count)
+    command = [sys.executable, "-m", "flowtest.cli", "validate", str(folder)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=root, env=ENV)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"validate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import flowtest.cli"], check=True, env=ENV)
+    startup = time.perf_counter() - start
+    print(f"whole process: {elapsed:.2f}s, of which interpreter and imports: {startup:.2f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -295,6 +311,7 @@ def main() -> None:
     parser.add_argument("--serial", type=int, default=300, help="conversations for the serial overhead run")
     parser.add_argument("--xdist", type=int, default=4, help="workers for the xdist row (0: skip)")
     parser.add_argument("--collect", type=int, default=10_000, help="files for the collection benchmark")
+    parser.add_argument("--validate", type=int, default=1000, help="files for the validate benchmark")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -304,6 +321,7 @@ def main() -> None:
         serial_overhead(root, flows, args.serial)
         many(root, flows, args.conversations, args.latency, args.concurrency, args.xdist)
         collection(root, args.collect)
+        validate_speed(root, args.validate)
 
 
 if __name__ == "__main__":
