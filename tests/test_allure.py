@@ -177,3 +177,64 @@ def test_neither_the_api_key_nor_a_secret_variable_is_in_any_file(results: Path)
         text = path.read_text(encoding="utf-8")
         assert API_KEY not in text, path.name
         assert SECRET_NAME not in text, path.name
+
+
+FAKE_RUN_CONFTEST = '''
+import pytest
+from flowtest.config import Settings
+from flowtest.errors import Location
+from flowtest.plugin import RUN_SESSION
+from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
+
+
+def _trace(attempt, outcome):
+    failure = Failure(Category.CONVERSATION, "conversation[0]: bot message 1 of the turn does not match") \\
+        if outcome is Outcome.FAILED else None
+    step = StepRecord("bot", "bot: Hi", "conversation[0]", Location("f.scenario.yaml", 4, 5),
+                      1_700_000_000.0 + attempt, 0.01, "awaiting_input", "awaiting_input", outcome, failure)
+    return Trace("Flaky greeting", "flight-status", "demo", Location("f.scenario.yaml", 1, 1), (step,),
+                 f"ses_{attempt}", attempt)
+
+
+class OnceFailingRun:
+    """Stands in for the run session: the first attempt fails, the retry passes."""
+    settings = Settings(base_url="http://api.test")
+    base_url = "http://api.test"
+    run_id = "r1"
+    orgs = set()
+
+    def result(self, key, case):
+        return Result((_trace(1, Outcome.FAILED), _trace(2, Outcome.PASSED)))
+
+    def prefetch(self, cases):
+        pass
+
+    def stop_launching(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    config.stash[RUN_SESSION] = OnceFailingRun()
+'''
+
+
+def test_a_pass_on_retry_is_an_allure_retry_and_marked_flaky(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(FAKE_RUN_CONFTEST)
+    pytester.makefile(
+        ".scenario.yaml",
+        f="name: Flaky greeting\nflow: flight-status\nretries: 1\nconversation:\n  - bot: Hi\n",
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:schemathesis", "-W", "default")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert "flaky, passed after 1 failed attempt(s)" in result.stdout.str()
+    attempts = sorted(
+        _by_name(pytester.path / "reports" / "allure-results", "Flaky greeting"), key=lambda r: r["start"]
+    )
+    assert [r["status"] for r in attempts] == ["failed", "passed"]
+    assert attempts[0]["historyId"] == attempts[1]["historyId"]
+    assert attempts[1]["statusDetails"] == {"flaky": True, "message": "flaky: passed on attempt 2"}
+    assert attempts[0]["steps"][0]["name"] == "bot: Hi"

@@ -169,3 +169,34 @@ def test_unknown_config_key_is_a_usage_error(pytester: pytest.Pytester) -> None:
         f"flowtest: {pytester.path}/pyproject.toml: [tool.flowtest] unknown key 'base_ulr', did you mean 'base_url'?"
         in result.stderr.str()
     )
+
+
+def test_verbose_adds_the_raw_exchanges_without_the_key(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: RunningSandbox
+) -> None:
+    monkeypatch.setenv("FLOWTEST_API_KEY", DEFAULT_API_KEY)
+    pytester.makefile(".scenario.yaml", case=HEADER + "  - bot: Hello\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:schemathesis", f"--flowtest-base-url={target.url}", "-v"
+    )
+    section = failure_section(result.outlines)
+    exchanges = section[section.index("Exchanges (secrets redacted):") :].splitlines()
+    assert exchanges[1] == "  POST SANDBOX/cgw/process/v1/orgs/demo/flows/flight-status/sessions -> 201 (T)"
+    assert exchanges[2] == "    request:  {}"
+    assert exchanges[3].startswith('    response: {"sessionId": "ses_X", "status": "awaiting_input"')
+    assert exchanges[-2].startswith("  DELETE SANDBOX/cgw/process/v1/orgs/demo/sessions/ses_X -> 200")
+    assert DEFAULT_API_KEY not in result.stdout.str()
+
+
+def test_a_missing_environment_variable_is_named(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: RunningSandbox
+) -> None:
+    monkeypatch.setenv("FLOWTEST_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.delenv("FLOWTEST_NOT_SET", raising=False)
+    source = HEADER + "  - bot: {contains: help}\n  - user: ${env.FLOWTEST_NOT_SET}\n"
+    _, section = run_scenario(pytester, monkeypatch, target, source)
+    assert section.splitlines()[:2] == [
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5',
+        "conversation[1]: environment variable FLOWTEST_NOT_SET is not set (used as ${env.FLOWTEST_NOT_SET})",
+    ]
+    assert target.open_sessions == 0
