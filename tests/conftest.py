@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,3 +39,42 @@ def client(sandbox: RunningSandbox, exchanges: list[Exchange]) -> Iterator[FlowC
     config = ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)
     with FlowClient(config, recorder=exchanges.append) as flow_client:
         yield flow_client
+
+
+# -- running pytest and flowtest the way a user does: in a subprocess --------------------
+
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:schemathesis"]
+FLOWTEST = [sys.executable, "-m", "flowtest.cli"]
+
+
+def run_pytest(
+    folder: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """pytest on ``folder`` (its own rootdir), as a subprocess; never raises on failure."""
+    command = [*PYTEST, "--rootdir", str(folder), str(folder), *args]
+    return subprocess.run(
+        command,
+        cwd=folder,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_pytest_with_logs(folder: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """pytest with DEBUG logs on stdout, for tests that wait for a request, then send a signal."""
+    command = [
+        *PYTEST,
+        "--rootdir",
+        str(folder),
+        str(folder),
+        "-o",
+        "log_cli=true",
+        "--log-cli-level=DEBUG",
+        *args,
+    ]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    return subprocess.Popen(
+        command, cwd=folder, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )

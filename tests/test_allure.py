@@ -11,7 +11,7 @@ import pytest
 
 from flowtest.sandbox import running_sandbox
 from flowtest.sandbox.server import RunningSandbox
-from tests.conftest import sandbox_config
+from tests.conftest import run_pytest, sandbox_config
 
 API_KEY = "topsecret-api-key-4242"
 SECRET_NAME = "Zebediah-Quartermaine"
@@ -50,30 +50,16 @@ def keyed_sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, keyed_sandbox: RunningSandbox) -> Path:
-    import os
-    import subprocess
-    import sys
-
     project = tmp_path_factory.mktemp("project")
     (project / "greet.scenario.yaml").write_text(PASSING)
     (project / "wrong.scenario.yaml").write_text(FAILING)
     (project / "broken.scenario.yaml").write_text("name: x\nflow: y\nconversation: [{bot: {contians: a}}]\n")
-    env = {**os.environ, "FLOWTEST_API_KEY": API_KEY}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:schemathesis",
+    run_pytest(
+        project,
         f"--flowtest-base-url={keyed_sandbox.url}",
         "--flowtest-secret-variables=customerName",
-        "--rootdir",
-        str(project),
-        str(project),
-    ]
-    subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        env={"FLOWTEST_API_KEY": API_KEY},
+    )
     return project / "reports" / "allure-results"
 
 

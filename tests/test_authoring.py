@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,7 @@ import yaml
 
 from flowtest.authoring.record import text_matcher
 from flowtest.schemas import load_schema, partial_schema
-from tests.conftest import FLOWS, ROOT
-
-FLOWTEST = [sys.executable, "-m", "flowtest.cli"]
+from tests.conftest import FLOWS, FLOWTEST, ROOT, run_pytest
 
 
 def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -154,23 +151,7 @@ def test_record_from_inputs_writes_a_scenario_that_validates_and_passes(tmp_path
     assert {"transfer": "failed", "reason": "no agents"} in recorded["conversation"]
     assert recorded["conversation"][-1]["variables"]["$.flightNumber"] == "BA117"
     assert run("validate", cwd=root).returncode == 0
-    tests = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:schemathesis",
-            "-q",
-            "scenarios",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    tests = run_pytest(root)
     assert "1 passed" in tests.stdout, tests.stdout
 
 
@@ -200,23 +181,7 @@ def test_record_interactively_through_standard_input(tmp_path: Path) -> None:
     assert {"bot": {"regex": r"^Order \d+ has shipped with ParcelCo\. Anything else\? \(yes/no\)$"}} in (
         recorded["conversation"]
     )
-    tests = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:schemathesis",
-            "-q",
-            "scenarios",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    tests = run_pytest(root)
     assert "1 passed" in tests.stdout, tests.stdout
 
 
@@ -271,23 +236,7 @@ def test_init_scaffolds_a_suite_that_validates_and_passes(tmp_path: Path) -> Non
     steps = workflow["jobs"]["flowtest"]["steps"]
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in steps)
     assert run("validate", cwd=suite).returncode == 0
-    tests = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:schemathesis",
-            "-q",
-            "scenarios",
-        ],
-        cwd=suite,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    tests = run_pytest(suite)
     assert "1 passed" in tests.stdout, tests.stdout
 
 

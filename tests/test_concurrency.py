@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
+from tests.conftest import run_pytest, start_pytest_with_logs
 
 GOOD = (
     "name: good {n}\nflow: flight-status\nconversation:\n"
@@ -29,25 +28,9 @@ def _suite(folder: Path, kinds: list[str]) -> None:
 
 
 def _pytest(folder: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:schemathesis",
-        "-p",
-        "no:randomly",
-        f"--flowtest-base-url={url}",
-        "--rootdir",
-        str(folder),
-        str(folder),
-        "-v",
-        *extra,
-    ]
-    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY}
-    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+    return run_pytest(
+        folder, f"--flowtest-base-url={url}", "-v", *extra, env={"FLOWTEST_API_KEY": DEFAULT_API_KEY}
+    )
 
 
 def _outcomes(output: str) -> list[str]:
@@ -84,27 +67,12 @@ def test_ctrl_c_cancels_every_conversation_and_ends_their_sessions(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
     _suite(tmp_path, ["slow"] * 6)
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:schemathesis",
+    before = sandbox.open_sessions
+    process = start_pytest_with_logs(
+        tmp_path,
         f"--flowtest-base-url={sandbox.url}",
         "--flowtest-concurrency=6",
-        "--rootdir",
-        str(tmp_path),
-        str(tmp_path),
-        "-o",
-        "log_cli=true",
-        "--log-cli-level=DEBUG",
-    ]
-    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY, "PYTHONUNBUFFERED": "1"}
-    before = sandbox.open_sessions
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
     )
     assert process.stdout is not None
     started = 0

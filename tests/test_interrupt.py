@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
+from tests.conftest import start_pytest_with_logs
 
 SCENARIO = """name: Waits long enough to be interrupted
 flow: flight-status
@@ -23,26 +21,9 @@ conversation:
 
 def test_sigint_mid_conversation_still_ends_the_session(tmp_path: Path, sandbox: RunningSandbox) -> None:
     (tmp_path / "slow.scenario.yaml").write_text(SCENARIO)
-    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY, "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:schemathesis",
-        f"--flowtest-base-url={sandbox.url}",
-        "--rootdir",
-        str(tmp_path),
-        str(tmp_path),
-        "-o",
-        "log_cli=true",
-        "--log-cli-level=DEBUG",
-    ]
     before = sandbox.open_sessions
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    process = start_pytest_with_logs(
+        tmp_path, f"--flowtest-base-url={sandbox.url}", env={"FLOWTEST_API_KEY": DEFAULT_API_KEY}
     )
     assert process.stdout is not None
     # The DEBUG log line of the Send Message exchange means the conversation is under way.

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLOWS, ROOT
+from tests.conftest import FLOWS, FLOWTEST, ROOT, run_pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js and npm")
-FLOWTEST = [sys.executable, "-m", "flowtest.cli"]
 
 
 def _project(tmp_path: Path) -> Path:
@@ -23,17 +22,7 @@ def _project(tmp_path: Path) -> Path:
     (tmp_path / "hours.scenario.yaml").write_text(
         "name: Store hours\nflow: store-hours\nstrict: false\nconversation:\n  - status: completed\n"
     )
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:schemathesis",
-        str(tmp_path),
-    ]
-    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    run_pytest(tmp_path).check_returncode()
     return tmp_path
 
 

@@ -93,17 +93,9 @@ class AsyncFlowClient(ClientBase):
             await self._limiter.acquire()
         started = now()
         try:
-            response = await self._http.request(
-                call.method,
-                call.url,
-                content=protocol.encode_body(call),
-                headers=protocol.request_headers(self.config, call),
-                timeout=self._timeout(),
-            )
+            response = await self._http.request(**self._request(call))
         except httpx.TransportError as exc:
-            error = protocol.transport_error(self.config, call, exc)
-            self._record(call, started, attempt, None, None, error)
-            raise error from None
+            raise self._unanswered(call, started, attempt, exc) from None
         return self._finish(call, started, attempt, response)
 
     async def aclose(self) -> None:

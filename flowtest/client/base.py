@@ -34,8 +34,23 @@ class ClientBase:
     ) -> Call:
         return protocol.start_call(self.config, self._org(org), flow_id, variables, metadata)
 
-    def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.config.timeout)
+    def _request(self, call: Call) -> dict[str, Any]:
+        """Keyword arguments of httpx's request() for this call, the same for both clients."""
+        return {
+            "method": call.method,
+            "url": call.url,
+            "content": protocol.encode_body(call),
+            "headers": protocol.request_headers(self.config, call),
+            "timeout": httpx.Timeout(self.config.timeout),
+        }
+
+    def _unanswered(
+        self, call: Call, started: tuple[float, float], attempt: int, exc: httpx.TransportError
+    ) -> FlowtestError:
+        """A transport failure, recorded and turned into the error a user reads."""
+        error = protocol.transport_error(self.config, call, exc)
+        self._record(call, started, attempt, None, None, error)
+        return error
 
     def _record(
         self,
