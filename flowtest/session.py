@@ -27,7 +27,7 @@ from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.sandbox.flows import FlowFilesError
 from flowtest.scenario.model import Case
-from flowtest.trace import Result
+from flowtest.trace import Category, Result
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,6 +53,7 @@ class RunSession:
         self._pending: dict[str, concurrent.futures.Future[Result]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_launching = threading.Event()
+        self._unreachable: str | None = None
 
     @property
     def context(self) -> RunContext:
@@ -75,6 +76,19 @@ class RunSession:
 
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
+        if self._unreachable is not None:
+            raise FlowtestError(f"not run: {self._unreachable}")
+        result = self._result(key, case)
+        start = result.final.steps[0] if result.final.steps else None
+        if start is not None and start.kind == "start" and start.failure is not None:
+            if start.failure.category is Category.TRANSPORT and "connect" in start.failure.message:
+                # The server is down: the next conversations would each wait out the retries.
+                self._unreachable = (
+                    f"the API could not be reached for an earlier scenario ({start.failure.message})"
+                )
+        return result
+
+    def _result(self, key: str, case: Case) -> Result:
         future = self._pending.pop(key, None)
         if future is None and not self._threaded:
             return self._run_here(run_case(case, self._ensure_client(), self.context))

@@ -150,14 +150,23 @@ def test_a_server_that_is_down_names_the_url(
 ) -> None:
     monkeypatch.setenv("FLOWTEST_API_KEY", "k")
     pytester.makefile(".scenario.yaml", good=HEADER + "  - bot: hi\n")
+    pytester.makefile(".scenario.yaml", later=HEADER.replace("Broken on purpose", "Later") + "  - bot: hi\n")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:schemathesis", "--flowtest-base-url=http://127.0.0.1:9"
     )
+    refused = (
+        "POST SANDBOX/cgw/process/v1/orgs/demo/flows/flight-status/sessions failed: "
+        "connection refused. Is the service running at SANDBOX? Check the base URL."
+    )
     assert failure_section(result.outlines).splitlines()[:2] == [
         'Scenario "Broken on purpose" failed at good.scenario.yaml:1:1',
-        "POST SANDBOX/cgw/process/v1/orgs/demo/flows/flight-status/sessions failed: "
-        "connection refused. Is the service running at SANDBOX? Check the base URL.",
+        refused,
     ]
+    # The next scenario does not wait out the retries again: it names the first failure.
+    later = result.outlines[result.outlines.index(next(x for x in result.outlines if "_ Later _" in x)) + 1]
+    assert re.sub(r"http://127\.0\.0\.1:9", "SANDBOX", later) == (
+        f"flowtest: not run: the API could not be reached for an earlier scenario ({refused})"
+    )
 
 
 def test_unknown_config_key_is_a_usage_error(pytester: pytest.Pytester) -> None:
