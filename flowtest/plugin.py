@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from flowtest import xdist_queue
 from flowtest.config import FIELD_NAMES, Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.reporting.failure import failure_text
@@ -140,15 +141,18 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     run = session.config.stash[RUN_SESSION]
     if run.settings.concurrency <= 1:
         return
-    if hasattr(session.config, "workerinput"):
-        return  # under xdist the worker does not know its share ahead: it runs its items one by one
-    selected = [
-        (item.nodeid, item.case)
-        for item in session.items
+    runnable = {
+        index: (item.nodeid, item.case)
+        for index, item in enumerate(session.items)
         if isinstance(item, ScenarioItem) and item.get_closest_marker("skip") is None
-    ]
+    }
     try:
-        run.prefetch(selected)
+        if not hasattr(session.config, "workerinput"):
+            run.prefetch(list(runnable.values()))
+            return
+        queued = xdist_queue.reader(session.config)
+        if queued is not None:  # an xdist worker: follow what it is handed
+            run.follow(lambda: [runnable[index] for index in queued() if index in runnable])
     except FlowtestError:
         return  # each item reports the same error when it asks for its result
 

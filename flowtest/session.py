@@ -16,7 +16,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
@@ -32,6 +32,7 @@ from flowtest.trace import Category, Result
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _CANCEL_WAIT = 60.0  # seconds to let cancelled conversations end their sessions
+_FOLLOW_INTERVAL = 0.02
 
 
 class NotLaunched(FlowtestError):
@@ -51,6 +52,8 @@ class RunSession:
         self._stack = contextlib.ExitStack()
         self._start_error: FlowtestError | None = None
         self._pending: dict[str, concurrent.futures.Future[Result]] = {}
+        self._claimed: set[str] = set()  # keys an item asked for before any prefetch started them
+        self._pending_lock = threading.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_launching = threading.Event()
         self._unreachable: str | None = None
@@ -67,29 +70,39 @@ class RunSession:
         if self.settings.concurrency <= 1 or not cases:
             return
         client = self._ensure_client()
-        queued = []
-        for key, case in cases:
+        queued = [(case, future) for key, case in cases if (future := self._reserve(key)) is not None]
+        self._submit(self._launch(queued, client))
+
+    def follow(self, upcoming: Callable[[], Sequence[tuple[str, Case]]]) -> None:
+        """Like prefetch, for a queue that fills while the run goes on (an xdist worker's)."""
+        if self.settings.concurrency <= 1:
+            return
+        self._submit(self._follow(upcoming, self._ensure_client()))
+
+    def _reserve(self, key: str) -> concurrent.futures.Future[Result] | None:
+        """A future for a conversation about to start ahead, unless its item already took it."""
+        with self._pending_lock:
+            if key in self._claimed or key in self._pending:
+                return None
             future: concurrent.futures.Future[Result] = concurrent.futures.Future()
             self._pending[key] = future
-            queued.append((case, future))
-        self._submit(self._launch(queued, client))
+            return future
 
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
         if self._unreachable is not None:
             raise FlowtestError(f"not run: {self._unreachable}")
         result = self._result(key, case)
-        start = result.final.steps[0] if result.final.steps else None
-        if start is not None and start.kind == "start" and start.failure is not None:
-            if start.failure.category is Category.TRANSPORT and "connect" in start.failure.message:
-                # The server is down: the next conversations would each wait out the retries.
-                self._unreachable = (
-                    f"the API could not be reached for an earlier scenario ({start.failure.message})"
-                )
+        refused = _connection_failure(result)
+        if refused is not None:
+            # The server is down: the next conversations would each wait out the retries.
+            self._unreachable = f"the API could not be reached for an earlier scenario ({refused})"
         return result
 
     def _result(self, key: str, case: Case) -> Result:
-        future = self._pending.pop(key, None)
+        with self._pending_lock:
+            future = self._pending.pop(key, None)
+            self._claimed.add(key)
         if future is None and not self._threaded:
             return self._run_here(run_case(case, self._ensure_client(), self.context))
         if future is None:
@@ -187,6 +200,29 @@ class RunSession:
             task = asyncio.get_running_loop().create_task(self._tracked(run_case(case, client, context)))
             task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
 
+    async def _follow(
+        self, upcoming: Callable[[], Sequence[tuple[str, Case]]], client: AsyncFlowClient
+    ) -> None:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        context, started = self.context, set()
+        while not self._stop_launching.is_set():
+            for key, case in upcoming():
+                if key in started:
+                    continue
+                started.add(key)
+                future = self._reserve(key)
+                if future is None:
+                    continue
+                await slots.acquire()
+                if self._stop_launching.is_set():
+                    future.cancel()
+                    slots.release()
+                    return
+                task = asyncio.get_running_loop().create_task(self._tracked(run_case(case, client, context)))
+                task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+            # xdist fills the worker's queue as other items finish; look again shortly.
+            await asyncio.sleep(_FOLLOW_INTERVAL)
+
     async def _cancel_tasks(self) -> None:
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]
@@ -254,6 +290,17 @@ class RunSession:
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
         return sandbox.url
+
+
+def _connection_failure(result: Result) -> str | None:
+    """The message when Start Session could not even connect, else None."""
+    start = result.final.steps[0] if result.final.steps else None
+    if start is None or start.kind != "start" or start.failure is None:
+        return None
+    failure = start.failure
+    return (
+        failure.message if failure.category is Category.TRANSPORT and "connect" in failure.message else None
+    )
 
 
 def _settle(

@@ -7,11 +7,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from flowtest.sandbox import DEFAULT_API_KEY
+from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
 from flowtest.sandbox.server import RunningSandbox
-from tests.conftest import run_pytest, start_pytest_with_logs
+from tests.conftest import run_pytest, sandbox_config, start_pytest_with_logs
 
 GOOD = (
     "name: good {n}\nflow: flight-status\nconversation:\n"
@@ -87,9 +85,18 @@ def test_ctrl_c_cancels_every_conversation_and_ends_their_sessions(
     assert sandbox.open_sessions == before
 
 
-@pytest.mark.parametrize("workers", ["2"])
-def test_concurrency_under_xdist(tmp_path: Path, sandbox: RunningSandbox, workers: str) -> None:
-    _suite(tmp_path, ["good", "bad"] * 5)
-    done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-n", workers)
-    assert "5 failed, 5 passed" in done.stdout
-    assert sandbox.open_sessions == 0
+WAITING = (
+    "name: waiting {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 300ms\n"
+)
+
+
+def test_each_xdist_worker_runs_its_share_concurrently(tmp_path: Path) -> None:
+    with running_sandbox(sandbox_config()) as sandbox:  # its own, to read the peak of this run alone
+        _suite(tmp_path, ["good", "bad"] * 5)
+        for n in range(12):
+            (tmp_path / f"w{n:03d}.scenario.yaml").write_text(WAITING.format(n=n))
+        done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-n", "2")
+        assert "5 failed, 17 passed" in done.stdout
+        assert sandbox.open_sessions == 0
+        # One by one, two workers hold at most two sessions at once.
+        assert sandbox.api.peak > 2

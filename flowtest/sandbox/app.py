@@ -116,6 +116,7 @@ class SandboxApi:
         )
         self.sessions: dict[str, LiveSession] = {}
         self.started = 0
+        self.peak = 0  # most sessions open at once: shows how much a run overlapped
         self.random = random.Random(faults.seed)
         self.bucket = TokenBucket(faults.rate_limit, time.monotonic) if faults.rate_limit else None
         self.last_purge = clock()
@@ -267,6 +268,7 @@ class SandboxApi:
         session = LiveSession(session_id, org, flow, state, metadata, now, now + self.limits.session_ttl)
         self.sessions[session_id] = session
         self.started += 1
+        self.peak = max(self.peak, len(self.sessions))
         return session
 
     def turn(self, session: LiveSession, messages: list[str], status_code: int = 200) -> Response:
@@ -321,7 +323,8 @@ async def _http_problem(request: Request, exc: Exception) -> Response:
 
 
 async def _stats(api: SandboxApi, request: Request) -> Response:
-    return JSONResponse({"liveSessions": len(api.sessions), "startedSessions": api.started})
+    stats = {"liveSessions": len(api.sessions), "startedSessions": api.started, "peakSessions": api.peak}
+    return JSONResponse(stats)
 
 
 def create_app(api: SandboxApi, on_ready: Callable[[], None] | None = None) -> Starlette:
