@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 ## run: the example scenarios against the embedded sandbox, Allure results in reports/
 run: $(STAMP)
 	$(PY) -m pytest scenarios -p no:cacheprovider --alluredir=$(RESULTS) --clean-alluredir
-	$(VENV)/bin/flowtest report --results $(RESULTS)
+	@# Without Node.js the results are still there; the report command says what to install.
+	-$(VENV)/bin/flowtest report --results $(RESULTS)
 
 ## report: the HTML report (one file) from the last run's Allure results
 report: $(STAMP)

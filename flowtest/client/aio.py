@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 import httpx
 from aiolimiter import AsyncLimiter
-from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying
 
 from flowtest.client import protocol
@@ -17,18 +18,43 @@ from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
 from flowtest.client.protocol import Call, Recorder
 from flowtest.client.retry import retry_arguments
+from flowtest.errors import TransportError
 
 
-def _pooled_client(connections: int) -> httpx.AsyncClient:
-    """httpx's API over aiohttp's connection pool.
+class _Pool:
+    """aiohttp's connection pool, opened on first use inside the running loop, shared by views.
 
     Measured with benchmarks/run.py (1000 five-turn conversations at 50 ms, one loop):
-    httpx's own pool 54 s and 7.7 ms CPU per request (encode/httpx#3215), a client per
-    conversation 28 s and 950 MB, httpx over aiohttp 5.2 s and 0.7 ms per request.
-    Same httpx requests and responses, so retries, redaction and records are unchanged.
+    httpx's own pool 54 s and 7.7 ms of CPU per request (encode/httpx#3215); a client per
+    conversation 28 s and 950 MB; httpx over aiohttp (httpx-aiohttp) 5.2 s and 0.7 ms;
+    aiohttp directly, below, 3.5 s. The protocol code around it is the sync client's,
+    so retries, redaction and records are identical on both paths.
     """
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def aiohttp_failure(config: ClientConfig, call: Call, exc: BaseException) -> TransportError:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        kind = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else "connect"
+        return protocol.unanswered(config, call, kind, str(exc.os_error), sent=False)
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        connecting = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
+        return protocol.unanswered(config, call, "timeout", str(exc), sent=not connecting)
+    return protocol.unanswered(config, call, "other", type(exc).__name__, sent=True)
 
 
 class AsyncFlowClient(ClientBase):
@@ -42,17 +68,21 @@ class AsyncFlowClient(ClientBase):
         connections: int = 100,
         rate_limit: float | None = None,
         limiter: AsyncLimiter | None = None,
+        pool: _Pool | None = None,
     ) -> None:
         super().__init__(config, recorder)
-        self._owns_http = http is None
-        self._http = http if http is not None else _pooled_client(connections)
+        self._owns_pool = pool is None
+        self._pool = pool if pool is not None else _Pool(connections)
+        self._http = http  # an httpx client instead of aiohttp: custom transports, MockTransport in tests
         # One limiter for every conversation sharing this client: a cap on the whole run.
         self._limiter = limiter or (AsyncLimiter(rate_limit, 1.0) if rate_limit else None)
 
     def with_options(self, recorder: Recorder | None = None, timeout: float | None = None) -> AsyncFlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
         config = self.config if timeout is None else replace(self.config, timeout=timeout)
-        return AsyncFlowClient(config, recorder or self.recorder, self._http, limiter=self._limiter)
+        return AsyncFlowClient(
+            config, recorder or self.recorder, self._http, limiter=self._limiter, pool=self._pool
+        )
 
     async def start_session(
         self,
@@ -93,14 +123,34 @@ class AsyncFlowClient(ClientBase):
             await self._limiter.acquire()
         started = now()
         try:
-            response = await self._http.request(**self._request(call))
-        except httpx.TransportError as exc:
-            raise self._unanswered(call, started, attempt, exc) from None
+            response = await self._send(call)
+        except TransportError as error:
+            raise self._unanswered(call, started, attempt, error) from None
         return self._finish(call, started, attempt, response)
 
+    async def _send(self, call: Call) -> protocol.RawResponse:
+        if self._http is not None:
+            try:
+                return protocol.RawResponse.from_httpx(await self._http.request(**self._request(call)))
+            except httpx.TransportError as exc:
+                raise protocol.httpx_failure(self.config, call, exc) from None
+        try:
+            async with self._pool.session().request(
+                call.method,
+                call.url,
+                data=protocol.encode_body(call),
+                headers=protocol.request_headers(self.config, call),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                allow_redirects=False,
+            ) as response:
+                content = await response.read()
+                return protocol.RawResponse(response.status, content, response.headers.get("Retry-After"))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise aiohttp_failure(self.config, call, exc) from None
+
     async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_pool:
+            await self._pool.close()
 
     async def __aenter__(self) -> AsyncFlowClient:
         return self

@@ -11,7 +11,7 @@ import httpx
 
 from flowtest.client import protocol
 from flowtest.client.models import ClientConfig
-from flowtest.client.protocol import Call, Recorder
+from flowtest.client.protocol import Call, RawResponse, Recorder
 from flowtest.errors import FlowtestError
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,9 @@ class ClientBase:
         }
 
     def _unanswered(
-        self, call: Call, started: tuple[float, float], attempt: int, exc: httpx.TransportError
+        self, call: Call, started: tuple[float, float], attempt: int, error: FlowtestError
     ) -> FlowtestError:
-        """A transport failure, recorded and turned into the error a user reads."""
-        error = protocol.transport_error(self.config, call, exc)
+        """A call with no HTTP answer: recorded, and returned for the caller to raise."""
         self._record(call, started, attempt, None, None, error)
         return error
 
@@ -57,7 +56,7 @@ class ClientBase:
         call: Call,
         started: tuple[float, float],
         attempt: int,
-        response: httpx.Response | None,
+        response: RawResponse | None,
         payload: Any,
         error: FlowtestError | None,
     ) -> None:
@@ -69,9 +68,7 @@ class ClientBase:
         if self.recorder is not None:
             self.recorder(record)
 
-    def _finish(
-        self, call: Call, started: tuple[float, float], attempt: int, response: httpx.Response
-    ) -> Any:
+    def _finish(self, call: Call, started: tuple[float, float], attempt: int, response: RawResponse) -> Any:
         payload = protocol.decode_json(response)
         try:
             protocol.check_response(call, response, payload)

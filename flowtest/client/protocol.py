@@ -117,7 +117,24 @@ def encode_body(call: Call) -> bytes | None:
 # -- responses ---------------------------------------------------------------------
 
 
-def decode_json(response: httpx.Response) -> Any:
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP answer as the protocol reads it, whichever HTTP library carried it."""
+
+    status: int
+    content: bytes
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> RawResponse:
+        return cls(response.status_code, response.content, response.headers.get("Retry-After"))
+
+
+def decode_json(response: RawResponse) -> Any:
     if not response.content:
         return None
     try:
@@ -126,15 +143,14 @@ def decode_json(response: httpx.Response) -> Any:
         return None
 
 
-def check_response(call: Call, response: httpx.Response, payload: Any) -> None:
+def check_response(call: Call, response: RawResponse, payload: Any) -> None:
     """Raise ApiError for any non-2xx answer."""
-    if response.is_success:
+    if response.ok:
         return
     code, message = _error_fields(payload)
     if message is None and payload is None and response.content:
-        message = response.text[:200].strip() or None
-    retry_after = _retry_after(response.headers.get("Retry-After"))
-    raise ApiError(call.method, call.url, response.status_code, code, message, retry_after)
+        message = response.content[:200].decode("utf-8", "replace").strip() or None
+    raise ApiError(call.method, call.url, response.status, code, message, _retry_after(response.retry_after))
 
 
 def _error_fields(payload: Any) -> tuple[str | None, str | None]:
@@ -154,22 +170,29 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: rare for APIs; fall back to our own backoff
 
 
-def transport_error(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
-    # httpx-aiohttp reports a refused connection as ConnectTimeout: look at the cause.
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
-        reason = "connection refused"
-        hint = f"Is the service running at {config.base_url}? Check the base URL."
-    elif isinstance(exc, httpx.ConnectError):
-        reason = f"cannot connect ({exc})"
-        hint = f"Is the service running at {config.base_url}? Check the base URL."
-    elif isinstance(exc, httpx.TimeoutException):
-        reason = f"no answer within {config.timeout:g}s"
-        hint = "Check the service, or raise the timeout (--flowtest-timeout, or timeout: in the scenario)."
-    else:
-        reason = type(exc).__name__
-        hint = "Check the base URL and the network."
+def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: bool) -> TransportError:
+    """The error for a call that got no HTTP answer; ``kind``: refused, connect, timeout or other."""
+    check_url = f"Is the service running at {config.base_url}? Check the base URL."
+    reason, hint = {
+        "refused": ("connection refused", check_url),
+        "connect": (f"cannot connect ({detail})", check_url),
+        "timeout": (
+            f"no answer within {config.timeout:g}s",
+            "Check the service, or raise the timeout (--flowtest-timeout, or timeout: in the scenario).",
+        ),
+    }.get(kind, (detail, "Check the base URL and the network."))
+    return TransportError(call.method, call.url, reason, hint, request_sent=sent)
+
+
+def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    return TransportError(call.method, call.url, reason, hint, request_sent=not unsent)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
+        return unanswered(config, call, "refused", str(exc), sent=False)
+    if isinstance(exc, httpx.ConnectError):
+        return unanswered(config, call, "connect", str(exc), sent=False)
+    if isinstance(exc, httpx.TimeoutException):
+        return unanswered(config, call, "timeout", str(exc), sent=not unsent)
+    return unanswered(config, call, "other", type(exc).__name__, sent=not unsent)
 
 
 def _refused(exc: BaseException | None, depth: int = 0) -> bool:
@@ -250,7 +273,7 @@ def exchange(
     started_at: float,
     duration: float,
     attempt: int,
-    response: httpx.Response | None,
+    response: RawResponse | None,
     payload: Any,
     error: str | None,
 ) -> Exchange:
@@ -260,7 +283,7 @@ def exchange(
         url=call.url,
         request_headers=redactor.headers(request_headers(config, call)),
         request_json=redactor.value(call.body),
-        status=response.status_code if response is not None else None,
+        status=response.status if response is not None else None,
         response_json=redactor.value(payload),
         started_at=started_at,
         duration=duration,

@@ -74,8 +74,10 @@ class FlowClient(ClientBase):
         try:
             response = self._http.request(**self._request(call))
         except httpx.TransportError as exc:
-            raise self._unanswered(call, started, attempt, exc) from None
-        return self._finish(call, started, attempt, response)
+            raise self._unanswered(
+                call, started, attempt, protocol.httpx_failure(self.config, call, exc)
+            ) from None
+        return self._finish(call, started, attempt, protocol.RawResponse.from_httpx(response))
 
     def close(self) -> None:
         if self._owns_http:
