@@ -249,8 +249,12 @@ def many(root: Path, flows: Path, count: int, latency: str, concurrency: int, xd
             ),
         ]
         if xdist:
+            workers = ("-n", str(xdist))
+            rows.append(flowtest_run(f"pytest-xdist -n {xdist}, one by one", sandbox, suite, count, *workers))
+            share = max(concurrency // xdist, 1)
+            name = f"pytest-xdist -n {xdist}, concurrency {share} each"
             rows.append(
-                flowtest_run(f"pytest-xdist -n {xdist}, one by one", sandbox, suite, count, "-n", str(xdist))
+                flowtest_run(name, sandbox, suite, count, *workers, f"--flowtest-concurrency={share}")
             )
     finally:
         sandbox.stop()

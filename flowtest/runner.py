@@ -7,6 +7,7 @@ so many can run at once; End Session runs for every session started, whatever ha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -168,7 +169,17 @@ class Conversation:
         self._learn_secrets(variables)
         self._learn_secrets(metadata)
         title = f"Start Session: {self.scenario.flow}"
-        turn = await self.client.start_session(self.scenario.flow, variables, metadata, org=self.org)
+        starting = asyncio.ensure_future(
+            self.client.start_session(self.scenario.flow, variables, metadata, org=self.org)
+        )
+        try:
+            turn = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Cancelled mid-call: the server may have created the session. Learn its id,
+            # so that teardown ends it, then stop as asked.
+            with contextlib.suppress(FlowtestError):
+                self.session_id = (await starting).session_id
+            raise
         self.session_id = turn.session_id
         self._take_turn(turn)
         return _StepResult(received=turn.texts, title=title)

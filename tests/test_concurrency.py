@@ -19,9 +19,14 @@ BAD = "name: bad {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: g
 SLOW = "name: slow {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 60s\n"
 
 
+WAITING = (
+    "name: waiting {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 300ms\n"
+)
+
+
 def _suite(folder: Path, kinds: list[str]) -> None:
     for n, kind in enumerate(kinds):
-        text = {"good": GOOD, "bad": BAD, "slow": SLOW}[kind].format(n=n)
+        text = {"good": GOOD, "bad": BAD, "slow": SLOW, "waiting": WAITING}[kind].format(n=n)
         (folder / f"s{n:03d}.scenario.yaml").write_text(text)
 
 
@@ -52,7 +57,8 @@ def test_concurrent_run_reports_like_a_serial_one(tmp_path: Path, sandbox: Runni
 
 
 def test_exitfirst_stops_launching_new_conversations(tmp_path: Path, sandbox: RunningSandbox) -> None:
-    _suite(tmp_path, ["bad"] + ["good"] * 59)
+    # 300 ms each, 4 at a time: launching all 60 would take 4.5 s; the failure is known at once.
+    _suite(tmp_path, ["bad"] + ["waiting"] * 59)
     before = sandbox.api.started
     done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-x")
     assert "1 failed" in done.stdout
@@ -85,16 +91,9 @@ def test_ctrl_c_cancels_every_conversation_and_ends_their_sessions(
     assert sandbox.open_sessions == before
 
 
-WAITING = (
-    "name: waiting {n}\nflow: flight-status\nconversation:\n  - bot: {{contains: help}}\n  - wait: 300ms\n"
-)
-
-
 def test_each_xdist_worker_runs_its_share_concurrently(tmp_path: Path) -> None:
     with running_sandbox(sandbox_config()) as sandbox:  # its own, to read the peak of this run alone
-        _suite(tmp_path, ["good", "bad"] * 5)
-        for n in range(12):
-            (tmp_path / f"w{n:03d}.scenario.yaml").write_text(WAITING.format(n=n))
+        _suite(tmp_path, ["good", "bad"] * 5 + ["waiting"] * 12)
         done = _pytest(tmp_path, sandbox.url, "--flowtest-concurrency=4", "-n", "2")
         assert "5 failed, 17 passed" in done.stdout
         assert sandbox.open_sessions == 0

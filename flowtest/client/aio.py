@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpx
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying
@@ -19,6 +18,9 @@ from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnRes
 from flowtest.client.protocol import Call, Recorder
 from flowtest.client.retry import retry_arguments
 from flowtest.errors import TransportError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class _Pool:
@@ -37,6 +39,8 @@ class _Pool:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp  # here, not at import: collecting and validating never need it
+
             connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         return self._session
@@ -48,6 +52,8 @@ class _Pool:
 
 
 def aiohttp_failure(config: ClientConfig, call: Call, exc: BaseException) -> TransportError:
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorError):
         kind = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else "connect"
         return protocol.unanswered(config, call, kind, str(exc.os_error), sent=False)
@@ -129,6 +135,8 @@ class AsyncFlowClient(ClientBase):
         return self._finish(call, started, attempt, response)
 
     async def _send(self, call: Call) -> protocol.RawResponse:
+        import aiohttp
+
         if self._http is not None:
             try:
                 return protocol.RawResponse.from_httpx(await self._http.request(**self._request(call)))

@@ -73,6 +73,9 @@ class ScenarioLoader:
         self._partials: dict[Path, Document] = {}
 
     def display(self, path: Path) -> str:
+        """The path as the user reads it: relative to the project root when inside it."""
+        if path.is_absolute() and path.is_relative_to(self.root):
+            return str(path.relative_to(self.root))  # pytest's paths: no resolve() syscalls needed
         try:
             return str(path.resolve().relative_to(self.root))
         except ValueError:
