@@ -438,8 +438,15 @@ def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
     if isinstance(exc, TransportError):
         return Failure(Category.TRANSPORT, _at(step, str(exc)))
     if isinstance(exc, (ApiError, ProtocolError)):
-        return Failure(Category.API, _at(step, f"unexpected API error: {exc}"))
+        hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
+        return Failure(Category.API, _at(step, f"unexpected API error: {exc}{hint}"))
     return Failure(Category.SCENARIO, _at(step, str(exc)))
+
+
+_AUTH_HINTS = {
+    401: " (check FLOWTEST_API_KEY)",
+    403: " (the API key opens another organization: check FLOWTEST_ORG or the scenario's org)",
+}
 
 
 def _outcome(failure: Failure | None) -> Outcome:

@@ -209,3 +209,18 @@ def test_a_missing_environment_variable_is_named(
         "conversation[1]: environment variable FLOWTEST_NOT_SET is not set (used as ${env.FLOWTEST_NOT_SET})",
     ]
     assert target.open_sessions == 0
+
+
+def test_a_wrong_api_key_says_which_setting_to_check(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: RunningSandbox
+) -> None:
+    monkeypatch.setenv("FLOWTEST_API_KEY", "not-the-key")
+    pytester.makefile(".scenario.yaml", case=HEADER + "  - bot: hi\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:schemathesis", f"--flowtest-base-url={target.url}"
+    )
+    assert failure_section(result.outlines).splitlines()[1] == (
+        "unexpected API error: POST SANDBOX/cgw/process/v1/orgs/demo/flows/flight-status/sessions "
+        "answered 401 UNAUTHORIZED: unknown API key (check FLOWTEST_API_KEY)"
+    )
+    assert "not-the-key" not in result.stdout.str()
