@@ -16,7 +16,7 @@ from flowtest.errors import ApiError
 from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
 from flowtest.sandbox.app import Limits
 from flowtest.sandbox.flows import FlowFilesError, load_flows
-from tests.conftest import sandbox_config
+from tests.conftest import ROOT, sandbox_config
 
 
 class FakeClock:
@@ -102,3 +102,23 @@ def test_serve_refuses_to_start_with_a_broken_flow(tmp_path: Path) -> None:
         f"{tmp_path}/x.flow.yaml:4:13: nodes.a.next: no node named 'b'",
         "flowtest: the sandbox did not start: 1 problem(s) in flow files",
     ]
+
+
+def test_serve_fault_options_reach_the_server() -> None:
+    import httpx
+
+    process = _serve(
+        "--rate-limit", "1/s", "--latency", "200ms", "--flows", str(ROOT / "scenarios" / "flows")
+    )
+    try:
+        assert process.stdout is not None
+        url = re.search(r"(http://\S+)", process.stdout.readline())
+        assert url is not None
+        headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        first = httpx.get(f"{url.group(1)}/cgw/process/v1/orgs/demo/sessions/x", headers=headers)
+        second = httpx.get(f"{url.group(1)}/cgw/process/v1/orgs/demo/sessions/x", headers=headers)
+        assert first.status_code == 404 and first.elapsed.total_seconds() >= 0.2  # --latency
+        assert second.status_code == 429 and second.headers["Retry-After"] == "1"  # --rate-limit
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
