@@ -122,8 +122,8 @@ class RunSession:
     def cancel_all(self) -> None:
         """Ctrl-C: cancel every conversation; each still ends its session before it stops."""
         self._stop_launching.set()
-        if self._loop is None:
-            return
+        if self._loop is None or self._thread is None:
+            return  # one by one, a conversation runs on this thread and Ctrl-C reaches it there
         waiting = asyncio.run_coroutine_threadsafe(self._cancel_tasks(), self._loop)
         with contextlib.suppress(concurrent.futures.TimeoutError):
             waiting.result(_CANCEL_WAIT)
