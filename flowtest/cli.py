@@ -9,9 +9,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
 from flowtest.authoring.init import InitConflict, init
@@ -28,30 +28,35 @@ from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig
 from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser that raises ValueError with a readable message."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def _rate(text: str) -> float:
-    try:
-        return positive_rate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _share(text: str) -> float:
+def share(text: str) -> float:
+    """A share from 0 to 1, such as 0.05."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}") from None
+        value = -1.0
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
+        raise ValueError(f"expected a share from 0 to 1, got {text!r}")
     return value
+
+
+_duration = _argument(parse_duration)
+_rate = _argument(positive_rate)
+_share = _argument(share)
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
