@@ -252,3 +252,9 @@ def test_init_refuses_to_overwrite_and_adds_to_an_existing_pyproject(tmp_path: P
         "flowtest init: these exist, nothing was written: scenarios/flows/hello.flow.yaml"
     )
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_validate_a_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    done = run("validate", "scenaros", cwd=project(tmp_path))
+    assert done.returncode == 1
+    assert done.stdout == "scenaros:1:1: error: no such file or folder\n"

@@ -59,7 +59,11 @@ def validate(paths: Sequence[Path], root: Path, flows_dir: Path | None) -> list[
     """Every finding for the files under ``paths``, in file order."""
     loader = ScenarioLoader(root)
     flow_ids = _flow_ids(flows_dir)
-    findings: list[Finding] = []
+    findings = [
+        Finding(Location(str(path), 1, 1), "error", "no such file or folder")
+        for path in paths
+        if not path.exists()
+    ]
     for path in find_files(paths):
         kind = _kind(path)
         if kind == "scenario":
