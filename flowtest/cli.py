@@ -18,7 +18,15 @@ from flowtest.authoring.init import InitConflict, init
 from flowtest.authoring.record import Recorder, Recording, dump
 from flowtest.authoring.validate import find_files, validate
 from flowtest.client import ClientConfig, FlowClient
-from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
+from flowtest.config import (
+    API_KEY_VARIABLE,
+    DEFAULT_ALLURE_REPORT,
+    DEFAULT_ALLURE_RESULTS,
+    Settings,
+    positive_rate,
+    read_pyproject,
+    resolve,
+)
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
@@ -130,14 +138,14 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--results",
         type=Path,
-        default=Path("reports/allure-results"),
-        help="Allure results folder (default reports/allure-results)",
+        default=DEFAULT_ALLURE_RESULTS,
+        help=f"Allure results folder (default {DEFAULT_ALLURE_RESULTS})",
     )
     parser.add_argument(
         "--output",
         type=Path,
-        default=Path("reports/allure-report"),
-        help="report folder (default reports/allure-report)",
+        default=DEFAULT_ALLURE_REPORT,
+        help=f"report folder (default {DEFAULT_ALLURE_REPORT})",
     )
     parser.add_argument(
         "--quality-gate", action="store_true", help="fail (exit 1) when more tests failed than --max-failures"
@@ -150,7 +158,7 @@ def _report(args: argparse.Namespace) -> int:
     root = Path.cwd()
     paths = ReportPaths(root, (root / args.results).resolve(), (root / args.output).resolve())
     index = build_report(paths)
-    print(f"flowtest: report written to {index.relative_to(root) if index.is_relative_to(root) else index}")
+    print(f"flowtest: report written to {paths.shown(index)}")
     if not args.quality_gate:
         return 0
     passed, message = quality_gate(paths, args.max_failures)

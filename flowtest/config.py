@@ -11,10 +11,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from flowtest.client import FieldPaths
+from flowtest.client.models import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
-from flowtest.validation import did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +21,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 API_KEY_VARIABLE = "FLOWTEST_API_KEY"
+DEFAULT_ALLURE_RESULTS = Path("reports/allure-results")
+DEFAULT_ALLURE_REPORT = Path("reports/allure-report")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Settings:
     secret_variables: tuple[str, ...] = ()
     concurrency: int = 1
     rate_limit: float | None = None
-    allure_results: Path | None = Path("reports/allure-results")
+    allure_results: Path | None = DEFAULT_ALLURE_RESULTS
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -168,6 +169,8 @@ def _field_paths(options: Mapping[str, Any], env: Mapping[str, str], table: Any)
             values[name] = _parse(_text, f"field_{name}", *found)
     for name in table:
         if name not in FIELD_NAMES:
+            from flowtest.validation import did_you_mean  # jsonschema: only for this message
+
             raise ConfigError(
                 f"[tool.flowtest.fields]: unknown field '{name}'{did_you_mean(name, FIELD_NAMES)}"
             )
@@ -183,5 +186,7 @@ def _check_keys(pyproject: Mapping[str, Any], root: Path) -> None:
                 f"set the {API_KEY_VARIABLE} environment variable instead"
             )
         if key not in allowed:
+            from flowtest.validation import did_you_mean  # jsonschema: only for this message
+
             hint = did_you_mean(key, sorted(allowed))
             raise ConfigError(f"{root / 'pyproject.toml'}: [tool.flowtest] unknown key '{key}'{hint}")

@@ -1,7 +1,10 @@
 """The pytest plugin: collects ``*.scenario.yaml`` files; each scenario (per example row) is a test.
 
 A thin layer: loading is the scenario loader's, running is the runner's, the failure
-text is the reporter's. Registered through the ``pytest11`` entry point.
+text is the reporter's. Registered through the ``pytest11`` entry point, so it is loaded
+into every pytest run where flowtest is installed: until the first scenario file is
+collected it imports nothing heavy, writes nothing and changes no global state (a suite
+without scenarios runs exactly as without flowtest).
 """
 
 from __future__ import annotations
@@ -11,29 +14,22 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from flowtest import xdist_queue
-from flowtest.config import FIELD_NAMES, Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
-from flowtest.reporting.failure import failure_text
-from flowtest.scenario.loader import BrokenDocument, ScenarioLoader, is_scenario_file
-from flowtest.scenario.model import Case, cases_of
-from flowtest.session import RunSession
-from flowtest.trace import Category, Outcome, Result
+from flowtest.reporting.failure import ReportedFailure, result_failure
+from flowtest.scenario import is_scenario_file
 
-try:  # Allure is optional: flowtest[allure]
-    from flowtest.reporting import allure as allure_report
-except ImportError:  # pragma: no cover
-    allure_report = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from flowtest.reporting.allure import AllureScenarioReporter
+    from flowtest.scenario.loader import BrokenDocument, ScenarioLoader
+    from flowtest.scenario.model import Case
+    from flowtest.session import RunSession
+    from flowtest.trace import Result
 
-RUN_SESSION = pytest.StashKey[RunSession]()
-SETTINGS_ERROR = pytest.StashKey[ConfigError]()
-LOADER = pytest.StashKey[ScenarioLoader]()
-RESULT = pytest.StashKey[Result]()
-ALLURE = pytest.StashKey["allure_report.AllureScenarioReporter | None"]()
+RESULT = pytest.StashKey["Result"]()
 
 _OPTIONS = {
     "base_url": "base URL of the API (default: start the embedded sandbox)",
@@ -47,39 +43,84 @@ _OPTIONS = {
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
 }
+# The response fields of config.FIELD_NAMES, named here so that registering the options
+# imports nothing; tests/test_plugin_footprint.py checks that the two lists agree.
+FIELD_OPTIONS = ("session_id", "status", "messages", "message_text", "variables", "metadata", "transfer")
 
 
 class FlowtestWarning(UserWarning):
     """A problem that does not change a test's outcome: a failed End Session, a flaky pass."""
 
 
-def _headline(result: Result) -> str:
-    failed = result.final.failed_step
-    if failed is None or failed.failure is None:
-        return result.final.case_name
-    return f"[{failed.failure.category.value}] {failed.failure.message}"
-
-
-class ScenarioFailed(AssertionError):
+class ScenarioFailed(ReportedFailure, AssertionError):
     """The flow did not behave as the scenario says (Allure: failed)."""
 
     def __init__(self, result: Result) -> None:
-        super().__init__(_headline(result))
+        super().__init__(*result_failure(result), broken=False)
         self.result = result
 
 
-class ScenarioBroken(Exception):
+class ScenarioBroken(ReportedFailure):
     """The run could not check the flow: API or transport error, missing variable (Allure: broken)."""
 
     def __init__(self, result: Result) -> None:
-        super().__init__(_headline(result))
+        super().__init__(*result_failure(result), broken=True)
         self.result = result
 
 
-class BrokenScenario(Exception):
+class BrokenScenario(ReportedFailure):
     def __init__(self, broken: BrokenDocument) -> None:
+        from flowtest.trace import Category
+
         self.errors = tuple(str(error) for error in broken.errors)
-        super().__init__(f"[{Category.SCENARIO.value}] " + "; ".join(self.errors))
+        text = "\n".join(self.errors)
+        super().__init__(text, Category.SCENARIO.value, text, broken=True)
+
+
+class ScenarioRun:
+    """What a run with scenarios needs; made when pytest meets the first scenario file."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from flowtest.config import Settings, read_pyproject, resolve
+        from flowtest.scenario.loader import ScenarioLoader
+        from flowtest.session import RunSession
+
+        root = Path(config.rootpath)
+        self.loader: ScenarioLoader = ScenarioLoader(root)
+        self.settings_error: ConfigError | None = None
+        try:
+            settings = resolve(_options(config), os.environ, read_pyproject(root), root)
+        except ConfigError as exc:
+            self.settings_error = exc
+            settings = Settings()
+        self.session: RunSession = RunSession(settings, dict(os.environ))
+        self.reporter: AllureScenarioReporter | None = None
+        # Collection allocates many small acyclic objects that live for the whole run; full GC
+        # passes over them made collecting 10,000 files several times slower.
+        self.gc_paused = gc.isenabled()
+        gc.disable()
+
+    def resume_gc(self, freeze: bool) -> None:
+        if self.gc_paused:
+            gc.enable()
+            self.gc_paused = False
+        if freeze:
+            gc.freeze()
+
+
+RUN = pytest.StashKey[ScenarioRun]()
+
+
+def _run(config: pytest.Config) -> ScenarioRun:
+    if RUN not in config.stash:
+        config.stash[RUN] = ScenarioRun(config)
+    return config.stash[RUN]
+
+
+def _options(config: pytest.Config) -> dict[str, Any]:
+    options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
+    options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_OPTIONS})
+    return options
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,7 +129,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             f"--flowtest-{key.replace('_', '-')}", dest=f"flowtest_{key}", default=None, help=help_text
         )
-    for name in FIELD_NAMES:
+    for name in FIELD_OPTIONS:
         group.addoption(
             f"--flowtest-field-{name.replace('_', '-')}",
             dest=f"flowtest_field_{name}",
@@ -97,50 +138,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    root = Path(config.rootpath)
-    config.stash[LOADER] = ScenarioLoader(root)
-    options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
-    options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_NAMES})
-    try:
-        settings = resolve(options, os.environ, read_pyproject(root), root)
-    except ConfigError as exc:
-        config.stash[SETTINGS_ERROR] = exc
-        settings = Settings()
-    config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
-    _default_allure_dir(config, settings)
+def _scenario_items(items: list[pytest.Item]) -> list[ScenarioItem]:
+    return [item for item in items if isinstance(item, ScenarioItem)]
 
 
-def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
-    """allure-pytest writes to reports/allure-results unless --alluredir says otherwise."""
-    has_allure = hasattr(config.option, "allure_report_dir")
-    if has_allure and not config.option.allure_report_dir and settings.allure_results is not None:
-        config.option.allure_report_dir = str(settings.allure_results)
+def is_scenario(item: pytest.Item) -> bool:
+    """A test flowtest made: a scenario, or a scenario file that cannot run."""
+    return isinstance(item, (ScenarioItem, BrokenScenarioItem))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    results = getattr(config.option, "allure_report_dir", None)
-    if not results or hasattr(config, "workerinput") or RUN_SESSION not in config.stash:
-        return
-    if not any(isinstance(item, (ScenarioItem, BrokenScenarioItem)) for item in session.items):
-        return
-    run = config.stash[RUN_SESSION]
-    properties = allure_report.environment_properties(
-        run.base_url, run.settings.org, run.settings.uses_sandbox
-    )
-    allure_report.write_run_files(Path(results), properties)
+    run = session.config.stash.get(RUN, None)
+    if run is not None and run.reporter is not None:
+        run.reporter.finish(run.session)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """With --flowtest-concurrency above 1, start the selected conversations ahead of their items."""
-    if session.config.option.collectonly or RUN_SESSION not in session.config.stash:
+    run = session.config.stash.get(RUN, None)
+    if session.config.option.collectonly or run is None or run.session.settings.concurrency <= 1:
         return
-    run = session.config.stash[RUN_SESSION]
-    if run.settings.concurrency <= 1:
-        return
+    from flowtest import xdist_queue
+
     runnable = {
         index: (item.nodeid, item.case)
         for index, item in enumerate(session.items)
@@ -148,84 +168,112 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     }
     try:
         if not hasattr(session.config, "workerinput"):
-            run.prefetch(list(runnable.values()))
+            run.session.prefetch(list(runnable.values()))
             return
         queued = xdist_queue.reader(session.config)
         if queued is not None:  # an xdist worker: follow what it is handed
-            run.follow(lambda: [runnable[index] for index in queued() if index in runnable])
+            run.session.follow(lambda: [runnable[index] for index in queued() if index in runnable])
     except FlowtestError:
         return  # each item reports the same error when it asks for its result
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     result = item.stash.get(RESULT, None)
-    reporter = _allure(item.config)
+    reporter = _reporter(item.config)
     if result is not None and reporter is not None:
         reporter.mark_flaky(result)
 
 
-def _allure(config: pytest.Config) -> allure_report.AllureScenarioReporter | None:
-    """The Allure reporter when allure-pytest is writing results in this run, else None."""
-    if allure_report is None:
-        return None
-    if ALLURE not in config.stash:
-        reporter = allure_report.AllureScenarioReporter(config)
-        config.stash[ALLURE] = reporter if reporter.active else None
-    return config.stash[ALLURE]
+def _reporter(config: pytest.Config) -> AllureScenarioReporter | None:
+    run = config.stash.get(RUN, None)
+    return None if run is None else run.reporter
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    session = config.stash.get(RUN_SESSION, None)
-    if session is not None:
-        session.close()
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        run.session.close()
+        _say_where_the_report_is(config)
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    session = config.stash.get(RUN_SESSION, None)
-    if session is None:
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    """Where the conversations go, said once scenarios were collected (never for other suites)."""
+    run = config.stash.get(RUN, None)
+    if run is None or not _scenario_items(items):
         return None
-    settings = session.settings
+    settings = run.session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
-    return f"flowtest: {target}, org {settings.org}, run id {session.run_id}"
+    return f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session: pytest.Session) -> Iterator[None]:
-    """Collect without the cyclic GC, then freeze what was collected.
-
-    Collection allocates many small acyclic objects that live for the whole run;
-    full GC passes over them made collecting 10,000 files several times slower.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """Give the garbage collector back after collection; freeze what scenarios collected."""
     try:
         return (yield)
     finally:
-        if was_enabled:
-            gc.enable()
-        gc.freeze()
+        run = session.config.stash.get(RUN, None)
+        if run is not None:
+            run.resume_gc(freeze=bool(_scenario_items(session.items)))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_scenario_file(file_path):
+        _run(parent.config)
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    scenario_items = [item for item in items if isinstance(item, ScenarioItem)]
-    if not scenario_items:
+    if not any(is_scenario(item) for item in items):
         return
-    error = config.stash.get(SETTINGS_ERROR, None)
-    if error is not None:
-        raise pytest.UsageError(f"flowtest: {error}")
-    session = config.stash[RUN_SESSION]
-    session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
+    run = _run(config)
+    scenario_items = _scenario_items(items)
+    if scenario_items and run.settings_error is not None:
+        raise pytest.UsageError(f"flowtest: {run.settings_error}")
+    run.session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
+    from flowtest.reporting import allure as allure_report
+
+    run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller empties the results folder once, before any worker writes to it."""
+    config = node.config
+    if RUN in config.stash or not any(is_scenario_file(Path(nodeid.split("::")[0])) for nodeid in ids):
+        return
+    from flowtest.reporting import allure as allure_report
+
+    allure_report.clean(config, _run(config).session.settings.allure_results)
+
+
+def _say_where_the_report_is(config: pytest.Config) -> None:
+    """The terminal's last line: where the results are and the command that builds the report."""
+    run = config.stash.get(RUN, None)
+    terminalreporter = config.pluginmanager.get_plugin("terminalreporter")
+    if run is None or terminalreporter is None or config.option.collectonly:
+        return
+    if hasattr(config, "workerinput"):
+        return
+    explicit = getattr(config.option, "allure_report_dir", None)
+    results = Path(explicit).resolve() if explicit else run.session.settings.allure_results
+    if results is None or not results.is_dir():
+        return
+    from flowtest.reporting.html_report import ReportPaths, report_command
+
+    paths = ReportPaths.default(Path(config.rootpath), results)
+    terminalreporter.write_line(
+        f"flowtest: Allure results in {paths.shown(results)}; "
+        f"the HTML report: {report_command(paths)} (writes {paths.shown(paths.index)})"
+    )
 
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        loaded = self.config.stash[LOADER].load_file(self.path)
+        from flowtest.scenario.model import cases_of
+
+        loaded = _run(self.config).loader.load_file(self.path)
         for scenario in loaded.scenarios:
             for case in cases_of(scenario):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
@@ -236,6 +284,8 @@ class ScenarioFile(pytest.File):
 
 class ScenarioItem(pytest.Item):
     def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        from flowtest.reporting.allure import static_marks
+
         super().__init__(**kwargs)
         self.case = case
         scenario = case.scenario
@@ -244,16 +294,17 @@ class ScenarioItem(pytest.Item):
             self.add_marker(tag)
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
-        if allure_report is not None and _allure(self.config) is not None:
-            for mark in allure_report.static_marks(case):
-                self.add_marker(mark)
+        for mark in static_marks(case):
+            self.add_marker(mark)
         if scenario.xfail is not None:
             self.add_marker(pytest.mark.xfail(reason=scenario.xfail, raises=(ScenarioFailed, ScenarioBroken)))
 
     def runtest(self) -> None:
-        result = self.config.stash[RUN_SESSION].result(self.nodeid, self.case)
+        from flowtest.trace import Outcome
+
+        result = self.config.stash[RUN].session.result(self.nodeid, self.case)
         self.stash[RESULT] = result
-        reporter = _allure(self.config)
+        reporter = _reporter(self.config)
         if reporter is not None:
             reporter.report(self, self.case, result)
         for attempt in result.attempts:
@@ -277,9 +328,11 @@ class ScenarioItem(pytest.Item):
         """-x / --maxfail: pytest stops after this failure, so no new conversation may start."""
         maxfail = self.config.option.maxfail
         if maxfail and self.session.testsfailed + 1 >= maxfail and not self.get_closest_marker("xfail"):
-            self.config.stash[RUN_SESSION].stop_launching()
+            self.config.stash[RUN].session.stop_launching()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from flowtest.reporting.failure import failure_text
+
         if isinstance(excinfo.value, (ScenarioFailed, ScenarioBroken)):
             return failure_text(excinfo.value.result, verbose=self.config.get_verbosity() > 0)
         if isinstance(excinfo.value, FlowtestError):

@@ -76,11 +76,14 @@ def _labels(result: dict[str, Any], name: str) -> list[str]:
 
 
 def test_results_go_to_reports_by_default_with_titles_and_labels(results: Path) -> None:
-    greets = _by_name(results, "Greets by name")
-    assert len(greets) == 2
+    greets = sorted(
+        _by_name(results, "Greets by name [first]") + _by_name(results, "Greets by name [second]"),
+        key=lambda r: r["name"],
+    )
+    assert [r["name"] for r in greets] == ["Greets by name [first]", "Greets by name [second]"]
     first = greets[0]
     assert first["status"] == "passed"
-    assert first["description"] == "The caller is greeted by name."
+    assert "<p class='about'>The caller is greeted by name.</p>" in first["descriptionHtml"]
     for name, value in [
         ("epic", "Travel"),
         ("feature", "Flight status"),
@@ -92,10 +95,11 @@ def test_results_go_to_reports_by_default_with_titles_and_labels(results: Path) 
     assert sorted(_labels(first, "tag")) == ["flights", "smoke"]
     assert _labels(first, "suite") == ["greet"]
     assert first["links"] == [{"type": "link", "url": "https://tracker.example/CX-1", "name": "CX-1"}]
+    assert {label["name"] for label in first["labels"]} & {"host", "thread", "language", "framework"} == set()
 
 
 def test_example_rows_are_parameters_with_distinct_history_ids(results: Path) -> None:
-    greets = _by_name(results, "Greets by name")
+    greets = _by_name(results, "Greets by name [first]") + _by_name(results, "Greets by name [second]")
     parameters = sorted(tuple((p["name"], p["value"]) for p in r["parameters"]) for r in greets)
     assert parameters == [
         (("id", "first"), ("request", "flight status")),
@@ -105,7 +109,7 @@ def test_example_rows_are_parameters_with_distinct_history_ids(results: Path) ->
 
 
 def test_one_step_per_conversation_step_with_attachments(results: Path) -> None:
-    first = next(r for r in _by_name(results, "Greets by name") if r["parameters"][0]["value"] == "first")
+    (first,) = _by_name(results, "Greets by name [first]")
     assert [(s["name"], s["status"]) for s in first["steps"]] == [
         ("Start Session: flight-status", "passed"),
         ('bot: contains "how can I help"', "passed"),
@@ -121,30 +125,28 @@ def test_one_step_per_conversation_step_with_attachments(results: Path) -> None:
         ("201 response", "application/json"),
     ]
     assert all((results / a["source"]).is_file() for s in first["steps"] for a in s.get("attachments", []))
-    assert [(a["name"], a["type"]) for a in first["attachments"]] == [("transcript", "text/html")]
+    assert "attachments" not in first  # the transcript is the description, on the test's page
+    assert "<div class='chat'>" in first["descriptionHtml"]
 
 
 def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     (wrong,) = _by_name(results, "Expects the wrong greeting")
     assert wrong["status"] == "failed"
-    assert "[conversation mismatch]" in wrong["statusDetails"]["message"]
+    assert wrong["statusDetails"]["message"] == ("conversation[0]: bot message 1 of the turn does not match")
+    assert wrong["statusDetails"]["trace"].startswith('Scenario "Expects the wrong greeting" failed at ')
+    assert _labels(wrong, "failure") == ["conversation mismatch"]
+    assert "class='fail'" in wrong["descriptionHtml"].split("<div class='chat'>")[0]  # failure first
     assert [(s["name"], s["status"]) for s in wrong["steps"]][:2] == [
         ("Start Session: store-hours", "passed"),
         ('bot: contains "closed"', "failed"),
     ]
     (broken,) = [r for r in _results(results) if r["name"].endswith("(broken)")]
     assert broken["status"] == "broken"
-    assert "[broken scenario file]" in broken["statusDetails"]["message"]
-    categories = json.loads((results / "categories.json").read_text())
-    assert [c["name"] for c in categories] == [
-        "Conversation mismatch",
-        "Variable mismatch",
-        "Status mismatch",
-        "Latency budget",
-        "API error",
-        "Transport error",
-        "Broken scenario file",
-    ]
+    assert broken["statusDetails"]["message"] == (
+        "broken.scenario.yaml:3:23: conversation[0].bot: unknown matcher 'contians', did you mean 'contains'?"
+    )
+    assert _labels(broken, "failure") == ["broken scenario file"]
+    assert not (results / "categories.json").exists()  # Allure 3 reads categories from allurerc.mjs
 
 
 def test_environment_properties_name_the_target_but_no_key(results: Path) -> None:
@@ -169,7 +171,7 @@ FAKE_RUN_CONFTEST = '''
 import pytest
 from flowtest.config import Settings
 from flowtest.errors import Location
-from flowtest.plugin import RUN_SESSION
+from flowtest.plugin import RUN
 from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
 
 
@@ -202,9 +204,9 @@ class OnceFailingRun:
         pass
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    config.stash[RUN_SESSION] = OnceFailingRun()
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config):
+    config.stash[RUN].session = OnceFailingRun()
 '''
 
 

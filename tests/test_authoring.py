@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from flowtest import __version__
 from flowtest.authoring.record import text_matcher
 from flowtest.schemas import load_schema, partial_schema
 from tests.conftest import FLOWS, FLOWTEST, ROOT, run_pytest
@@ -258,3 +262,41 @@ def test_validate_a_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None
     done = run("validate", "scenaros", cwd=project(tmp_path))
     assert done.returncode == 1
     assert done.stdout == "scenaros:1:1: error: no such file or folder\n"
+
+
+def _workflow_steps(suite: Path) -> list[dict[str, Any]]:
+    workflow = yaml.safe_load((suite / ".github/workflows/flowtest.yml").read_text())
+    return [step for step in workflow["jobs"]["flowtest"]["steps"] if "run" in step]
+
+
+def _step_env(step: dict[str, Any], **values: str) -> dict[str, str]:
+    """The step's env as GitHub Actions gives it when no repository variable or secret is set."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.update({name: "" for name in step.get("env", {})})
+    return {**env, **values}
+
+
+def test_init_workflow_installs_this_version_under_its_own_name_or_what_flowtest_install_says(
+    tmp_path: Path,
+) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    install = _workflow_steps(tmp_path)[0]
+    shown = "pip() { printf '%s\\n' \"$@\"; }\n" + install["run"]
+    pinned = subprocess.run(["bash", "-c", shown], env=_step_env(install), capture_output=True, text=True)
+    assert pinned.stdout == f"install\npytest-flowtest=={__version__}\n"
+    local = _step_env(install, FLOWTEST_INSTALL=str(ROOT))
+    from_checkout = subprocess.run(["bash", "-c", shown], env=local, capture_output=True, text=True)
+    assert from_checkout.stdout == f"install\n{ROOT}\n"
+    readme = (tmp_path / "scenarios/README.md").read_text()
+    assert f'`pip install "pytest-flowtest=={__version__}"`' in readme
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js and npm")
+def test_init_workflow_steps_after_the_install_pass_as_written(tmp_path: Path) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    for step in _workflow_steps(tmp_path)[1:]:
+        done = subprocess.run(
+            ["bash", "-c", step["run"]], cwd=tmp_path, env=_step_env(step), capture_output=True, text=True
+        )
+        assert done.returncode == 0, (step["run"], done.stdout[-2000:], done.stderr[-2000:])
+    assert (tmp_path / "reports/allure-report/index.html").is_file()

@@ -43,19 +43,24 @@ def test_report_installs_allure_writes_one_file_and_keeps_history(tmp_path: Path
     assert len(history.read_text().splitlines()) == lines + 1
 
 
-def test_quality_gate_says_when_this_node_cannot_run_it(tmp_path: Path) -> None:
+def test_quality_gate_counts_failures_itself_and_fails_closed(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    done = subprocess.run(
-        [*FLOWTEST, "report", "--quality-gate"], cwd=project, capture_output=True, text=True, timeout=300
+    gate = [*FLOWTEST, "report", "--quality-gate", "--max-failures", "0"]
+    passed = subprocess.run(gate, cwd=project, capture_output=True, text=True, timeout=300)
+    assert passed.returncode == 0, passed.stdout
+    assert passed.stdout.splitlines()[-1].startswith(
+        "flowtest: quality gate passed: 0 failed scenario(s), at most 0 allowed"
     )
-    major = int(
-        subprocess.run(["node", "--version"], capture_output=True, text=True).stdout[1:].split(".")[0]
+    (project / "hours.scenario.yaml").write_text(
+        "name: Store hours\nflow: store-hours\nstrict: false\nconversation:\n  - bot: {contains: never}\n"
     )
-    if major < 22:
-        assert done.stdout.splitlines()[-1] == (
-            f"flowtest: quality gate skipped: Allure's quality gate needs Node.js 22+ (Node.js {major} here)"
-        )
-    assert done.returncode == 0
+    assert run_pytest(project).returncode == 1
+    failed = subprocess.run(gate, cwd=project, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines()[-1] == (
+        "flowtest: quality gate failed: 1 failed scenario(s), at most 0 allowed"
+    )
+    assert (project / "reports" / "allure-report" / "index.html").is_file()  # the report is still built
 
 
 def test_without_node_one_clear_line(tmp_path: Path) -> None:
@@ -67,4 +72,19 @@ def test_without_node_one_clear_line(tmp_path: Path) -> None:
     assert (
         done.stderr
         == "flowtest: error: flowtest report needs Node.js and npm on the PATH (https://nodejs.org)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [((), "pytest scenarios"), (("--results", "out/r"), "pytest scenarios --alluredir out/r")],
+)
+def test_no_results_says_the_command_that_writes_them(
+    tmp_path: Path, args: tuple[str, ...], command: str
+) -> None:
+    done = subprocess.run([*FLOWTEST, "report", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    folder = args[1] if args else "reports/allure-results"
+    assert done.stderr == (
+        f"flowtest: error: no Allure results in {folder}; run the scenarios first: {command}\n"
     )

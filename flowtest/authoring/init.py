@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from flowtest import DISTRIBUTION, __version__
 from flowtest.errors import FlowtestError
 from flowtest.schemas import load_schema, partial_schema
 
@@ -24,6 +25,11 @@ _FILES = (
 )
 
 
+def requirement() -> str:
+    """What the files init writes install: this distribution, pinned to the version writing them."""
+    return f"{DISTRIBUTION}=={__version__}"
+
+
 class InitConflict(FlowtestError):
     """Files that init would write already exist; nothing was written."""
 
@@ -35,15 +41,17 @@ class Planned:
 
 
 def plan(target: Path) -> list[Planned]:
-    planned = [
-        Planned(target / dest, _TEMPLATES.joinpath(src).read_text(encoding="utf-8")) for dest, src in _FILES
-    ]
+    planned = [Planned(target / dest, _template(src)) for dest, src in _FILES]
     schemas = {"scenario": load_schema("scenario"), "partial": partial_schema(), "flow": load_schema("flow")}
     for kind, schema in schemas.items():
         planned.append(
             Planned(target / ".flowtest" / f"{kind}.schema.json", json.dumps(schema, indent=2) + "\n")
         )
     return planned
+
+
+def _template(name: str) -> str:
+    return _TEMPLATES.joinpath(name).read_text(encoding="utf-8").replace("@REQUIREMENT@", requirement())
 
 
 def init(target: Path) -> list[str]:

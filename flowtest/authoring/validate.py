@@ -9,8 +9,8 @@ from pathlib import Path
 from flowtest.errors import Location, SourceError
 from flowtest.matchers import Equals
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
-from flowtest.scenario import model
-from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
+from flowtest.scenario import is_scenario_file, model
+from flowtest.scenario.loader import ScenarioLoader, partial_errors
 from flowtest.validation import did_you_mean
 
 PARTIAL_SUFFIXES = (".partial.yaml", ".partial.yml")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flowtest.client.aio import AsyncFlowClient
+from typing import TYPE_CHECKING, Any
+
 from flowtest.client.models import (
     STATUSES,
     TERMINAL_STATUSES,
@@ -15,7 +16,25 @@ from flowtest.client.models import (
     SessionInfo,
     TurnResult,
 )
-from flowtest.client.sync import FlowClient
+
+if TYPE_CHECKING:
+    from flowtest.client.aio import AsyncFlowClient
+    from flowtest.client.sync import FlowClient
+
+
+def __getattr__(name: str) -> Any:
+    # The clients pull in aiohttp and httpx; the settings only need the models. Importing
+    # them on first use keeps a pytest start without scenarios from paying for them.
+    if name == "AsyncFlowClient":
+        from flowtest.client.aio import AsyncFlowClient
+
+        return AsyncFlowClient
+    if name == "FlowClient":
+        from flowtest.client.sync import FlowClient
+
+        return FlowClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "STATUSES",

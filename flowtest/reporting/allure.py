@@ -1,30 +1,46 @@
 """Allure results from the trace: labels, one step per conversation step, attachments, retries.
 
-Used only when allure-pytest is installed and writing results. Steps are built from
-the trace with their recorded timings (the conversation may have run before the
-pytest item, see concurrency), through allure-commons' own model and hooks.
+Imported only once scenarios are collected. Unless ``--alluredir`` is given (then
+allure-pytest reports every test as usual), flowtest starts allure-pytest's listener
+itself, for scenario items only, on a results folder it empties first; Allure's history
+file keeps the trend. Steps are built from the trace with their recorded timings (the
+conversation may have run before the pytest item, see concurrency), through
+allure-commons' own model and hooks.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import allure
 import pytest
 from allure_commons import plugin_manager
-from allure_commons.model2 import Attachment, Parameter, StatusDetails, TestResult, TestStepResult
+from allure_commons.logger import AllureFileLogger
+from allure_commons.model2 import (
+    Attachment,
+    Label,
+    Parameter,
+    Status,
+    StatusDetails,
+    TestResult,
+    TestStepResult,
+)
+from allure_pytest.listener import AllureListener
 from allure_pytest.utils import allure_full_name, get_history_id
 
 from flowtest import __version__
 from flowtest.client import Exchange
-from flowtest.reporting.transcript import transcript_html
+from flowtest.reporting.failure import ReportedFailure
+from flowtest.reporting.transcript import transcript_fragment
 from flowtest.scenario.model import Case
-from flowtest.trace import Category, Outcome, Result, StepRecord, Trace
+from flowtest.session import RunSession
+from flowtest.trace import Outcome, Result, StepRecord, Trace
 
 _STATUS = {
     Outcome.PASSED: "passed",
@@ -32,27 +48,138 @@ _STATUS = {
     Outcome.BROKEN: "broken",
     Outcome.SKIPPED: "skipped",
 }
+# allure-pytest's labels that say nothing to a conversation designer.
+NOISE_LABELS = frozenset({"host", "thread", "language", "framework", "package"})
+# The label that names a failure's category; allurerc.mjs sorts failures into categories by it.
+CATEGORY_LABEL = "failure"
+LISTENER = "allure_listener"  # allure-pytest's own name: either listener is found the same way
+Wrapper = Generator[None, Any, None]
 
-CATEGORIES = [
-    {
-        "name": category.value[0].upper() + category.value[1:],
-        "messageRegex": f"(?s).*\\[{category.value}\\].*",
-        "matchedStatuses": ["failed", "broken"],
-    }
-    for category in Category
-    if category is not Category.INTERRUPTED
-]
+
+class ScenarioListener(AllureListener):  # type: ignore[misc]
+    """allure-pytest's listener for scenario items only: other tests of the run stay out of the report.
+
+    Also gives each result what a designer reads: the failure in the designer's words, no noise
+    labels, the category as a label, an expected failure as a known issue.
+    """
+
+    def __init__(self, config: pytest.Config, is_scenario: Callable[[pytest.Item], bool]) -> None:
+        super().__init__(config)
+        self._is_scenario = is_scenario
+        self._nodeids: set[str] = set()
+
+    def _mine(self, item: pytest.Item) -> bool:
+        if self._is_scenario(item):
+            self._nodeids.add(item.nodeid)
+            return True
+        return False
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Wrapper:
+        if self._mine(item):
+            yield from super().pytest_runtest_protocol(item, nextitem)
+        else:
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Wrapper:
+        if self._mine(item):
+            yield from super().pytest_runtest_setup(item)
+        else:
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Wrapper:
+        if self._mine(item):
+            yield from super().pytest_runtest_call(item)
+        else:
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Wrapper:
+        if not self._mine(item):
+            yield
+            return
+        yield from super().pytest_runtest_teardown(item)
+        test = self.allure_logger.get_test(self._cache.get(item.nodeid))
+        if test is not None:
+            test.labels = [label for label in test.labels if label.name not in NOISE_LABELS]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Wrapper:
+        if not self._mine(item):
+            yield
+            return
+        yield from super().pytest_runtest_makereport(item, call)
+        test = self.allure_logger.get_test(self._cache.get(item.nodeid))
+        if test is not None and call.excinfo is not None:
+            _in_designers_words(test, call.excinfo.value, item.get_closest_marker("xfail"))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> Wrapper:
+        if nodeid in self._nodeids:
+            yield from super().pytest_runtest_logfinish(nodeid, location)
+        else:
+            yield
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Wrapper:
+        yield  # scenarios take no fixtures; other tests' fixtures stay out of the report
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_post_finalizer(self, fixturedef: Any) -> Wrapper:
+        yield
+
+
+def _in_designers_words(test: TestResult, error: BaseException, xfail: pytest.Mark | None) -> None:
+    """The headline a designer reads: their step's failure, not a Python exception's name."""
+    if not isinstance(error, ReportedFailure):
+        return
+    headline = error.headline
+    if error.category is not None:
+        test.labels.append(Label(name=CATEGORY_LABEL, value=error.category))
+    details = StatusDetails(message=headline, trace=error.details)
+    if xfail is not None:
+        # pytest counts an expected failure as skipped; Allure 3 shows a failure marked known
+        # as a known issue, which is what the scenario's xfail says it is.
+        reason = xfail.kwargs.get("reason", "")
+        test.status = Status.BROKEN if error.broken else Status.FAILED
+        details.known = True
+        details.message = f"Known issue: {reason}\n{headline}" if reason else headline
+    test.statusDetails = details
+
+
+def start(
+    config: pytest.Config, results: Path | None, is_scenario: Callable[[pytest.Item], bool]
+) -> AllureScenarioReporter | None:
+    """The reporter for this run: on allure-pytest's listener (--alluredir) or on flowtest's own."""
+    listener = config.pluginmanager.get_plugin(LISTENER)
+    if listener is None:
+        if results is None or config.option.collectonly:
+            return None
+        listener = ScenarioListener(config, is_scenario)
+        # Under pytest-xdist the controller empties the folder once, before the workers run.
+        logger = AllureFileLogger(str(results), clean=not hasattr(config, "workerinput"))
+        config.pluginmanager.register(listener, LISTENER)
+        for plugin in (listener, logger):
+            plugin_manager.register(plugin)
+            config.add_cleanup(functools.partial(plugin_manager.unregister, plugin))
+    return AllureScenarioReporter(listener, results)
+
+
+def clean(config: pytest.Config, results: Path | None) -> None:
+    """Empty the results folder (the xdist controller, before its workers write)."""
+    if results is None or config.option.collectonly or config.pluginmanager.get_plugin(LISTENER):
+        return
+    AllureFileLogger(str(results), clean=True)
 
 
 class AllureScenarioReporter:
     """Writes one scenario's Allure data into the test result allure-pytest keeps open."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.listener: Any = config.pluginmanager.get_plugin("allure_listener")
-
-    @property
-    def active(self) -> bool:
-        return self.listener is not None
+    def __init__(self, listener: Any, results: Path | None) -> None:
+        self.listener = listener
+        self.results = results
 
     def _current(self) -> TestResult | None:
         result: TestResult | None = self.listener.allure_logger.get_test(None)
@@ -68,7 +195,9 @@ class AllureScenarioReporter:
             test.parameters.append(Parameter(name=str(key), value=text))  # as written, unquoted
         final = result.final
         test.steps.extend(_steps(final))
-        allure.attach(transcript_html(final), name="transcript", attachment_type=allure.attachment_type.HTML)
+        # The transcript is the test's description: Allure 3 shows it open, at full height, on the
+        # page a designer lands on, not as a collapsed attachment.
+        test.descriptionHtml = transcript_fragment(final, case.scenario.description)
         history_id = get_history_id(allure_full_name(item), test.parameters, {})
         for earlier in result.attempts[:-1]:
             plugin_manager.hook.report_result(result=_attempt_result(test, earlier, history_id))
@@ -80,7 +209,17 @@ class AllureScenarioReporter:
             test.statusDetails = StatusDetails(flaky=True, message=message)
 
     def _describe(self, item: pytest.Item, case: Case) -> None:
-        allure.dynamic.title(case.scenario.name)
+        title = case.scenario.name if case.row_id is None else f"{case.scenario.name} [{case.row_id}]"
+        allure.dynamic.title(title)
+
+    def finish(self, session: RunSession) -> None:
+        """environment.properties beside the results, once the run is over."""
+        if self.results is None or not self.results.is_dir():
+            return
+        settings = session.settings
+        properties = environment_properties(session.base_url, settings.org, settings.uses_sandbox)
+        lines = [f"{key}={value}" for key, value in properties.items()]
+        (self.results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def static_marks(case: Case) -> list[pytest.MarkDecorator]:
@@ -171,14 +310,6 @@ def _json_attachment(name: str, data: Any) -> Attachment:
     body = json.dumps(data, indent=2, ensure_ascii=False)
     plugin_manager.hook.report_attached_data(body=body, file_name=file_name)
     return Attachment(name=name, source=file_name, type="application/json")
-
-
-def write_run_files(results_dir: Path, properties: dict[str, str]) -> None:
-    """environment.properties and categories.json beside the results."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}={value}" for key, value in properties.items()]
-    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
 
 
 def environment_properties(base_url: str | None, org: str, sandbox: bool) -> dict[str, str]:

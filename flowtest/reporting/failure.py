@@ -4,11 +4,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from flowtest.durations import format_duration
-from flowtest.trace import Result, StepRecord, Trace
+
+if TYPE_CHECKING:
+    from flowtest.trace import Result, StepRecord, Trace
 
 _WIDTH = 6
+
+
+class ReportedFailure(Exception):
+    """A scenario's failure as reports show it: the designer's words, the category, the full text."""
+
+    def __init__(self, headline: str, category: str | None, details: str, broken: bool) -> None:
+        super().__init__(f"[{category}] {headline}" if category else headline)
+        self.headline = headline
+        self.category = category
+        self.details = details
+        self.broken = broken
+
+
+def result_failure(result: Result) -> tuple[str, str | None, str]:
+    """(headline, category, details) of a result that did not pass."""
+    failed = result.final.failed_step
+    details = failure_text(result)
+    if failed is None or failed.failure is None:
+        return result.final.case_name, None, details
+    return failed.failure.message, failed.failure.category.value, details
 
 
 def failure_text(result: Result, verbose: bool = False) -> str:

@@ -34,13 +34,34 @@ padding:2px 10px;margin:4px 0}
 .fail pre{margin:4px 0;white-space:pre-wrap;
 font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 .warn{color:#9a6700;font-size:12px}
+.about{max-width:760px;margin:8px auto;padding:0 16px}
+body>.fail,.about+.fail{max-width:728px;margin:8px auto}
 """
 
 
 def transcript_html(trace: Trace) -> str:
+    """A whole page, for a browser."""
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{escape(trace.case_name)}</title><style>{_CSS}</style></head><body>"
+        f"{_chat(trace)}</body></html>"
+    )
+
+
+def transcript_fragment(trace: Trace, description: str | None = None) -> str:
+    """The chat as an HTML fragment for a report's test page, led by the failure when there is one.
+
+    The style comes after the chat: HTML sanitizers (Allure 3's among them) drop a leading one.
+    """
+    intro = f"<p class='about'>{escape(description)}</p>" if description else ""
+    failed = trace.failed_step
+    lead = _failure_html(failed, anchor=False) if failed is not None else ""
+    return f"{intro}{lead}{_chat(trace)}<style>{_CSS}</style>"
+
+
+def _chat(trace: Trace) -> str:
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{escape(trace.case_name)}</title><style>{_CSS}</style></head><body><div class='chat'>",
+        "<div class='chat'>",
         f"<h1>{escape(trace.case_name)}</h1>",
         f"<div class='meta'>flow {escape(trace.flow)} · org {escape(trace.org)} · "
         f"session {escape(trace.session_id or 'none')} · attempt {trace.attempt}</div>",
@@ -48,7 +69,7 @@ def transcript_html(trace: Trace) -> str:
     for step in trace.steps:
         parts.extend(_step_html(step))
     parts.extend(f"<div class='warn'>warning: {escape(text)}</div>" for text in trace.warnings)
-    parts.append("</div></body></html>")
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -80,13 +101,14 @@ def _bubble(side: str, label: str, text: str) -> str:
     )
 
 
-def _failure_html(step: StepRecord) -> str:
+def _failure_html(step: StepRecord, anchor: bool = True) -> str:
     failure = step.failure
     if failure is None:
         return ""
     where = f"{step.location} " if step.location else ""
+    marker = " id='failed-step'" if anchor else ""
     parts = [
-        f"<div class='fail' id='failed-step'><b>✗ {escape(step.title)}</b>",
+        f"<div class='fail'{marker}><b>✗ {escape(step.title)}</b>",
         f"<div>{escape(where)}{escape(failure.message)}</div>",
     ]
     if failure.expected is not None or failure.actual is not None:

@@ -24,7 +24,6 @@ from flowtest.templating import bind_partial, reference_problem, references
 from flowtest.validation import describe_path, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, read_text
 
-SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
 _MAX_INCLUDE_DEPTH = 20
 
 
@@ -52,10 +51,6 @@ class _RawStep:
     document: Document
     at: JsonPath
     included_from: Location | None
-
-
-def is_scenario_file(path: Path) -> bool:
-    return path.name.endswith(SCENARIO_SUFFIXES)
 
 
 @functools.cache

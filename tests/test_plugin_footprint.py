@@ -1,0 +1,89 @@
+"""An installed flowtest leaves suites without scenarios alone; with scenarios, results start clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flowtest.config import FIELD_NAMES
+from flowtest.plugin import FIELD_OPTIONS
+from tests.conftest import FLOWS, run_pytest
+
+HEAVY = (
+    "flowtest.client.aio",
+    "flowtest.session",
+    "flowtest.sandbox",
+    "flowtest.reporting.allure",
+    "flowtest.scenario.loader",
+    "flowtest.config",
+    "aiohttp",
+    "httpx",
+)
+
+PLAIN_TEST = f"""
+import gc
+import sys
+
+
+def test_plain():
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    assert [name for name in {HEAVY!r} if name in sys.modules] == []
+"""
+
+
+def test_a_suite_without_scenarios_gets_no_files_no_frozen_gc_no_heavy_imports(tmp_path: Path) -> None:
+    (tmp_path / "test_plain.py").write_text(PLAIN_TEST)
+    done = run_pytest(tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert "1 passed" in done.stdout
+    assert [line for line in done.stdout.splitlines() if "flowtest" in line and "plugins:" not in line] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test_plain.py"]
+
+
+def test_the_field_options_are_the_settings_fields() -> None:
+    assert FIELD_OPTIONS == FIELD_NAMES
+
+
+def _project(folder: Path, *scenarios: str) -> Path:
+    (folder / "pyproject.toml").write_text(f'[tool.flowtest]\nsandbox_flows = "{FLOWS}"\n')
+    for index, conversation in enumerate(scenarios):
+        (folder / f"s{index}.scenario.yaml").write_text(
+            f"name: Hours {index}\nflow: store-hours\nstrict: false\nconversation:\n{conversation}"
+        )
+    return folder
+
+
+def _results(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(p.read_text()) for p in (folder / "reports/allure-results").glob("*-result.json")]
+
+
+def test_each_run_starts_clean_and_only_scenarios_are_reported(tmp_path: Path) -> None:
+    project = _project(tmp_path, "  - bot: {contains: nothing like this}\n")
+    assert run_pytest(project).returncode == 1
+    assert [(r["name"], r["status"]) for r in _results(project)] == [("Hours 0", "failed")]
+    (project / "s0.scenario.yaml").write_text(
+        "name: Hours 0\nflow: store-hours\nstrict: false\nconversation:\n  - status: completed\n"
+    )
+    (project / "test_unit.py").write_text("def test_unit():\n    pass\n")
+    done = run_pytest(project)
+    assert done.returncode == 0, done.stdout
+    assert [(r["name"], r["status"]) for r in _results(project)] == [("Hours 0", "passed")]
+    assert done.stdout.splitlines()[-1] == (
+        "flowtest: Allure results in reports/allure-results; "
+        "the HTML report: flowtest report (writes reports/allure-report/index.html)"
+    )
+
+
+def test_an_expected_failure_is_a_known_issue_not_a_skip(tmp_path: Path) -> None:
+    project = _project(tmp_path, "  - bot: {contains: nothing like this}\n")
+    text = (project / "s0.scenario.yaml").read_text()
+    (project / "s0.scenario.yaml").write_text(
+        text.replace("strict: false\n", "strict: false\nxfail: BUG-7\n")
+    )
+    assert run_pytest(project).returncode == 0
+    (result,) = _results(project)
+    assert result["status"] == "failed"
+    details = result["statusDetails"]
+    assert isinstance(details, dict) and details["known"] is True
+    assert details["message"].startswith("Known issue: BUG-7\n")
