@@ -6,7 +6,7 @@ The API key is read from the environment only (FLOWTEST_API_KEY), never from fil
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ else:  # pragma: no cover
 API_KEY_VARIABLE = "FLOWTEST_API_KEY"
 DEFAULT_ALLURE_RESULTS = Path("reports/allure-results")
 DEFAULT_ALLURE_REPORT = Path("reports/allure-report")
+UTTERANCE_MODES = ("all", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,19 @@ class Settings:
     concurrency: int = 1
     rate_limit: float | None = None
     allure_results: Path | None = DEFAULT_ALLURE_RESULTS
+    utterances: str = "all"
+    seed: int | None = None
     fields: FieldPaths = FieldPaths()
 
     @property
     def uses_sandbox(self) -> bool:
         return not self.base_url
+
+
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    from flowtest import validation  # imports jsonschema: only when there is a message to write
+
+    return validation.did_you_mean(name, choices)
 
 
 def _text(value: Any) -> str:
@@ -81,6 +90,20 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
+def _utterance_mode(value: Any) -> str:
+    if value not in UTTERANCE_MODES:
+        hint = did_you_mean(str(value), UTTERANCE_MODES)
+        raise ValueError(f"expected one of {', '.join(UTTERANCE_MODES)}, got {value!r}{hint}")
+    return str(value)
+
+
+def _seed(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -99,6 +122,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
+    "utterances": _utterance_mode,
+    "seed": _seed,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
@@ -169,8 +194,6 @@ def _field_paths(options: Mapping[str, Any], env: Mapping[str, str], table: Any)
             values[name] = _parse(_text, f"field_{name}", *found)
     for name in table:
         if name not in FIELD_NAMES:
-            from flowtest.validation import did_you_mean  # jsonschema: only for this message
-
             raise ConfigError(
                 f"[tool.flowtest.fields]: unknown field '{name}'{did_you_mean(name, FIELD_NAMES)}"
             )
@@ -186,7 +209,5 @@ def _check_keys(pyproject: Mapping[str, Any], root: Path) -> None:
                 f"set the {API_KEY_VARIABLE} environment variable instead"
             )
         if key not in allowed:
-            from flowtest.validation import did_you_mean  # jsonschema: only for this message
-
             hint = did_you_mean(key, sorted(allowed))
             raise ConfigError(f"{root / 'pyproject.toml'}: [tool.flowtest] unknown key '{key}'{hint}")

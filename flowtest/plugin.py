@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from flowtest.trace import Result
 
 RESULT = pytest.StashKey["Result"]()
+SEED = pytest.StashKey[int]()
 
 _OPTIONS = {
     "base_url": "base URL of the API (default: start the embedded sandbox)",
@@ -42,6 +43,8 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
+    "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
 # The response fields of config.FIELD_NAMES, named here so that registering the options
 # imports nothing; tests/test_plugin_footprint.py checks that the two lists agree.
@@ -86,19 +89,28 @@ class ScenarioRun:
         from flowtest.session import RunSession
 
         root = Path(config.rootpath)
-        self.loader: ScenarioLoader = ScenarioLoader(root)
         self.settings_error: ConfigError | None = None
         try:
             settings = resolve(_options(config), os.environ, read_pyproject(root), root)
         except ConfigError as exc:
             self.settings_error = exc
             settings = Settings()
+        self.loader: ScenarioLoader = ScenarioLoader(root, settings.utterances)
         self.session: RunSession = RunSession(settings, dict(os.environ))
         self.reporter: AllureScenarioReporter | None = None
-        # Collection allocates many small acyclic objects that live for the whole run; full GC
-        # passes over them made collecting 10,000 files several times slower.
-        self.gc_paused = gc.isenabled()
-        gc.disable()
+        worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
+        if settings.seed is not None:
+            self.seed = settings.seed
+        else:
+            self.seed = int(worker_seed) if worker_seed is not None else _seed(config)
+        self.gc_paused = False
+
+    def pause_gc(self) -> None:
+        """Collection allocates many small acyclic objects that live for the whole run; full GC
+        passes over them made collecting 10,000 files several times slower."""
+        if not self.gc_paused and gc.isenabled():
+            gc.disable()
+            self.gc_paused = True
 
     def resume_gc(self, freeze: bool) -> None:
         if self.gc_paused:
@@ -150,7 +162,33 @@ def is_scenario(item: pytest.Item) -> bool:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN, None)
     if run is not None and run.reporter is not None:
-        run.reporter.finish(run.session)
+        extra = {}
+        if any(_uses_random(item) for item in session.items):
+            extra["utterance seed"] = str(run.seed)
+        run.reporter.finish(run.session, extra)
+
+
+def _seed(config: pytest.Config) -> int:
+    """The controller's seed for random phrases: made once, handed to every xdist worker."""
+    if SEED not in config.stash:
+        import secrets
+
+        config.stash[SEED] = secrets.randbelow(10**6)
+    return config.stash[SEED]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker picks the same random phrases as the run's printed seed says."""
+    node.workerinput["flowtest_seed"] = _seed(node.config)
+
+
+def _uses_random(item: pytest.Item) -> bool:
+    return (
+        isinstance(item, ScenarioItem)
+        and bool(item.case.phrases)
+        and item.case.scenario.utterance_mode == "random"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -203,7 +241,10 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         return None
     settings = run.session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
-    return f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}"
+    line = f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}, utterance seed {run.seed}"
+    if any(_uses_random(item) for item in items):
+        line += f"\nflowtest: utterances: random, seed {run.seed} (replay with --flowtest-seed {run.seed})"
+    return line
 
 
 @pytest.hookimpl(wrapper=True)
@@ -219,7 +260,7 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_scenario_file(file_path):
-        _run(parent.config)
+        _run(parent.config).pause_gc()
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
@@ -275,7 +316,7 @@ class ScenarioFile(pytest.File):
 
         loaded = _run(self.config).loader.load_file(self.path)
         for scenario in loaded.scenarios:
-            for case in cases_of(scenario):
+            for case in cases_of(scenario, _run(self.config).seed):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
         for broken in loaded.broken:
             name = broken.name or self.path.name

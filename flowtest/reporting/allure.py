@@ -193,6 +193,10 @@ class AllureScenarioReporter:
         for key, value in case.row.items():
             text = value if isinstance(value, str) else json.dumps(value)
             test.parameters.append(Parameter(name=str(key), value=text))  # as written, unquoted
+        random_pick = case.scenario.utterance_mode == "random"
+        for name, phrase in case.phrases.items():
+            # A random pick changes from run to run: shown, but kept out of the test's history id.
+            test.parameters.append(Parameter(name=f"utterance {name}", value=phrase, excluded=random_pick))
         final = result.final
         test.steps.extend(_steps(final))
         # The transcript is the test's description: Allure 3 shows it open, at full height, on the
@@ -212,12 +216,13 @@ class AllureScenarioReporter:
         title = case.scenario.name if case.row_id is None else f"{case.scenario.name} [{case.row_id}]"
         allure.dynamic.title(title)
 
-    def finish(self, session: RunSession) -> None:
+    def finish(self, session: RunSession, extra: dict[str, str]) -> None:
         """environment.properties beside the results, once the run is over."""
         if self.results is None or not self.results.is_dir():
             return
         settings = session.settings
         properties = environment_properties(session.base_url, settings.org, settings.uses_sandbox)
+        properties.update(extra)
         lines = [f"{key}={value}" for key, value in properties.items()]
         (self.results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
