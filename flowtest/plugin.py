@@ -241,7 +241,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         return None
     settings = run.session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
-    line = f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}, utterance seed {run.seed}"
+    line = f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}"
     if any(_uses_random(item) for item in items):
         line += f"\nflowtest: utterances: random, seed {run.seed} (replay with --flowtest-seed {run.seed})"
     return line
@@ -388,8 +388,12 @@ class BrokenScenarioItem(pytest.Item):
     """A document that cannot run: it fails on its own, the other files still run."""
 
     def __init__(self, *, broken: BrokenDocument, **kwargs: Any) -> None:
+        from flowtest.reporting.allure import suite_marks
+
         super().__init__(**kwargs)
         self.broken = broken
+        for mark in suite_marks(Path(broken.location.path)):
+            self.add_marker(mark)
 
     def runtest(self) -> None:
         raise BrokenScenario(self.broken)

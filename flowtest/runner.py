@@ -156,6 +156,7 @@ class Conversation:
                 sent=result.sent,
                 received=result.received,
                 exchanges=tuple(self.exchanges[mark:]),
+                included_from=step.included_from if step else None,
             )
         )
         return outcome is Outcome.PASSED

@@ -53,6 +53,7 @@ class StepRecord:
     sent: str | None = None  # user text or transfer result, for the transcript
     received: tuple[str, ...] = ()  # bot messages that arrived with this step's call
     exchanges: tuple[Exchange, ...] = ()
+    included_from: Location | None = None  # the include: line, for a step from a partial
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     ]
     (broken,) = [r for r in _results(results) if r["name"].endswith("(broken)")]
     assert broken["status"] == "broken"
+    assert (_labels(broken, "parentSuite"), _labels(broken, "suite")) == (["."], ["broken"])
     assert broken["statusDetails"]["message"] == (
         "broken.scenario.yaml:3:23: conversation[0].bot: unknown matcher 'contians', did you mean 'contains'?"
     )

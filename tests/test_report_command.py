@@ -16,8 +16,10 @@ pytestmark = pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.
 
 
 def _project(tmp_path: Path) -> Path:
-    for name in ("package.json", "package-lock.json", "allurerc.mjs"):
+    for name in ("package.json", "package-lock.json"):
         shutil.copy(ROOT / name, tmp_path / name)
+    templates = ROOT / "flowtest" / "authoring" / "templates"
+    shutil.copy(templates / "allurerc.mjs", tmp_path / "allurerc.mjs")  # what flowtest init writes
     (tmp_path / "pyproject.toml").write_text(f'[tool.flowtest]\nsandbox_flows = "{FLOWS}"\n')
     (tmp_path / "hours.scenario.yaml").write_text(
         "name: Store hours\nflow: store-hours\nstrict: false\nconversation:\n  - status: completed\n"
@@ -88,3 +90,34 @@ def test_no_results_says_the_command_that_writes_them(
     assert done.stderr == (
         f"flowtest: error: no Allure results in {folder}; run the scenarios first: {command}\n"
     )
+
+
+CATEGORY_OF = """import { readFileSync, readdirSync } from "node:fs";
+import config from "./allurerc.mjs";
+import { matchCategory, normalizeCategoriesConfig } from "@allurereport/core-api";
+const categories = normalizeCategoriesConfig(config.categories);
+const dir = process.argv[2];
+for (const file of readdirSync(dir).filter((f) => f.endsWith("-result.json"))) {
+  const r = JSON.parse(readFileSync(`${dir}/${file}`, "utf8"));
+  const data = { status: r.status, labels: r.labels ?? [], message: r.statusDetails?.message };
+  console.log(`CATEGORY\\t${r.name}\\t${matchCategory(categories, data)?.name ?? "-"}`);
+}
+"""
+
+
+def test_allure_3_sorts_failures_into_flowtests_categories(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "hours.scenario.yaml").write_text(
+        "name: Wrong hours\nflow: store-hours\nstrict: false\nconversation:\n  - bot: {contains: never}\n"
+    )
+    typo = "name: Typo\nflow: store-hours\nconversation: [{bot: {x: 1}}]\n"
+    (project / "typo.scenario.yaml").write_text(typo)
+    assert run_pytest(project).returncode == 1
+    subprocess.run([*FLOWTEST, "report"], cwd=project, capture_output=True, timeout=300).check_returncode()
+    (project / "category_of.mjs").write_text(CATEGORY_OF)
+    # Allure 3's own matcher, on the categories of the allurerc.mjs that flowtest init writes.
+    done = subprocess.run(
+        ["node", "category_of.mjs", "reports/allure-results"], cwd=project, capture_output=True, text=True
+    )
+    found = sorted(line.split("\t")[1:] for line in done.stdout.splitlines() if line.startswith("CATEGORY\t"))
+    assert found == [["Typo (broken)", "Broken scenario file"], ["Wrong hours", "Conversation mismatch"]]

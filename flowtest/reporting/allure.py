@@ -233,8 +233,7 @@ def static_marks(case: Case) -> list[pytest.MarkDecorator]:
     As marks they reach the result even when the test never runs (skip).
     """
     scenario = case.scenario
-    path = Path(scenario.path)
-    marks = [allure.parent_suite(path.parent.name or "."), allure.suite(path.name.split(".")[0])]
+    marks = suite_marks(Path(scenario.path))
     marks.extend(allure.label(name, value) for name, value in scenario.labels.items())
     marks.extend(
         allure.link(link.url, link_type=link.type, name=link.name or link.url) for link in scenario.links
@@ -242,6 +241,11 @@ def static_marks(case: Case) -> list[pytest.MarkDecorator]:
     if scenario.description:
         marks.append(allure.description(scenario.description))
     return marks
+
+
+def suite_marks(path: Path) -> list[pytest.MarkDecorator]:
+    """The report's tree: the scenario file's folder, then its name."""
+    return [allure.parent_suite(path.parent.name or "."), allure.suite(path.name.split(".")[0])]
 
 
 def _attempt_result(final: TestResult, trace: Trace, history_id: str) -> TestResult:

@@ -60,7 +60,9 @@ def failure_text(result: Result, verbose: bool = False) -> str:
 def _headline(trace: Trace, failed: StepRecord | None) -> str:
     where = failed.location if failed is not None and failed.location is not None else trace.location
     text = f'Scenario "{trace.case_name}" failed at {where}'
-    if failed is not None and failed.location is not None and failed.location.path != trace.location.path:
+    if failed is not None and failed.included_from is not None:
+        text += f" (in a partial, included at {failed.included_from})"
+    elif failed is not None and failed.location is not None and failed.location.path != trace.location.path:
         text += f" (in a partial; the scenario is {trace.location})"
     return text
 

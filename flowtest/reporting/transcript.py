@@ -106,6 +106,8 @@ def _failure_html(step: StepRecord, anchor: bool = True) -> str:
     if failure is None:
         return ""
     where = f"{step.location} " if step.location else ""
+    if step.included_from is not None:
+        where += f"(included at {step.included_from}) "
     marker = " id='failed-step'" if anchor else ""
     parts = [
         f"<div class='fail'{marker}><b>✗ {escape(step.title)}</b>",
