@@ -23,6 +23,7 @@ from flowtest.reporting.failure import ReportedFailure, result_failure
 from flowtest.scenario import is_scenario_file
 
 if TYPE_CHECKING:
+    from flowtest.errors import Location
     from flowtest.reporting.allure import AllureScenarioReporter
     from flowtest.scenario.loader import BrokenDocument, ScenarioLoader
     from flowtest.scenario.model import Case
@@ -104,6 +105,7 @@ class ScenarioRun:
         else:
             self.seed = int(worker_seed) if worker_seed is not None else _seed(config)
         self.gc_paused = False
+        self.names: dict[str, Location] = {}  # each scenario name, where it was first seen
 
     def pause_gc(self) -> None:
         """Collection allocates many small acyclic objects that live for the whole run; full GC
@@ -141,6 +143,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             f"--flowtest-{key.replace('_', '-')}", dest=f"flowtest_{key}", default=None, help=help_text
         )
+    group.addoption(
+        "--flowtest-scenario",
+        dest="flowtest_scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the scenario with this name, as written in its file (repeatable)",
+    )
     for name in FIELD_OPTIONS:
         group.addoption(
             f"--flowtest-field-{name.replace('_', '-')}",
@@ -265,10 +275,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the warning below needs every item's tags
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not any(is_scenario(item) for item in items):
         return
     run = _run(config)
+    _select_by_name(config, items)
+    _warn_on_unknown_tags(config, items)
     scenario_items = _scenario_items(items)
     if scenario_items and run.settings_error is not None:
         raise pytest.UsageError(f"flowtest: {run.settings_error}")
@@ -276,6 +289,60 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from flowtest.reporting import allure as allure_report
 
     run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
+
+
+def _select_by_name(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--flowtest-scenario NAME: the scenario with this name as written (-k cannot take every name)."""
+    wanted = set(config.getoption("flowtest_scenario") or ())
+    if not wanted:
+        return
+    names = {name for item in items if (name := _scenario_name(item)) is not None}
+    missing = sorted(wanted - set(names))
+    if missing:
+        from flowtest.config import did_you_mean
+
+        hints = "; ".join(f"'{name}'{did_you_mean(name, sorted(names))}" for name in missing)
+        raise pytest.UsageError(f"flowtest: --flowtest-scenario: no scenario is named {hints}")
+    keep = [item for item in items if _scenario_name(item) in wanted]
+    dropped = [item for item in items if _scenario_name(item) not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _scenario_name(item: pytest.Item) -> str | None:
+    if isinstance(item, ScenarioItem):
+        return item.case.scenario.name
+    if isinstance(item, BrokenScenarioItem):
+        return item.broken.name
+    return None
+
+
+def _warn_on_unknown_tags(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """-m naming no tag of any scenario selects nothing, silently (exit 5): say which tags exist."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return
+    import re
+
+    named = set(re.findall(r"[A-Za-z_][\w.-]*", expression)) - {"and", "or", "not", "True", "False"}
+    marks = {mark.name for item in items for mark in item.iter_markers()}
+    if named & marks:
+        return
+    tags = sorted({tag for item in items for tag in _tags_of(item)})
+    known = ", ".join(tags) if tags else "none"
+    warnings.warn(
+        FlowtestWarning(f"-m {expression!r} names no tag of any scenario; the scenarios' tags: {known}"),
+        stacklevel=1,
+    )
+
+
+def _tags_of(item: pytest.Item) -> tuple[str, ...]:
+    if isinstance(item, ScenarioItem):
+        return item.case.scenario.tags
+    if isinstance(item, BrokenScenarioItem):
+        return item.broken.tags
+    return ()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -310,15 +377,29 @@ def _say_where_the_report_is(config: pytest.Config) -> None:
     )
 
 
+def _add_tags(item: pytest.Item, tags: tuple[str, ...]) -> None:
+    for tag in tags:
+        item.config.addinivalue_line("markers", f"{tag}: scenario tag")
+        item.add_marker(tag)
+
+
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from flowtest.scenario.loader import BrokenDocument, duplicate_name
         from flowtest.scenario.model import cases_of
 
-        loaded = _run(self.config).loader.load_file(self.path)
+        run = _run(self.config)
+        loaded = run.loader.load_file(self.path)
+        broken_ones = list(loaded.broken)
         for scenario in loaded.scenarios:
-            for case in cases_of(scenario, _run(self.config).seed):
+            duplicate = duplicate_name(scenario, run.names)
+            if duplicate is not None:
+                location, tags = scenario.location, scenario.tags
+                broken_ones.append(BrokenDocument((duplicate,), scenario.name, location, tags))
+                continue
+            for case in cases_of(scenario, run.seed):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
-        for broken in loaded.broken:
+        for broken in broken_ones:
             name = broken.name or self.path.name
             yield BrokenScenarioItem.from_parent(self, name=f"{name} (broken)", broken=broken)
 
@@ -330,9 +411,7 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         scenario = case.scenario
-        for tag in scenario.tags:
-            self.config.addinivalue_line("markers", f"{tag}: scenario tag")
-            self.add_marker(tag)
+        _add_tags(self, scenario.tags)
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
         for mark in static_marks(case):
@@ -392,6 +471,7 @@ class BrokenScenarioItem(pytest.Item):
 
         super().__init__(**kwargs)
         self.broken = broken
+        _add_tags(self, broken.tags)
         for mark in suite_marks(Path(broken.location.path)):
             self.add_marker(mark)
 

@@ -300,3 +300,31 @@ def test_init_workflow_steps_after_the_install_pass_as_written(tmp_path: Path) -
         )
         assert done.returncode == 0, (step["run"], done.stdout[-2000:], done.stderr[-2000:])
     assert (tmp_path / "reports/allure-report/index.html").is_file()
+
+
+LONG_FLOW = """id: long-notice
+start: notice
+nodes:
+  notice:
+    say: >-
+      Thanks for calling the help line. Our agents are busy helping other callers right now,
+      so please stay on the line and we will be with you as soon as we can.
+    end: true
+"""
+
+
+def test_validate_does_not_warn_about_what_record_just_wrote(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "long.flow.yaml").write_text(LONG_FLOW)
+    (tmp_path / "pyproject.toml").write_text('[tool.flowtest]\nsandbox_flows = "flows"\n')
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "inputs.txt").write_text("")
+    out = "scenarios/long.scenario.yaml"
+    done = run("record", "--flow", "long-notice", "--inputs", "inputs.txt", "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    recorded = yaml.safe_load((tmp_path / out).read_text())
+    assert recorded["conversation"][0] == {"bot": {"contains": "Thanks for calling the help line."}}
+    checked = run("validate", cwd=tmp_path)
+    assert (checked.returncode, checked.stdout) == (0, ""), checked.stdout
+    assert "0 warning(s)" in checked.stderr
+    assert run_pytest(tmp_path).returncode == 0

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from flowtest.authoring.validate import LONG_EXACT_TEXT
 from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
 from flowtest.errors import ApiError
 
@@ -46,12 +47,24 @@ def text_matcher(text: str) -> Any:
             if not any(start < match.end() and match.start() < end for start, end, _ in pieces):
                 pieces.append((match.start(), match.end(), replacement))
     if not pieces:
+        if len(text) > LONG_EXACT_TEXT:
+            # What validate would flag as brittle: keep the opening words, which carry the intent.
+            return {"contains": escape_template(_opening(text))}
         return escape_template(text)
     regex, cursor = "^", 0
     for start, end, replacement in sorted(pieces):
         regex += _literal(text[cursor:start]) + replacement
         cursor = end
     return {"regex": escape_template(regex + _literal(text[cursor:]) + "$")}
+
+
+def _opening(text: str) -> str:
+    """The first sentence when it is short enough, else the words that fit in LONG_EXACT_TEXT."""
+    sentence = re.match(r"(.+?[.!?])(?:\s|$)", text)
+    if sentence is not None and len(sentence.group(1)) <= LONG_EXACT_TEXT:
+        return sentence.group(1)
+    cut = text[:LONG_EXACT_TEXT]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
 def _literal(text: str) -> str:

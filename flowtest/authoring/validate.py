@@ -10,7 +10,7 @@ from flowtest.errors import Location, SourceError
 from flowtest.matchers import Equals
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import is_scenario_file, model
-from flowtest.scenario.loader import ScenarioLoader, partial_errors
+from flowtest.scenario.loader import ScenarioLoader, duplicate_name, partial_errors
 from flowtest.scenario.utterances import is_utterance_file, read_lists
 from flowtest.validation import did_you_mean
 
@@ -64,6 +64,7 @@ def validate(
     """Every finding for the files under ``paths``, in file order."""
     loader = ScenarioLoader(root, utterance_mode)
     flow_ids = _flow_ids(flows_dir)
+    names: dict[str, Location] = {}  # scenario names across files: Allure would merge two alike
     findings = [
         Finding(Location(str(path), 1, 1), "error", "no such file or folder")
         for path in paths
@@ -72,7 +73,7 @@ def validate(
     for path in find_files(paths):
         kind = _kind(path)
         if kind == "scenario":
-            findings.extend(_scenario_findings(loader, path, flow_ids))
+            findings.extend(_scenario_findings(loader, path, flow_ids, names))
         elif kind == "partial":
             findings.extend(_errors(partial_errors(path, loader.display(path))))
         elif kind == "flow":
@@ -127,12 +128,15 @@ def _flow_findings(path: Path, display: str) -> Iterator[Finding]:
 
 
 def _scenario_findings(
-    loader: ScenarioLoader, path: Path, flow_ids: frozenset[str] | None
+    loader: ScenarioLoader, path: Path, flow_ids: frozenset[str] | None, names: dict[str, Location]
 ) -> Iterator[Finding]:
     loaded = loader.load_file(path)
     for broken in loaded.broken:
         yield from _errors(broken.errors)
     for scenario in loaded.scenarios:
+        duplicate = duplicate_name(scenario, names)
+        if duplicate is not None:
+            yield from _errors([duplicate])
         if flow_ids is not None and scenario.flow not in flow_ids:
             hint = did_you_mean(scenario.flow, flow_ids)
             location = scenario.flow_location or scenario.location

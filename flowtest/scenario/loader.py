@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ class BrokenDocument:
     errors: tuple[SourceError, ...]
     name: str | None
     location: Location
+    # The tags it would have had, read leniently: `pytest -m smoke` still selects it and fails.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,13 @@ class ScenarioLoader:
 
     def load_file(self, path: Path) -> LoadedFile:
         display = self.display(path)
+        text = ""
         try:
-            documents = load_documents(read_text(path, display), display)
+            text = read_text(path, display)
+            documents = load_documents(text, display)
         except SourceError as exc:
-            return LoadedFile(path, broken=(BrokenDocument((exc,), None, exc.location),))
+            unreadable = BrokenDocument((exc,), _name_in_text(text), exc.location, _tags_in_text(text))
+            return LoadedFile(path, broken=(unreadable,))
         if not documents:
             error = SourceError(Location(display, 1, 1), "the file holds no scenario")
             return LoadedFile(path, broken=(BrokenDocument((error,), None, error.location),))
@@ -101,9 +107,10 @@ class ScenarioLoader:
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
         data = document.data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
+        tags = _lenient_tags(data.get("tags") if isinstance(data, dict) else None)
         errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
         if errors:
-            return BrokenDocument(tuple(errors), name, document.location())
+            return BrokenDocument(tuple(errors), name, document.location(), tags)
         table = self._examples(path, document)
         raw_steps, errors = self._expand(path, document, ("conversation",), None, ())
         rows: tuple[Row, ...] = ()
@@ -116,8 +123,9 @@ class ScenarioLoader:
             raw_steps, lists, errors = self._utterances(path, document, raw_steps)
         if not errors:
             errors = _semantic_errors(document, raw_steps, rows, lists)
+            errors += _row_errors(document, raw_steps, rows)
         if errors:
-            return BrokenDocument(tuple(errors), name, document.location())
+            return BrokenDocument(tuple(errors), name, document.location(), tags)
         mode = document.data.get("utterances", self.utterance_mode)
         return _build_scenario(document, raw_steps, rows, lists, mode)
 
@@ -257,6 +265,16 @@ class ScenarioLoader:
         return load_documents(read_text(target, display), display)[0]
 
 
+def duplicate_name(scenario: model.Scenario, seen: dict[str, Location]) -> SourceError | None:
+    """The error for a scenario named like one seen before (``seen`` records the first of each)."""
+    first = seen.setdefault(scenario.name, scenario.location)
+    if first == scenario.location:
+        return None
+    return SourceError(
+        scenario.location, f"name: '{scenario.name}' is already the name of the scenario at {first}"
+    )
+
+
 def partial_errors(path: Path, display: str) -> list[SourceError]:
     """A partial file checked on its own (its templates are bound by whoever includes it)."""
     try:
@@ -337,6 +355,65 @@ def _semantic_errors(
     for step in steps:
         errors.extend(_jsonpath_errors(step))
     return errors
+
+
+def _row_errors(document: Document, steps: list[_RawStep], rows: tuple[Row, ...]) -> list[SourceError]:
+    """Example rows that share an id, or lack a value a template uses: found here, not mid-run."""
+    row_keys = {key for row in rows for key in row}
+    saved = {name for step in steps for name in step.data.get("save", {})}
+    used: dict[str, Location] = {}
+    for source, at, text in _template_strings(document, steps):
+        for reference in references(text):
+            root = reference.partition(".")[0]
+            if root in row_keys and root not in saved:
+                used.setdefault(root, source.location(at))
+    inline = isinstance(document.data.get("examples"), list)
+    errors: list[SourceError] = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        label = f"examples[{index}]" if inline else f"examples: row {index + 1}"
+        location = document.location(("examples", index) if inline else ("examples",))
+        row_id = str(row.get("id", index))
+        if row_id in seen and inline:
+            errors.append(
+                SourceError(location, f"{label}: id '{row_id}' is already used by examples[{seen[row_id]}]")
+            )
+        seen.setdefault(row_id, index)
+        for name, where in used.items():
+            if name not in row:
+                errors.append(
+                    SourceError(location, f"{label}: no value for '{name}' (used as ${{{name}}} at {where})")
+                )
+    return errors
+
+
+def _lenient_tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(tag) for tag in value if isinstance(tag, (str, int)) and str(tag).strip())
+    return ()
+
+
+_FLOW_TAGS = re.compile(r"^tags:[ \t]*\[([^\]\n]*)\]", re.MULTILINE)
+_BLOCK_TAGS = re.compile(r"^tags:[ \t]*\n((?:[ \t]+-[ \t]*[^\n]+\n?)+)", re.MULTILINE)
+_NAME = re.compile(r"^name:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+
+
+def _tags_in_text(text: str) -> tuple[str, ...]:
+    """The tags of a file that is not even YAML, as a designer wrote them: tags: [a, b] or a list."""
+    found = _FLOW_TAGS.search(text)
+    if found is not None:
+        parts = found.group(1).split(",")
+    else:
+        block = _BLOCK_TAGS.search(text)
+        parts = [line.strip()[1:] for line in block.group(1).splitlines()] if block else []
+    return tuple(tag for part in parts if (tag := part.strip().strip("'\"").strip()))
+
+
+def _name_in_text(text: str) -> str | None:
+    found = _NAME.search(text)
+    return found.group(1).strip("'\"") if found else None
 
 
 def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:
