@@ -14,6 +14,7 @@ from typing import Any
 from flowtest.client import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
+from flowtest.matchers import TEXT_MODES, TextMode
 from flowtest.validation import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -37,6 +38,7 @@ class Settings:
     concurrency: int = 1
     rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
+    text_match: TextMode = TextMode.EXACT
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -80,6 +82,15 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
+def _text_mode(value: Any) -> TextMode:
+    text = str(value).strip()
+    if text not in TEXT_MODES:
+        raise ValueError(
+            f"expected one of {', '.join(TEXT_MODES)}, got {value!r}{did_you_mean(text, TEXT_MODES)}"
+        )
+    return TextMode(text)
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -98,6 +109,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
+    "text_match": _text_mode,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

@@ -46,6 +46,7 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
 }
 
 
@@ -100,7 +101,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     root = Path(config.rootpath)
-    config.stash[LOADER] = ScenarioLoader(root)
     options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
     options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_NAMES})
     try:
@@ -108,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
+    config.stash[LOADER] = ScenarioLoader(root, settings.text_match)
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
     _default_allure_dir(config, settings)
 

@@ -17,8 +17,10 @@ from jsonschema import Draft202012Validator
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
+from flowtest.matchers import BuildContext, TextMode
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
+from flowtest.scenario.texts import as_written
 from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
 from flowtest.validation import describe_path, schema_errors
@@ -66,10 +68,14 @@ def _partial_validator() -> Draft202012Validator:
 
 
 class ScenarioLoader:
-    """Loads scenario files under one project root; partials are read once and cached."""
+    """Loads scenario files under one project root; partials are read once and cached.
 
-    def __init__(self, root: Path) -> None:
+    ``text_match``: how bot steps compare texts when a scenario does not say (the setting).
+    """
+
+    def __init__(self, root: Path, text_match: TextMode = TextMode.EXACT) -> None:
         self.root = root.resolve()
+        self.text_match = text_match
         self._partials: dict[Path, Document] = {}
 
     def display(self, path: Path) -> str:
@@ -98,7 +104,7 @@ class ScenarioLoader:
         return LoadedFile(path, tuple(scenarios), tuple(broken))
 
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
-        data = document.data
+        data = as_written(document).data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
         errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
         if not errors:
@@ -106,7 +112,7 @@ class ScenarioLoader:
             errors = include_errors or _semantic_errors(document, raw_steps)
         if errors:
             return BrokenDocument(tuple(errors), name, document.location())
-        return _build_scenario(document, raw_steps)
+        return _build_scenario(document, raw_steps, self.text_match)
 
     # -- includes --------------------------------------------------------------------
 
@@ -174,7 +180,7 @@ class ScenarioLoader:
         errors = partial_errors(target, display)
         if errors:
             return errors[0]
-        return load_documents(read_text(target, display), display)[0]
+        return as_written(load_documents(read_text(target, display), display)[0])
 
 
 def partial_errors(path: Path, display: str) -> list[SourceError]:
@@ -185,7 +191,7 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
         return [exc]
     if len(documents) != 1:
         return [SourceError(Location(display, 1, 1), "a partial file holds exactly one document")]
-    return schema_errors(documents[0], _partial_validator())
+    return schema_errors(as_written(documents[0]), _partial_validator())
 
 
 def _get(data: Any, at: JsonPath) -> Any:
@@ -250,15 +256,16 @@ def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
 # -- building the model ----------------------------------------------------------------
 
 
-def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario:
+def _build_scenario(document: Document, steps: list[_RawStep], text_match: TextMode) -> model.Scenario:
     data = document.data
     start = data.get("start", {})
+    texts = BuildContext(text=True, text_mode=TextMode(data.get("text_match", text_match)))
     return model.Scenario(
         name=data["name"],
         flow=data["flow"],
         path=document.path,
         location=document.location(),
-        steps=tuple(_build_step(step) for step in steps),
+        steps=tuple(_build_step(step, texts) for step in steps),
         flow_location=document.location(("flow",)),
         org=data.get("org"),
         description=data.get("description"),
@@ -272,6 +279,7 @@ def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario
         start_metadata=start.get("metadata", {}),
         examples=tuple(data.get("examples", [])),
         strict=data.get("strict", True),
+        text_match=texts.text_mode,
         retries=data.get("retries", 0),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
@@ -279,7 +287,7 @@ def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario
     )
 
 
-def _build_step(raw: _RawStep) -> model.Step:
+def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
     data, document = raw.data, raw.document
     where = describe_path(raw.at)
     location = document.location(raw.at)
@@ -296,7 +304,7 @@ def _build_step(raw: _RawStep) -> model.Step:
         )
     if "bot" in data:
         specs = data["bot"] if isinstance(data["bot"], list) else [data["bot"]]
-        return model.BotStep(**common, matchers=tuple(build_matcher(spec) for spec in specs))
+        return model.BotStep(**common, matchers=tuple(build_matcher(spec, texts) for spec in specs))
     if "status" in data:
         statuses = data["status"] if isinstance(data["status"], list) else [data["status"]]
         return model.StatusStep(**common, statuses=tuple(statuses))

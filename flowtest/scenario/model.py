@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowtest.errors import Location
-from flowtest.matchers import Matcher
+from flowtest.matchers import Matcher, TextMode
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class Scenario:
     start_metadata: Mapping[str, Any] = field(default_factory=dict)
     examples: tuple[Mapping[str, Any], ...] = ()
     strict: bool = True
+    text_match: TextMode = TextMode.EXACT
     retries: int = 0
     timeout: float | None = None
     skip: str | None = None
