@@ -23,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 API_KEY_VARIABLE = "FLOWTEST_API_KEY"
+UTTERANCE_MODES = ("all", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Settings:
     rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
     text_match: TextMode = TextMode.EXACT
+    utterances: str = "all"
+    seed: int | None = None
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -82,13 +85,22 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
-def _text_mode(value: Any) -> TextMode:
-    text = str(value).strip()
-    if text not in TEXT_MODES:
-        raise ValueError(
-            f"expected one of {', '.join(TEXT_MODES)}, got {value!r}{did_you_mean(text, TEXT_MODES)}"
-        )
-    return TextMode(text)
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text not in choices:
+            hint = did_you_mean(text, choices)
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}{hint}")
+        return text
+
+    return parse
+
+
+def _seed(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
 def _timeout(value: Any) -> float:
@@ -109,7 +121,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
-    "text_match": _text_mode,
+    "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
+    "utterances": _one_of(UTTERANCE_MODES),
+    "seed": _seed,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
