@@ -44,6 +44,7 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
     "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
     "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
@@ -96,7 +97,7 @@ class ScenarioRun:
         except ConfigError as exc:
             self.settings_error = exc
             settings = Settings()
-        self.loader: ScenarioLoader = ScenarioLoader(root, settings.utterances)
+        self.loader: ScenarioLoader = ScenarioLoader(root, settings.utterances, settings.text_match)
         self.session: RunSession = RunSession(settings, dict(os.environ))
         self.reporter: AllureScenarioReporter | None = None
         worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
