@@ -57,6 +57,8 @@ def test_validate_reports_every_kind_of_problem_with_its_place(tmp_path: Path) -
     write(s, "typo.scenario.yaml", HEAD + "  - bot: {contians: x}\n")
     write(s, "bad.partial.yaml", "conversation:\n  - usr: hi\n")
     write(s, "broken.flow.yaml", "id: b\nstart: a\nnodes:\n  a: {next: z}\n")
+    for path in s.glob("*.scenario.yaml"):  # one name each: a name used twice is an error of its own
+        path.write_text(path.read_text().replace("name: n\n", f"name: {path.stem}\n", 1))
     done = run("validate", cwd=root)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
