@@ -121,6 +121,9 @@ def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    reporter = config.stash.get(ALLURE, None)
+    if reporter is not None:
+        reporter.flush()
     results = getattr(config.option, "allure_report_dir", None)
     if not results or hasattr(config, "workerinput") or RUN_SESSION not in config.stash:
         return
