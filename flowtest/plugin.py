@@ -165,6 +165,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     reporter = _allure(item.config)
     if result is not None and reporter is not None:
         reporter.mark_flaky(result)
+    if result is not None:
+        # Reported: keeping every trace to the end made memory (and GC) grow with the run.
+        del item.stash[RESULT]
 
 
 def _allure(config: pytest.Config) -> allure_report.AllureScenarioReporter | None:
