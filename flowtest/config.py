@@ -22,6 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 API_KEY_VARIABLE = "FLOWTEST_API_KEY"
+UTTERANCE_MODES = ("all", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Settings:
     concurrency: int = 1
     rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
+    utterances: str = "all"
+    seed: int | None = None
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -80,6 +83,20 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
+def _utterance_mode(value: Any) -> str:
+    if value not in UTTERANCE_MODES:
+        hint = did_you_mean(str(value), UTTERANCE_MODES)
+        raise ValueError(f"expected one of {', '.join(UTTERANCE_MODES)}, got {value!r}{hint}")
+    return str(value)
+
+
+def _seed(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -98,6 +115,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
+    "utterances": _utterance_mode,
+    "seed": _seed,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import gc
 import os
+import secrets
 import sys
 import warnings
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ RUN_SESSION = pytest.StashKey[RunSession]()
 SETTINGS_ERROR = pytest.StashKey[ConfigError]()
 LOADER = pytest.StashKey[ScenarioLoader]()
 RESULT = pytest.StashKey[Result]()
+SEED = pytest.StashKey[int]()
 ALLURE = pytest.StashKey["allure_report.AllureScenarioReporter | None"]()
 
 _OPTIONS = {
@@ -50,6 +52,8 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
+    "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
 
 
@@ -104,7 +108,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     root = Path(config.rootpath)
-    config.stash[LOADER] = ScenarioLoader(root)
     options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
     options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_NAMES})
     try:
@@ -112,8 +115,39 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
+    config.stash[LOADER] = ScenarioLoader(root, settings.utterances)
+    config.stash[SEED] = _seed(config, settings)
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
     _default_allure_dir(config, settings)
+
+
+def _seed(config: pytest.Config, settings: Settings) -> int:
+    """--flowtest-seed, else the controller's (under xdist), else a new one."""
+    worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
+    if settings.seed is not None:
+        return settings.seed
+    return int(worker_seed) if worker_seed is not None else secrets.randbelow(10**6)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker picks the same random phrases as the run's printed seed says."""
+    node.workerinput["flowtest_seed"] = node.config.stash[SEED]
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    if not any(_uses_random(item) for item in items):
+        return None
+    seed = config.stash[SEED]
+    return f"flowtest: utterances: random, seed {seed} (replay with --flowtest-seed {seed})"
+
+
+def _uses_random(item: pytest.Item) -> bool:
+    return (
+        isinstance(item, ScenarioItem)
+        and bool(item.case.phrases)
+        and item.case.scenario.utterance_mode == "random"
+    )
 
 
 def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
@@ -134,6 +168,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     properties = allure_report.environment_properties(
         run.base_url, run.settings.org, run.settings.uses_sandbox
     )
+    if any(_uses_random(item) for item in session.items):
+        properties["utterance seed"] = str(config.stash[SEED])
     allure_report.write_run_files(Path(results), properties)
 
 
@@ -190,7 +226,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     settings = session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
-    return f"flowtest: {target}, org {settings.org}, run id {session.run_id}"
+    seed = config.stash[SEED]
+    return f"flowtest: {target}, org {settings.org}, run id {session.run_id}, utterance seed {seed}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -251,7 +288,7 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         loaded = self.config.stash[LOADER].load_file(self.path)
         for scenario in loaded.scenarios:
-            for case in cases_of(scenario):
+            for case in cases_of(scenario, self.config.stash[SEED]):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
         for broken in loaded.broken:
             name = broken.name or self.path.name

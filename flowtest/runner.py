@@ -219,7 +219,8 @@ class Conversation:
             )
 
     async def _user(self, step: model.UserStep) -> _StepResult:
-        text = str(render_text(step.text, self.bindings))
+        written = step.text if step.utterance is None else self.case.phrases[step.utterance]
+        text = str(render_text(written, self.bindings))
         title = f"user: {text}"
         call = lambda: self.client.send_text(self._session(), text, org=self.org)  # noqa: E731
         return await self._send(step, "awaiting_input", call, text, title, step.within, step.error)
