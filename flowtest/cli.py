@@ -191,8 +191,9 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _validate(args: argparse.Namespace) -> int:
     root = project_root(Path.cwd())
     paths = args.paths or [root / "scenarios"]
-    flows = args.flows if args.flows is not None else _settings(root).sandbox_flows
-    findings = validate(paths, root, flows)
+    settings = _settings(root)
+    flows = args.flows if args.flows is not None else settings.sandbox_flows
+    findings = validate(paths, root, flows, settings.utterances)
     for finding in findings:
         print(finding.github() if args.format == "github" else finding.text())
     errors = sum(finding.severity == "error" for finding in findings)

@@ -14,6 +14,7 @@ from typing import Any
 from flowtest.client import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
+from flowtest.matchers import TEXT_MODES, TextMode
 from flowtest.validation import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -22,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 API_KEY_VARIABLE = "FLOWTEST_API_KEY"
+UTTERANCE_MODES = ("all", "first", "random")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Settings:
     concurrency: int = 1
     rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
+    text_match: TextMode = TextMode.EXACT
+    utterances: str = "all"
+    seed: int | None = None
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -80,6 +85,24 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text not in choices:
+            hint = did_you_mean(text, choices)
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}{hint}")
+        return text
+
+    return parse
+
+
+def _seed(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -98,6 +121,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
+    "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
+    "utterances": _one_of(UTTERANCE_MODES),
+    "seed": _seed,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

@@ -6,8 +6,12 @@ text is the reporter's. Registered through the ``pytest11`` entry point.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import os
+import secrets
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +23,7 @@ from flowtest import xdist_queue
 from flowtest.config import FIELD_NAMES, Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.reporting.failure import failure_text
+from flowtest.runner import internal_error
 from flowtest.scenario.loader import BrokenDocument, ScenarioLoader, is_scenario_file
 from flowtest.scenario.model import Case, cases_of
 from flowtest.session import RunSession
@@ -33,6 +38,7 @@ RUN_SESSION = pytest.StashKey[RunSession]()
 SETTINGS_ERROR = pytest.StashKey[ConfigError]()
 LOADER = pytest.StashKey[ScenarioLoader]()
 RESULT = pytest.StashKey[Result]()
+SEED = pytest.StashKey[int]()
 ALLURE = pytest.StashKey["allure_report.AllureScenarioReporter | None"]()
 
 _OPTIONS = {
@@ -46,6 +52,9 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
+    "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
+    "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
 
 
@@ -100,7 +109,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     root = Path(config.rootpath)
-    config.stash[LOADER] = ScenarioLoader(root)
     options = {key: config.getoption(f"flowtest_{key}") for key in _OPTIONS}
     options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_NAMES})
     try:
@@ -108,8 +116,39 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
+    config.stash[LOADER] = ScenarioLoader(root, settings.utterances, settings.text_match)
+    config.stash[SEED] = _seed(config, settings)
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
     _default_allure_dir(config, settings)
+
+
+def _seed(config: pytest.Config, settings: Settings) -> int:
+    """--flowtest-seed, else the controller's (under xdist), else a new one."""
+    worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
+    if settings.seed is not None:
+        return settings.seed
+    return int(worker_seed) if worker_seed is not None else secrets.randbelow(10**6)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker picks the same random phrases as the run's printed seed says."""
+    node.workerinput["flowtest_seed"] = node.config.stash[SEED]
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    if not any(_uses_random(item) for item in items):
+        return None
+    seed = config.stash[SEED]
+    return f"flowtest: utterances: random, seed {seed} (replay with --flowtest-seed {seed})"
+
+
+def _uses_random(item: pytest.Item) -> bool:
+    return (
+        isinstance(item, ScenarioItem)
+        and bool(item.case.phrases)
+        and item.case.scenario.utterance_mode == "random"
+    )
 
 
 def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
@@ -133,6 +172,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     properties = allure_report.environment_properties(
         run.base_url, run.settings.org, run.settings.uses_sandbox
     )
+    if any(_uses_random(item) for item in session.items):
+        properties["utterance seed"] = str(config.stash[SEED])
     allure_report.write_run_files(Path(results), properties)
 
 
@@ -192,7 +233,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     settings = session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
-    return f"flowtest: {target}, org {settings.org}, run id {session.run_id}"
+    seed = config.stash[SEED]
+    return f"flowtest: {target}, org {settings.org}, run id {session.run_id}, utterance seed {seed}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -227,13 +269,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"flowtest: {error}")
     session = config.stash[RUN_SESSION]
     session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
+    session.watch_stop_signals()
+    session.notify = functools.partial(_notify, config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller collects nothing itself: a worker's scenario items tell it to
+    stop on SIGTERM/SIGHUP like on Ctrl-C, so that its workers end their sessions."""
+    session = node.config.stash.get(RUN_SESSION, None)
+    if session is not None and any(is_scenario_file(Path(i.partition("::")[0])) for i in ids):
+        session.watch_stop_signals()
+
+
+def _notify(config: pytest.Config, message: str) -> None:
+    """A line on the terminal now, even while pytest captures the test's output."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    context = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+    with context:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         loaded = self.config.stash[LOADER].load_file(self.path)
         for scenario in loaded.scenarios:
-            for case in cases_of(scenario):
+            for case in cases_of(scenario, self.config.stash[SEED]):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
         for broken in loaded.broken:
             name = broken.name or self.path.name
@@ -290,10 +352,20 @@ class ScenarioItem(pytest.Item):
             return failure_text(excinfo.value.result, verbose=self.config.get_verbosity() > 0)
         if isinstance(excinfo.value, FlowtestError):
             return f"flowtest: {excinfo.value}"
-        return str(super().repr_failure(excinfo))
+        return _short_failure(self.config, excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.scenario.location.line - 1, self.case.name
+
+
+def _short_failure(config: pytest.Config, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """Anything else that stopped a scenario item, in one redacted line: never a traceback,
+    whose locals hold the environment, the key and the request bodies."""
+    error = excinfo.value
+    # pytest.fail() and pytest-timeout say what happened; anything else is a bug of ours.
+    message = str(error.msg) if isinstance(error, pytest.fail.Exception) else internal_error(error)
+    session = config.stash.get(RUN_SESSION, None)
+    return session.redactor.text(message) if session is not None else message
 
 
 class BrokenScenarioItem(pytest.Item):

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowtest.errors import Location, SourceError
-from flowtest.matchers import Equals
+from flowtest.matchers import Text
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import model
 from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
+from flowtest.scenario.utterances import is_utterance_file, read_lists
 from flowtest.validation import did_you_mean
 
 PARTIAL_SUFFIXES = (".partial.yaml", ".partial.yml")
@@ -52,12 +53,16 @@ def _kind(path: Path) -> str | None:
         return "partial"
     if path.name.endswith(FLOW_SUFFIX):
         return "flow"
+    if is_utterance_file(path):
+        return "utterances"
     return None
 
 
-def validate(paths: Sequence[Path], root: Path, flows_dir: Path | None) -> list[Finding]:
+def validate(
+    paths: Sequence[Path], root: Path, flows_dir: Path | None, utterance_mode: str = "all"
+) -> list[Finding]:
     """Every finding for the files under ``paths``, in file order."""
-    loader = ScenarioLoader(root)
+    loader = ScenarioLoader(root, utterance_mode)
     flow_ids = _flow_ids(flows_dir)
     findings = [
         Finding(Location(str(path), 1, 1), "error", "no such file or folder")
@@ -72,12 +77,14 @@ def validate(paths: Sequence[Path], root: Path, flows_dir: Path | None) -> list[
             findings.extend(_errors(partial_errors(path, loader.display(path))))
         elif kind == "flow":
             findings.extend(_flow_findings(path, loader.display(path)))
+        elif kind == "utterances":
+            findings.extend(_utterance_findings(loader, path))
         else:
             location = Location(loader.display(path), 1, 1)
-            findings.append(
-                Finding(location, "error", "not a *.scenario.yaml, *.partial.yaml or *.flow.yaml file")
-            )
-    return findings
+            message = "not a *.scenario.yaml, *.partial.yaml, *.flow.yaml or *.utterances.yaml file"
+            findings.append(Finding(location, "error", message))
+    # A broken table or list is found once per scenario using it; it is one problem.
+    return list(dict.fromkeys(findings))
 
 
 def _flow_ids(flows_dir: Path | None) -> frozenset[str] | None:
@@ -99,6 +106,17 @@ def _flow_ids(flows_dir: Path | None) -> frozenset[str] | None:
 def _errors(errors: Iterable[SourceError]) -> Iterator[Finding]:
     for error in errors:
         yield Finding(error.location, "error", error.detail)
+
+
+def _utterance_findings(loader: ScenarioLoader, path: Path) -> Iterator[Finding]:
+    display = loader.display(path)
+    try:
+        read_lists(path, display)
+    except SourceError as exc:
+        yield from _errors([exc])
+        return
+    library = loader.utterance_finder.library(path.resolve().parent)
+    yield from _errors(error for error in library.duplicates.values() if error.location.path == display)
 
 
 def _flow_findings(path: Path, display: str) -> Iterator[Finding]:
@@ -160,13 +178,14 @@ def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Findin
 def _brittle(step: model.BotStep) -> Iterator[Finding]:
     for matcher in step.matchers:
         if (
-            isinstance(matcher, Equals)
-            and isinstance(matcher.expected, str)
-            and len(matcher.expected) > LONG_EXACT_TEXT
+            isinstance(matcher, Text)
+            and matcher.op == "is"
+            and isinstance(matcher.text, str)
+            and len(matcher.text) > LONG_EXACT_TEXT
         ):
             yield Finding(
                 step.location,
                 "warning",
-                f"{step.where}: exact match on a {len(matcher.expected)}-character "
+                f"{step.where}: exact match on a {len(matcher.text)}-character "
                 "bot text breaks on any rewording; consider {contains: ...} or {regex: ...}",
             )

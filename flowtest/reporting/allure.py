@@ -69,6 +69,10 @@ class AllureScenarioReporter:
         for key, value in case.row.items():
             text = value if isinstance(value, str) else json.dumps(value)
             test.parameters.append(Parameter(name=str(key), value=text))  # as written, unquoted
+        random_pick = case.scenario.utterance_mode == "random"
+        for name, phrase in case.phrases.items():
+            # A random pick changes from run to run: shown, but kept out of the test's history id.
+            test.parameters.append(Parameter(name=f"utterance {name}", value=phrase, excluded=random_pick))
         final = result.final
         test.steps.extend(_steps(final, self._attach))
         allure.attach(transcript_html(final), name="transcript", attachment_type=allure.attachment_type.HTML)

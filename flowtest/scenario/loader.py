@@ -7,7 +7,8 @@ reported on its own; the file's other documents still load.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,15 @@ from jsonschema import Draft202012Validator
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
+from flowtest.matchers import BuildContext, TextMode
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
+from flowtest.scenario.tables import Row, read_table
+from flowtest.scenario.texts import as_written
+from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
-from flowtest.validation import describe_path, schema_errors
+from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, read_text
 
 SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
@@ -66,11 +71,20 @@ def _partial_validator() -> Draft202012Validator:
 
 
 class ScenarioLoader:
-    """Loads scenario files under one project root; partials are read once and cached."""
+    """Loads scenario files under one project root; partials are read once and cached.
 
-    def __init__(self, root: Path) -> None:
+    ``text_match``: how bot steps compare texts when a scenario does not say (the setting).
+    """
+
+    def __init__(
+        self, root: Path, utterance_mode: str = "all", text_match: TextMode = TextMode.EXACT
+    ) -> None:
         self.root = root.resolve()
+        self.utterance_mode = utterance_mode
+        self.text_match = text_match
         self._partials: dict[Path, Document] = {}
+        self._tables: dict[Path, tuple[Row, ...] | SourceError] = {}
+        self.utterance_finder = UtteranceFinder(self.root, self.display)
 
     def display(self, path: Path) -> str:
         """The path as the user reads it: relative to the project root when inside it."""
@@ -98,15 +112,94 @@ class ScenarioLoader:
         return LoadedFile(path, tuple(scenarios), tuple(broken))
 
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
-        data = document.data
+        data = as_written(document).data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
         errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
-        if not errors:
-            raw_steps, include_errors = self._expand(path, document, ("conversation",), None, ())
-            errors = include_errors or _semantic_errors(document, raw_steps)
         if errors:
             return BrokenDocument(tuple(errors), name, document.location())
-        return _build_scenario(document, raw_steps)
+        table = self._examples(path, document)
+        raw_steps, errors = self._expand(path, document, ("conversation",), None, ())
+        rows: tuple[Row, ...] = ()
+        if isinstance(table, SourceError):
+            errors.insert(0, table)
+        else:
+            rows = table
+        lists: dict[str, UtteranceList] = {}
+        if not errors:
+            raw_steps, lists, errors = self._utterances(path, document, raw_steps)
+        if not errors:
+            errors = _semantic_errors(document, raw_steps, rows, lists)
+        if errors:
+            return BrokenDocument(tuple(errors), name, document.location())
+        mode = document.data.get("utterances", self.utterance_mode)
+        return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match)
+
+    # -- examples: PATH ----------------------------------------------------------------
+
+    def _examples(self, path: Path, document: Document) -> tuple[Row, ...] | SourceError:
+        examples = document.data.get("examples", [])
+        if not isinstance(examples, str):
+            return tuple(examples)
+        target = (path.parent / examples).resolve()
+        location = document.location(("examples",))
+        if not target.is_relative_to(self.root):
+            return SourceError(location, f"examples: '{examples}' is outside the project ({self.root})")
+        if not target.is_file():
+            return SourceError(location, f"examples: no such table file '{examples}'")
+        if target not in self._tables:
+            try:
+                self._tables[target] = read_table(target, self.display(target))
+            except SourceError as exc:
+                self._tables[target] = exc
+        return self._tables[target]
+
+    # -- utterance lists ---------------------------------------------------------------
+
+    def _utterances(
+        self, path: Path, document: Document, steps: list[_RawStep]
+    ) -> tuple[list[_RawStep], dict[str, UtteranceList], list[SourceError]]:
+        """Steps with bot-side references replaced by their phrases; the lists user steps send from."""
+        if not any(_mentions_utterance(step.data) for step in steps):
+            return steps, {}, []
+        library = self.utterance_finder.library(self._folder(path))
+        lists: dict[str, UtteranceList] = {}
+        errors: list[SourceError] = []
+        resolved = []
+        for step in steps:
+            user = step.data.get("user")
+            if isinstance(user, dict):
+                found = _lookup(library, user["utterance"], step, (*step.at, "user", "utterance"))
+                if isinstance(found, SourceError):
+                    errors.append(found)
+                else:
+                    lists.setdefault(found.name, found)
+            data = _expand_matchers(step.data, step, library, errors)
+            resolved.append(_RawStep(data, step.document, step.at, step.included_from))
+        if not errors:
+            errors.extend(self._cap(document, steps, lists))
+        return resolved, lists, errors
+
+    def _folder(self, path: Path) -> Path:
+        folder = path.parent
+        return folder if folder.is_absolute() and folder.is_relative_to(self.root) else folder.resolve()
+
+    def _cap(
+        self, document: Document, steps: list[_RawStep], lists: dict[str, UtteranceList]
+    ) -> list[SourceError]:
+        mode = document.data.get("utterances", self.utterance_mode)
+        count = math.prod(len(found.phrases) for found in lists.values())
+        if mode != "all" or count <= model.MAX_UTTERANCE_TESTS:
+            return []
+        first = next(step for step in steps if isinstance(step.data.get("user"), dict))
+        at = ("utterances",) if "utterances" in document.data else (*first.at, "user")
+        sizes = ", ".join(f"{name}: {len(found.phrases)} phrases" for name, found in lists.items())
+        return [
+            SourceError(
+                (document if "utterances" in document.data else first.document).location(at),
+                f"{describe_path(at)}: utterances: all makes {count} tests ({sizes}), "
+                f"more than {model.MAX_UTTERANCE_TESTS}; use utterances: first or utterances: random",
+            )
+        ]
 
     # -- includes --------------------------------------------------------------------
 
@@ -174,7 +267,7 @@ class ScenarioLoader:
         errors = partial_errors(target, display)
         if errors:
             return errors[0]
-        return load_documents(read_text(target, display), display)[0]
+        return as_written(load_documents(read_text(target, display), display)[0])
 
 
 def partial_errors(path: Path, display: str) -> list[SourceError]:
@@ -185,7 +278,48 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
         return [exc]
     if len(documents) != 1:
         return [SourceError(Location(display, 1, 1), "a partial file holds exactly one document")]
-    return schema_errors(documents[0], _partial_validator())
+    return schema_errors(as_written(documents[0]), _partial_validator())
+
+
+def _mentions_utterance(data: Any) -> bool:
+    if isinstance(data, dict):
+        return "utterance" in data or any(_mentions_utterance(value) for value in data.values())
+    if isinstance(data, list):
+        return any(_mentions_utterance(value) for value in data)
+    return False
+
+
+def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> UtteranceList | SourceError:
+    problem = library.problem(name)
+    if problem is not None:
+        return problem
+    if name in library.lists:
+        return library.lists[name]
+    hint = did_you_mean(name, library.lists)
+    return SourceError(
+        step.document.location(at),
+        f"{describe_path(at)}: no utterance list '{name}' in the *.utterances.yaml files "
+        f"of this folder or the folders above it{hint}",
+    )
+
+
+def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[SourceError]) -> Any:
+    """``{utterance: NAME}`` in a matcher becomes {any_of: [phrase, ...]} (the user step keeps its name)."""
+
+    def walk(value: Any, at: JsonPath) -> Any:
+        if isinstance(value, list):
+            return [walk(item, (*at, index)) for index, item in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        if "utterance" in value and at[len(step.at) :] != ("user",):
+            found = _lookup(library, value["utterance"], step, (*at, "utterance"))
+            if isinstance(found, SourceError):
+                errors.append(found)
+                return value
+            return {"any_of": list(found.phrases)}
+        return {key: walk(item, (*at, key)) for key, item in value.items()}
+
+    return walk(data, step.at)
 
 
 def _get(data: Any, at: JsonPath) -> Any:
@@ -197,21 +331,29 @@ def _get(data: Any, at: JsonPath) -> Any:
 # -- checks the schema cannot express --------------------------------------------------
 
 
-def _semantic_errors(document: Document, steps: list[_RawStep]) -> list[SourceError]:
-    known = _known_names(document.data, steps)
+def _semantic_errors(
+    document: Document, steps: list[_RawStep], rows: tuple[Row, ...], lists: Mapping[str, UtteranceList]
+) -> list[SourceError]:
+    known = _known_names(rows, steps)
     errors: list[SourceError] = []
     for source, at, text in _template_strings(document, steps):
         for reference in references(text):
             problem = reference_problem(reference, known)
             if problem is not None:
                 errors.append(SourceError(source.location(at), f"{describe_path(at)}: {problem}"))
+    for found in lists.values():
+        for index, (phrase, location) in enumerate(zip(found.phrases, found.phrase_locations, strict=True)):
+            for reference in references(phrase):
+                problem = reference_problem(reference, known)
+                if problem is not None:
+                    errors.append(SourceError(location, f"{found.name}[{index}]: {problem}"))
     for step in steps:
         errors.extend(_jsonpath_errors(step))
     return errors
 
 
-def _known_names(data: dict[str, Any], steps: list[_RawStep]) -> frozenset[str]:
-    names = {key for row in data.get("examples", []) for key in row}
+def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:
+    names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
     return frozenset(names)
 
@@ -250,15 +392,23 @@ def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
 # -- building the model ----------------------------------------------------------------
 
 
-def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario:
+def _build_scenario(
+    document: Document,
+    steps: list[_RawStep],
+    rows: tuple[Row, ...],
+    lists: Mapping[str, UtteranceList],
+    utterance_mode: str,
+    text_match: TextMode,
+) -> model.Scenario:
     data = document.data
     start = data.get("start", {})
+    texts = BuildContext(text=True, text_mode=TextMode(data.get("text_match", text_match)))
     return model.Scenario(
         name=data["name"],
         flow=data["flow"],
         path=document.path,
         location=document.location(),
-        steps=tuple(_build_step(step) for step in steps),
+        steps=tuple(_build_step(step, texts) for step in steps),
         flow_location=document.location(("flow",)),
         org=data.get("org"),
         description=data.get("description"),
@@ -270,8 +420,11 @@ def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario
         ),
         start_variables=start.get("variables", {}),
         start_metadata=start.get("metadata", {}),
-        examples=tuple(data.get("examples", [])),
+        examples=rows,
+        utterances={name: found.phrases for name, found in lists.items()},
+        utterance_mode=utterance_mode,
         strict=data.get("strict", True),
+        text_match=texts.text_mode,
         retries=data.get("retries", 0),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
@@ -279,7 +432,7 @@ def _build_scenario(document: Document, steps: list[_RawStep]) -> model.Scenario
     )
 
 
-def _build_step(raw: _RawStep) -> model.Step:
+def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
     data, document = raw.data, raw.document
     where = describe_path(raw.at)
     location = document.location(raw.at)
@@ -288,7 +441,11 @@ def _build_step(raw: _RawStep) -> model.Step:
     error = data.get("error")
     expected_error = model.ExpectedError(error["status"], error.get("code")) if error else None
     if "user" in data:
-        text = data["user"] if isinstance(data["user"], str) else str(data["user"])
+        user = data["user"]
+        if isinstance(user, dict):
+            utterance = user["utterance"]
+            return model.UserStep(**common, text="", within=within, error=expected_error, utterance=utterance)
+        text = user if isinstance(user, str) else str(user)
         return model.UserStep(**common, text=text, within=within, error=expected_error)
     if "transfer" in data:
         return model.TransferStep(
@@ -296,7 +453,7 @@ def _build_step(raw: _RawStep) -> model.Step:
         )
     if "bot" in data:
         specs = data["bot"] if isinstance(data["bot"], list) else [data["bot"]]
-        return model.BotStep(**common, matchers=tuple(build_matcher(spec) for spec in specs))
+        return model.BotStep(**common, matchers=tuple(build_matcher(spec, texts) for spec in specs))
     if "status" in data:
         statuses = data["status"] if isinstance(data["status"], list) else [data["status"]]
         return model.StatusStep(**common, statuses=tuple(statuses))

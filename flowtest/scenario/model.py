@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flowtest.errors import Location
-from flowtest.matchers import Matcher
+from flowtest.matchers import Matcher, TextMode
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class UserStep(Step):
     text: str
     within: float | None = None
     error: ExpectedError | None = None
+    utterance: str | None = None  # sends the case's phrase of this list instead of ``text``
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,11 @@ class Scenario:
     start_variables: Mapping[str, Any] = field(default_factory=dict)
     start_metadata: Mapping[str, Any] = field(default_factory=dict)
     examples: tuple[Mapping[str, Any], ...] = ()
+    # The lists that user steps send from, in order of first use; how to pick their phrases.
+    utterances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    utterance_mode: str = "all"
     strict: bool = True
+    text_match: TextMode = TextMode.EXACT
     retries: int = 0
     timeout: float | None = None
     skip: str | None = None
@@ -108,11 +116,12 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Case:
-    """One scenario with one example row bound: what one test runs."""
+    """One scenario with one example row and one phrase per utterance list bound: what one test runs."""
 
     scenario: Scenario
     row: Mapping[str, Any] = field(default_factory=dict)
     row_id: str | None = None
+    phrases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -124,7 +133,55 @@ class Case:
         return slug if self.row_id is None else f"{slug}-{self.row_id}"
 
 
-def cases_of(scenario: Scenario) -> list[Case]:
-    if not scenario.examples:
-        return [Case(scenario)]
-    return [Case(scenario, row, str(row.get("id", index))) for index, row in enumerate(scenario.examples)]
+MAX_UTTERANCE_TESTS = 64
+
+
+def utterance_tests(scenario: Scenario) -> int:
+    """How many tests ``utterances: all`` makes of one example row."""
+    return math.prod(len(phrases) for phrases in scenario.utterances.values())
+
+
+def cases_of(scenario: Scenario, seed: int = 0) -> list[Case]:
+    """One case per example row and, under ``utterances: all``, per combination of phrases."""
+    rows: list[tuple[Mapping[str, Any], str | None]] = [
+        (row, str(row.get("id", index))) for index, row in enumerate(scenario.examples)
+    ] or [({}, None)]
+    choices = _phrase_choices(scenario, seed)
+    cases = []
+    for row, row_id in rows:
+        for suffix, phrases in choices:
+            parts = [part for part in (row_id, suffix) if part]
+            cases.append(Case(scenario, row, "-".join(parts) if parts else None, phrases))
+    return cases
+
+
+def _phrase_choices(scenario: Scenario, seed: int) -> list[tuple[str | None, dict[str, str]]]:
+    lists = scenario.utterances
+    if not lists:
+        return [(None, {})]
+    if scenario.utterance_mode == "first":
+        return [(None, {name: phrases[0] for name, phrases in lists.items()})]
+    if scenario.utterance_mode == "random":
+        # One generator per scenario and list: the same seed picks the same phrase
+        # whatever else is collected (-k, xdist workers, other files).
+        return [
+            (
+                None,
+                {
+                    name: random.Random(f"{seed}:{scenario.path}:{scenario.name}:{name}").choice(phrases)
+                    for name, phrases in lists.items()
+                },
+            )
+        ]
+    numbered = [
+        [(f"{name}-{number}", phrase) for number, phrase in enumerate(phrases, 1)]
+        for name, phrases in lists.items()
+    ]
+    names = list(lists)
+    return [
+        (
+            "-".join(label for label, _ in combination),
+            dict(zip(names, (p for _, p in combination), strict=True)),
+        )
+        for combination in itertools.product(*numbered)
+    ]
