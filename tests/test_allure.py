@@ -145,7 +145,7 @@ def test_every_call_of_a_conversation_is_in_one_exchanges_attachment(results: Pa
     start = calls[0]
     assert start["request"]["url"].endswith("/cgw/process/v1/orgs/demo/flows/flight-status/sessions")
     assert start["request"]["headers"]["Authorization"] == "***"
-    assert start["request"]["body"] == {"variables": {"customerName": "***"}}
+    assert start["request"]["body"]["variables"] == {"customerName": "***"}
     assert start["response"]["body"]["status"] == "awaiting_input"
     assert start["response"]["duration_ms"] > 0
     assert calls[1]["request"]["body"] == {"text": "flight status"}
