@@ -16,6 +16,7 @@ export default defineConfig({
     category("API error", "API error"),
     category("Transport error", "transport error"),
     category("Broken scenario file", "broken scenario file"),
+    category("Flowtest internal error", "flowtest internal error"),
   ],
   plugins: {
     awesome: { options: { singleFile: true, reportLanguage: "en", groupBy: ["parentSuite", "suite"] } },

@@ -9,8 +9,11 @@ without scenarios runs exactly as without flowtest).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,6 +176,7 @@ def is_scenario(item: pytest.Item) -> bool:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN, None)
     if run is not None and run.reporter is not None:
+        run.reporter.flush()
         extra = {}
         if any(_uses_random(item) for item in session.items):
             extra["utterance seed"] = str(run.seed)
@@ -231,6 +235,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     reporter = _reporter(item.config)
     if result is not None and reporter is not None:
         reporter.mark_flaky(result)
+    if result is not None:
+        # Reported: keeping every trace to the end made memory (and GC) grow with the run.
+        del item.stash[RESULT]
 
 
 def _reporter(config: pytest.Config) -> AllureScenarioReporter | None:
@@ -287,6 +294,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if scenario_items and run.settings_error is not None:
         raise pytest.UsageError(f"flowtest: {run.settings_error}")
     run.session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
+    run.session.watch_stop_signals()
+    run.session.notify = functools.partial(_notify, config)
     from flowtest.reporting import allure as allure_report
 
     run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
@@ -348,13 +357,26 @@ def _tags_of(item: pytest.Item) -> tuple[str, ...]:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
-    """The xdist controller empties the results folder once, before any worker writes to it."""
+    """The xdist controller collects nothing itself. A worker's scenario items tell it to empty
+    the results folder once, before any worker writes to it, and to stop on SIGTERM/SIGHUP like on
+    Ctrl-C, so that its workers end their sessions."""
     config = node.config
-    if RUN in config.stash or not any(is_scenario_file(Path(nodeid.split("::")[0])) for nodeid in ids):
+    if RUN in config.stash or not any(is_scenario_file(Path(nodeid.partition("::")[0])) for nodeid in ids):
         return
     from flowtest.reporting import allure as allure_report
 
-    allure_report.clean(config, _run(config).session.settings.allure_results)
+    run = _run(config)
+    allure_report.clean(config, run.session.settings.allure_results)
+    run.session.watch_stop_signals()
+
+
+def _notify(config: pytest.Config, message: str) -> None:
+    """A line on the terminal now, even while pytest captures the test's output."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    context = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+    with context:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 def _say_where_the_report_is(config: pytest.Config) -> None:
@@ -458,10 +480,22 @@ class ScenarioItem(pytest.Item):
             return failure_text(excinfo.value.result, verbose=self.config.get_verbosity() > 0)
         if isinstance(excinfo.value, FlowtestError):
             return f"flowtest: {excinfo.value}"
-        return str(super().repr_failure(excinfo))
+        return _short_failure(self.config, excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.scenario.location.line - 1, self.case.name
+
+
+def _short_failure(config: pytest.Config, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """Anything else that stopped a scenario item, in one redacted line: never a traceback,
+    whose locals hold the environment, the key and the request bodies."""
+    error = excinfo.value
+    # pytest.fail() and pytest-timeout say what happened; anything else is a bug of ours.
+    from flowtest.runner import internal_error
+
+    message = str(error.msg) if isinstance(error, pytest.fail.Exception) else internal_error(error)
+    run = config.stash.get(RUN, None)
+    return run.session.redactor.text(message) if run is not None else message
 
 
 class BrokenScenarioItem(pytest.Item):
