@@ -87,3 +87,12 @@ def test_an_expected_failure_is_a_known_issue_not_a_skip(tmp_path: Path) -> None
     details = result["statusDetails"]
     assert isinstance(details, dict) and details["known"] is True
     assert details["message"].startswith("Known issue: BUG-7\n")
+
+
+def test_under_xdist_the_controller_empties_the_results_once(tmp_path: Path) -> None:
+    project = _project(tmp_path, *["  - status: completed\n"] * 4)
+    for _ in range(2):
+        done = run_pytest(project, "-n", "2")
+        assert done.returncode == 0, done.stdout
+        names = sorted(str(r["name"]) for r in _results(project))
+        assert names == ["Hours 0", "Hours 1", "Hours 2", "Hours 3"]
