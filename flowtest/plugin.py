@@ -48,6 +48,7 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
     "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
     "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
@@ -111,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
-    config.stash[LOADER] = ScenarioLoader(root, settings.utterances)
+    config.stash[LOADER] = ScenarioLoader(root, settings.utterances, settings.text_match)
     config.stash[SEED] = _seed(config, settings)
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
     _default_allure_dir(config, settings)

@@ -18,7 +18,7 @@ from flowtest.client import AsyncFlowClient, Exchange, SessionInfo, TurnResult
 from flowtest.durations import format_duration
 from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
-from flowtest.matchers import Equals, show
+from flowtest.matchers import Equals, Text, TextMode, show
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.templating import Bindings, TemplateError, render, render_text
@@ -462,9 +462,9 @@ def _turn_text(texts: tuple[str, ...]) -> str:
 
 def _short(description: str, matcher: object) -> str:
     # A plain expected text reads best without JSON quotes in a step title.
-    if isinstance(matcher, Equals) and isinstance(matcher.expected, str):
-        return matcher.expected
-    return description
+    if not isinstance(matcher, Text) or matcher.op != "is" or matcher.mode is not TextMode.EXACT:
+        return description
+    return matcher.text if isinstance(matcher.text, str) else description
 
 
 def _check_title(check: model.VariableCheck, bindings: Bindings) -> str:
