@@ -26,6 +26,7 @@ from flowtest.reporting.html_report import ReportPaths, build_report, quality_ga
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
 from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, running_sandbox, serve
+from flowtest.scenario.loader import ScenarioLoader
 from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,12 @@ def _add_record(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--base-url", default=None, help="the API (default: FLOWTEST_BASE_URL, else the sandbox)"
     )
     parser.add_argument("--org", default=None, help="organization id (default: FLOWTEST_ORG, else demo)")
+    parser.add_argument(
+        "--utterances",
+        action="store_true",
+        help="write user: {utterance: NAME} for lines that are a phrase of a list seen from --out's folder "
+        "(and take /utterance NAME)",
+    )
     parser.set_defaults(handler=_record)
 
 
@@ -270,9 +277,9 @@ def _record(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         config = _record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
-        document = Recorder(
-            client, recording, inputs, shown, lambda text: print(text, end="", file=shown, flush=True)
-        ).run()
+        prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
+        lists = _recording_lists(root, args.out) if args.utterances else {}
+        document = Recorder(client, recording, inputs, shown, prompt, lists).run()
         header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
     text = dump(document, header)
     if args.out is None:
@@ -282,6 +289,16 @@ def _record(args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
         print(f"flowtest: scenario written to {args.out}")
     return 0
+
+
+def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]:
+    """The utterance lists the recorded scenario will see (from its folder up to the project root)."""
+    folder = (out.parent if out is not None else Path.cwd()).resolve()
+    library = ScenarioLoader(root).utterance_finder.library(folder)
+    problems = [*library.broken, *library.duplicates.values()]
+    if problems:
+        raise FlowtestError(str(problems[0]))
+    return {name: found.phrases for name, found in library.lists.items()}
 
 
 def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
@@ -338,7 +355,7 @@ def _import_botium(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     if not out.is_relative_to(root):
         root = out  # includes must stay inside the project: the output folder is one
-    display = _displayer(Path.cwd())
+    display = _displayer(args.src.resolve() if args.src.is_dir() else args.src.resolve().parent)
     imported = import_botium(args.src, args.out, args.flow, display)
     for problem in imported.problems:
         print(problem, file=sys.stderr)
@@ -360,6 +377,8 @@ def _import_botium(args: argparse.Namespace) -> int:
 
 
 def _displayer(base: Path) -> Callable[[Path], str]:
+    """Source paths as the Botium suite names them: relative to its folder."""
+
     def display(path: Path) -> str:
         absolute = path.resolve()
         return str(absolute.relative_to(base)) if absolute.is_relative_to(base) else str(path)

@@ -88,7 +88,7 @@ def _plan(
         scenarios = [convo for convo in convos if not convo.partial]
         if scenarios:
             path = _free(_mirror(source, base, out, ".scenario.yaml"), used)
-            context = _context(flow, names, partials, display(source), path.parent)
+            context = _context(script, flow, partials, display(source), path.parent)
             chosen = {
                 id(convo): table for convo in scenarios if (table := _table_for(convo, tables, context))
             }
@@ -96,22 +96,22 @@ def _plan(
         for convo in convos:
             if convo.partial:
                 target = partials[convo.name]
-                context = _context(flow, names, partials, display(source), target.parent)
+                context = _context(script, flow, partials, display(source), target.parent)
                 result.files.append(convo_file([convo], target, context, {}))
     for written in result.files:
         result.notes.extend(written.notes)
     result.counts = {
-        "scenarios": sum(len([c for c in convos if not c.partial]) for convos in by_file.values()),
-        "partials": len(partials),
-        "utterance lists": len(script.utterances),
-        "tables": len(tables),
+        "scenario(s)": sum(len([c for c in convos if not c.partial]) for convos in by_file.values()),
+        "partial(s)": len(partials),
+        "utterance list(s)": len(script.utterances),
+        "table(s)": len(tables),
     }
 
 
-def _context(
-    flow: str, names: dict[str, str], partials: dict[str, Path], source: str, here: Path
-) -> _Context:
-    return _Context(flow, names, partials, here, source=source)
+def _context(script: Script, flow: str, partials: dict[str, Path], source: str, here: Path) -> _Context:
+    names = list_names(script)
+    sizes = {names[utterances.name]: len(utterances.phrases) for utterances in script.utterances}
+    return _Context(flow, names, partials, here, source=source, sizes=sizes)
 
 
 def _table_for(convo: Convo, tables: list[tuple[Memory, Path]], context: _Context) -> Table | None:
@@ -141,7 +141,11 @@ def _texts(step: object) -> str:
 def _mirror(source: Path, base: Path, out: Path, suffix: str) -> Path:
     relative = source.relative_to(base) if source.is_relative_to(base) else Path(source.name)
     stem = relative.name
-    for known in (".scriptingmemory.txt", ".convo.txt", ".yaml", ".yml", ".json"):
+    for known in (
+        ".scriptingmemory.txt",
+        ".convo.txt",
+        *(f"{kind}{ext}" for kind in (".convo", "") for ext in (".yaml", ".yml", ".json")),
+    ):
         if stem.lower().endswith(known):
             stem = stem[: -len(known)]
             break

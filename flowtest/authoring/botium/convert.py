@@ -9,6 +9,8 @@ What has no equivalent is kept as a comment where it stood and listed in the sum
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from typing import Any
 import yaml
 
 from flowtest.authoring.botium.script import Convo, Hook, Memory, Script, Step
+from flowtest.scenario.model import MAX_UTTERANCE_TESTS
 from flowtest.scenario.utterances import NAME as LIST_NAME
 
 _VARIABLE = re.compile(r"\$([A-Za-z]\w+)(\((?:[^)\\]|\\.)*\))?")
@@ -94,6 +97,8 @@ class _Context:
     partials: dict[str, Path]  # partial convo name -> output path
     here: Path  # the output file's folder
     table_variables: frozenset[str] = frozenset()  # "$var" names bound by this scenario's table
+    sizes: dict[str, int] = field(default_factory=dict)  # phrases per flowtest list name
+    sent: dict[str, None] = field(default_factory=dict)  # lists user steps send from, in order
     captured: set[str] = field(default_factory=set)
     notes: list[Note] = field(default_factory=list)
     source: str = ""
@@ -146,7 +151,7 @@ def convo_file(convos: list[Convo], path: Path, context: _Context, tables: dict[
     documents = []
     for convo in convos:
         table = tables.get(id(convo))
-        context.captured = set()
+        context.captured, context.sent = set(), {}
         context.table_variables = table[1] if table else frozenset()
         documents.append(_document(convo, context, table[0] if table else None))
     header = f"# Imported from Botium: {context.source} (flowtest import botium).\n"
@@ -165,8 +170,14 @@ def _document(convo: Convo, context: _Context, table: Path | None) -> str:
         lines.append("strict: false  # Botium does not fail on bot messages no step checks")
         if table is not None:
             lines.append(f"examples: {_flow(_relative(table, context.here))}")
-    lines.append("conversation:")
     body = list(_steps(convo, context))
+    tests = math.prod(context.sizes.get(name, 1) for name in context.sent)
+    if not convo.partial and tests > MAX_UTTERANCE_TESTS:
+        note = context.note(
+            convo.line, f"the utterances make {tests} tests, over flowtest's cap: first phrases only"
+        )
+        lines.append(f"utterances: first  {note}")
+    lines.append("conversation:")
     if not any(not item.startswith("#") for item in body):
         body.append("{wait: 0}")  # a conversation needs one step; Botium's may hold only hooks
     lines.extend(f"  {item}" if item.startswith("#") else f"  - {item}" for item in body)
@@ -205,6 +216,7 @@ def _me(step: Step, context: _Context) -> Iterator[str]:
     elif step.text is not None:
         name = context.lists.get(step.text.strip())
         if name is not None:
+            context.sent[name] = None
             yield _step({"user": {"utterance": name}})
         else:
             yield _step({"user": _user_text(step.text, step.line, context)})
@@ -364,7 +376,9 @@ def _step(step: dict[str, Any]) -> str:
 
 
 def _flow(value: Any) -> str:
-    """A value as one line of flow-style YAML."""
+    """A value as one line of flow-style YAML (JSON, which YAML reads too, when a text has line breaks)."""
+    if "\n" in json.dumps(value):
+        return json.dumps(value, ensure_ascii=False)
     text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=2**31)
     return text.removesuffix("\n...\n").strip()
 
