@@ -28,7 +28,7 @@ from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
-from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, read_text
+from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
 
 _MAX_INCLUDE_DEPTH = 20
 
@@ -98,15 +98,20 @@ class ScenarioLoader:
         text = ""
         try:
             text = read_text(path, display)
-            documents = load_documents(text, display)
+            documents, unreadable = load_stream(text, display)
         except SourceError as exc:
-            unreadable = BrokenDocument((exc,), _name_in_text(text), exc.location, _tags_in_text(text))
-            return LoadedFile(path, broken=(unreadable,))
-        if not documents:
+            whole = BrokenDocument((exc,), _name_in_text(text), exc.location, _tags_in_text(text))
+            return LoadedFile(path, broken=(whole,))
+        if not documents and not unreadable:
             error = SourceError(Location(display, 1, 1), "the file holds no scenario")
             return LoadedFile(path, broken=(BrokenDocument((error,), None, error.location),))
         scenarios: list[model.Scenario] = []
-        broken: list[BrokenDocument] = []
+        # A document that cannot be read costs only itself: the others in the file still run.
+        broken = [BrokenDocument((error,), None, error.location) for error in unreadable]
+        if len(broken) == 1 and not documents:  # the file's one document: its text still names it
+            broken = [
+                BrokenDocument(broken[0].errors, _name_in_text(text), broken[0].location, _tags_in_text(text))
+            ]
         for document in documents:
             result = self.load_document(path, document)
             (broken if isinstance(result, BrokenDocument) else scenarios).append(result)  # type: ignore[arg-type]
