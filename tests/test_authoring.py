@@ -330,3 +330,9 @@ def test_validate_does_not_warn_about_what_record_just_wrote(tmp_path: Path) -> 
     assert (checked.returncode, checked.stdout) == (0, ""), checked.stdout
     assert "0 warning(s)" in checked.stderr
     assert run_pytest(tmp_path).returncode == 0
+
+
+def test_the_readme_installs_this_version_under_its_own_name() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install pytest-flowtest=={__version__} " in readme
+    assert "pip install flowtest" not in readme and "flowtest[" not in readme
