@@ -18,7 +18,7 @@ import yaml
 from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
 from flowtest.errors import ApiError, FlowtestError, ProtocolError
 
-HELP = "commands: /transfer success|failed|hangup [reason], /vars, /end, /quit, /help"
+HELP = "commands: /transfer success|failed|hangup [reason], /utterance NAME, /vars, /end, /quit, /help"
 
 # Parts of a text that differ between runs; each becomes a regex of its kind.
 _VOLATILE = [
@@ -82,15 +82,20 @@ def escape_template(value: Any) -> Any:
     return value
 
 
-def variable_checks(variables: Mapping[str, Any], prefix: str = "$") -> Iterator[tuple[str, Any, Any]]:
-    """One check per leaf value, with a JSONPath that reads back to it, and the value."""
+def variable_checks(variables: Mapping[str, Any], prefix: str = "$") -> Iterator[tuple[str, Any]]:
+    """One check per leaf value, with a JSONPath that reads back to it."""
+    for path, value in _leaves(variables, prefix):
+        yield path, value_matcher(value)
+
+
+def _leaves(variables: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in variables.items():
         simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) is not None
         path = f"{prefix}.{key}" if simple else f"{prefix}[{json.dumps(key)}]"
         if isinstance(value, dict) and value:
-            yield from variable_checks(value, path)
+            yield from _leaves(value, path)
         else:
-            yield path, value_matcher(value), value
+            yield path, value
 
 
 def secret_env(name: str) -> str:
@@ -106,6 +111,7 @@ class Recording:
     steps: list[dict[str, Any]] = field(default_factory=list)
     status: str | None = None
     ended: bool = False
+    phrases: dict[str, str] = field(default_factory=dict)  # a phrase sent as {utterance: NAME} -> NAME
     secret_names: frozenset[str] = frozenset()
     known_secrets: Mapping[str, str] = field(default_factory=dict)  # value -> template (the API key)
 
@@ -137,6 +143,13 @@ class Recording:
             matcher = _replace(matcher, mark, template)
         return matcher
 
+    def _value_check(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.phrases:
+            return {"utterance": self.phrases[value]}
+        if isinstance(value, str) and value in self.secret_values:
+            return self._text(value)
+        return value_matcher(value)
+
     def turn(self, turn: TurnResult) -> None:
         texts = [self._text(text) for text in turn.texts]
         if len(texts) == 1:
@@ -150,11 +163,12 @@ class Recording:
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
         if final_variables:
-            # A secret's value is not written: the check says only that it is there.
-            shown = {k: v for k, v in final_variables.items() if k not in self.secret_names}
+            # A secret's value is not written: the check says only that it is there. A value
+            # that is a phrase sent from a list differs in each test of it: any phrase will do.
             checks = {
-                path: self._text(value) if isinstance(value, str) and value in self.secret_values else check
-                for path, check, value in variable_checks(shown)
+                path: self._value_check(value)
+                for path, value in _leaves(final_variables, "$")
+                if path.removeprefix("$.") not in self.secret_names
             }
             checks.update({f"$.{k}": {"exists": True} for k in final_variables if k in self.secret_names})
             steps.append({"variables": checks})
@@ -196,9 +210,12 @@ class Recorder:
         lines: Iterable[str],
         out: TextIO,
         prompt: Callable[[str], None],
+        lists: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.client, self.recording, self.lines, self.out, self.prompt = client, recording, lines, out, prompt
         self.session_id: str | None = None
+        # Utterance lists, when asked for: a typed phrase of one is written as {utterance: NAME}.
+        self.lists = dict(lists or {})
 
     def run(self) -> dict[str, Any]:
         try:
@@ -244,20 +261,34 @@ class Recorder:
             return False
         elif command == "/transfer":
             self.transfer(rest)
+        elif command == "/utterance":
+            self.utterance(rest.strip())
         elif command.startswith("/"):
             self.say(f"unknown command {command}; {HELP}")
         else:
             self.send(line)
         return True
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, utterance: str | None = None) -> None:
         try:
             turn = self.client.send_text(self._session(), text)
         except ApiError as exc:
             self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
             return
-        self.recording.steps.append({"user": self.recording.literal(text)})
+        name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
+        if name:
+            self.recording.phrases[text.strip()] = name
+        self.recording.steps.append({"user": {"utterance": name} if name else self.recording.literal(text)})
         self.show(turn)
+
+    def utterance(self, name: str) -> None:
+        """Send the first phrase of a list; the scenario then sends each of them."""
+        if name not in self.lists:
+            known = ", ".join(sorted(self.lists)) or "none (record --utterances reads them)"
+            self.say(f"no utterance list '{name}'; lists: {known}")
+            return
+        self.say(f"you> {self.lists[name][0]}")
+        self.send(self.lists[name][0], name)
 
     def transfer(self, rest: str) -> None:
         result, _, reason = rest.strip().partition(" ")
