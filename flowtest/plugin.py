@@ -259,6 +259,7 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         return None
     settings = run.session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
+    target = run.session.redactor.text(str(target))
     line = f"flowtest: {target}, org {settings.org}, run id {run.session.run_id}"
     if any(_uses_random(item) for item in items):
         line += f"\nflowtest: utterances: random, seed {run.seed} (replay with --flowtest-seed {run.seed})"
@@ -449,7 +450,7 @@ class ScenarioItem(pytest.Item):
         self.stash[RESULT] = result
         reporter = _reporter(self.config)
         if reporter is not None:
-            reporter.report(self, self.case, result)
+            reporter.report(self, self.case, result, self.config.stash[RUN].session.redactor)
         for attempt in result.attempts:
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)

@@ -37,6 +37,7 @@ from allure_pytest.utils import allure_full_name, get_history_id
 
 from flowtest import __version__
 from flowtest.client import Exchange
+from flowtest.redact import Redactor
 from flowtest.reporting.failure import ReportedFailure
 from flowtest.reporting.transcript import transcript_fragment
 from flowtest.reporting.writer import BackgroundWriter
@@ -44,6 +45,7 @@ from flowtest.scenario.model import Case
 from flowtest.session import RunSession
 from flowtest.trace import Outcome, Result, StepRecord, Trace
 
+_NO_SECRETS = Redactor()
 _STATUS = {
     Outcome.PASSED: "passed",
     Outcome.FAILED: "failed",
@@ -188,12 +190,12 @@ class AllureScenarioReporter:
         result: TestResult | None = self.listener.allure_logger.get_test(None)
         return result
 
-    def report(self, item: pytest.Item, case: Case, result: Result) -> None:
+    def report(self, item: pytest.Item, case: Case, result: Result, redactor: Redactor = _NO_SECRETS) -> None:
         test = self._current()
         if test is None:
             return
         self._describe(item, case)
-        for key, value in case.row.items():
+        for key, value in redactor.value(dict(case.row)).items():  # a secret column is masked
             text = value if isinstance(value, str) else json.dumps(value)
             test.parameters.append(Parameter(name=str(key), value=text))  # as written, unquoted
         random_pick = case.scenario.utterance_mode == "random"
@@ -235,7 +237,8 @@ class AllureScenarioReporter:
         if self.results is None or not self.results.is_dir():
             return
         settings = session.settings
-        properties = environment_properties(session.base_url, settings.org, settings.uses_sandbox)
+        base_url = session.redactor.text(session.base_url) if session.base_url else None
+        properties = environment_properties(base_url, settings.org, settings.uses_sandbox)
         properties.update(extra)
         lines = [f"{key}={value}" for key, value in properties.items()]
         (self.results / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
