@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from flowtest.trace import Result, StepRecord, Trace
 
 _WIDTH = 6
+MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
 
 
 class ReportedFailure(Exception):
@@ -31,7 +32,7 @@ def result_failure(result: Result) -> tuple[str, str | None, str]:
     details = failure_text(result)
     if failed is None or failed.failure is None:
         return result.final.case_name, None, details
-    return failed.failure.message, failed.failure.category.value, details
+    return capped(failed.failure.message), failed.failure.category.value, details
 
 
 def failure_text(result: Result, verbose: bool = False) -> str:
@@ -54,7 +55,14 @@ def failure_text(result: Result, verbose: bool = False) -> str:
         lines.append("")
         lines.append("Exchanges (secrets redacted):")
         lines.extend(_exchanges(trace))
-    return "\n".join(lines)
+    return "\n".join(capped(line) for line in lines)
+
+
+def capped(line: str, limit: int = MAX_LINE) -> str:
+    """The line, or its start and how much was cut."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit:,} more characters not shown)"
 
 
 def _headline(trace: Trace, failed: StepRecord | None) -> str:
