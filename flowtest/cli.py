@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
+from flowtest.authoring.botium import import_botium, write
 from flowtest.authoring.init import InitConflict, init
 from flowtest.authoring.record import Recorder, Recording, dump
 from flowtest.authoring.validate import find_files, validate
@@ -25,6 +26,7 @@ from flowtest.reporting.html_report import ReportPaths, build_report, quality_ga
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
 from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, running_sandbox, serve
+from flowtest.scenario.loader import ScenarioLoader
 from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
@@ -239,6 +241,12 @@ def _add_record(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--base-url", default=None, help="the API (default: FLOWTEST_BASE_URL, else the sandbox)"
     )
     parser.add_argument("--org", default=None, help="organization id (default: FLOWTEST_ORG, else demo)")
+    parser.add_argument(
+        "--utterances",
+        action="store_true",
+        help="write user: {utterance: NAME} for lines that are a phrase of a list seen from --out's folder "
+        "(and take /utterance NAME)",
+    )
     parser.set_defaults(handler=_record)
 
 
@@ -269,9 +277,9 @@ def _record(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         config = _record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
-        document = Recorder(
-            client, recording, inputs, shown, lambda text: print(text, end="", file=shown, flush=True)
-        ).run()
+        prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
+        lists = _recording_lists(root, args.out) if args.utterances else {}
+        document = Recorder(client, recording, inputs, shown, prompt, lists).run()
         header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
     text = dump(document, header)
     if args.out is None:
@@ -281,6 +289,16 @@ def _record(args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
         print(f"flowtest: scenario written to {args.out}")
     return 0
+
+
+def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]:
+    """The utterance lists the recorded scenario will see (from its folder up to the project root)."""
+    folder = (out.parent if out is not None else Path.cwd()).resolve()
+    library = ScenarioLoader(root).utterance_finder.library(folder)
+    problems = [*library.broken, *library.duplicates.values()]
+    if problems:
+        raise FlowtestError(str(problems[0]))
+    return {name: found.phrases for name, found in library.lists.items()}
 
 
 def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
@@ -319,6 +337,55 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
     return ClientConfig(sandbox.url, settings.org, DEFAULT_API_KEY, timeout=settings.timeout)
 
 
+def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("import", help="convert another tool's test suite into scenarios")
+    sources = parser.add_subparsers(dest="source", required=True, metavar="FORMAT")
+    botium = sources.add_parser(
+        "botium",
+        help="BotiumScript: *.convo.txt, *.pconvo.txt, *.utterances.txt, *.scriptingmemory.txt, YAML/JSON",
+    )
+    botium.add_argument("src", type=Path, help="a Botium file or a folder of them")
+    botium.add_argument("--out", type=Path, required=True, help="folder for the scenarios (new files only)")
+    botium.add_argument("--flow", required=True, help="the flowId every imported scenario starts")
+    botium.set_defaults(handler=_import_botium)
+
+
+def _import_botium(args: argparse.Namespace) -> int:
+    root = project_root(Path.cwd())
+    out = args.out.resolve()
+    if not out.is_relative_to(root):
+        root = out  # includes must stay inside the project: the output folder is one
+    display = _displayer(args.src.resolve() if args.src.is_dir() else args.src.resolve().parent)
+    imported = import_botium(args.src, args.out, args.flow, display)
+    for problem in imported.problems:
+        print(problem, file=sys.stderr)
+    write(imported)
+    counts = ", ".join(f"{count} {what}" for what, count in imported.counts.items())
+    print(f"flowtest: imported {counts} into {args.out}")
+    if imported.notes:
+        print(f"{len(imported.notes)} thing(s) without an equivalent, kept as comments:")
+        for note in imported.notes:
+            print(f"  {note}")
+    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
+    for finding in findings:
+        print(finding.text(), file=sys.stderr)
+    if findings:
+        print("flowtest: the imported files do not validate (a bug: please report it)", file=sys.stderr)
+    if imported.problems:
+        print(f"flowtest: {len(imported.problems)} Botium file(s) could not be read", file=sys.stderr)
+    return 1 if findings or imported.problems else 0
+
+
+def _displayer(base: Path) -> Callable[[Path], str]:
+    """Source paths as the Botium suite names them: relative to its folder."""
+
+    def display(path: Path) -> str:
+        absolute = path.resolve()
+        return str(absolute.relative_to(base)) if absolute.is_relative_to(base) else str(path)
+
+    return display
+
+
 def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("init", help="scaffold a scenario suite (refuses to overwrite files)")
     parser.add_argument("dir", nargs="?", type=Path, default=Path("."), help="where (default: here)")
@@ -347,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schema(commands)
     _add_record(commands)
     _add_init(commands)
+    _add_import(commands)
     return parser
 
 

@@ -19,7 +19,7 @@ from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
 from flowtest.errors import ApiError, FlowtestError, ProtocolError
 from flowtest.trace import buttons, message_line
 
-HELP = "commands: /transfer success|failed|hangup [reason], /vars, /end, /quit, /help"
+HELP = "commands: /transfer success|failed|hangup [reason], /utterance NAME, /vars, /end, /quit, /help"
 
 # Parts of a text that differ between runs; each becomes a regex of its kind.
 _VOLATILE = [
@@ -85,13 +85,18 @@ def escape_template(value: Any) -> Any:
 
 def variable_checks(variables: Mapping[str, Any], prefix: str = "$") -> Iterator[tuple[str, Any]]:
     """One check per leaf value, with a JSONPath that reads back to it."""
+    for path, value in _leaves(variables, prefix):
+        yield path, value_matcher(value)
+
+
+def _leaves(variables: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in variables.items():
         simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) is not None
         path = f"{prefix}.{key}" if simple else f"{prefix}[{json.dumps(key)}]"
         if isinstance(value, dict) and value:
-            yield from variable_checks(value, path)
+            yield from _leaves(value, path)
         else:
-            yield path, value_matcher(value)
+            yield path, value
 
 
 def message_checks(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,6 +121,7 @@ class Recording:
     steps: list[dict[str, Any]] = field(default_factory=list)
     status: str | None = None
     ended: bool = False
+    phrases: dict[str, str] = field(default_factory=dict)  # a phrase sent as {utterance: NAME} -> NAME
 
     def turn(self, turn: TurnResult) -> None:
         texts: list[Any] = []  # consecutive plain texts become one bot step
@@ -143,7 +149,14 @@ class Recording:
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
         if final_variables:
-            steps.append({"variables": dict(variable_checks(final_variables))})
+            # A value that is a phrase sent from a list differs in each test of it: any phrase will do.
+            checks = {
+                path: {"utterance": self.phrases[value]}
+                if isinstance(value, str) and value in self.phrases
+                else value_matcher(value)
+                for path, value in _leaves(final_variables, "$")
+            }
+            steps.append({"variables": checks})
         document: dict[str, Any] = {"name": self.name, "flow": self.flow}
         if self.variables:
             document["start"] = {"variables": escape_template(self.variables)}
@@ -166,9 +179,12 @@ class Recorder:
         lines: Iterable[str],
         out: TextIO,
         prompt: Callable[[str], None],
+        lists: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.client, self.recording, self.lines, self.out, self.prompt = client, recording, lines, out, prompt
         self.session_id: str | None = None
+        # Utterance lists, when asked for: a typed phrase of one is written as {utterance: NAME}.
+        self.lists = dict(lists or {})
 
     def run(self) -> dict[str, Any]:
         try:
@@ -214,20 +230,34 @@ class Recorder:
             return False
         elif command == "/transfer":
             self.transfer(rest)
+        elif command == "/utterance":
+            self.utterance(rest.strip())
         elif command.startswith("/"):
             self.say(f"unknown command {command}; {HELP}")
         else:
             self.send(line)
         return True
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, utterance: str | None = None) -> None:
         try:
             turn = self.client.send_text(self._session(), text)
         except ApiError as exc:
             self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
             return
-        self.recording.steps.append({"user": escape_template(text)})
+        name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
+        if name:
+            self.recording.phrases[text.strip()] = name
+        self.recording.steps.append({"user": {"utterance": name} if name else escape_template(text)})
         self.show(turn)
+
+    def utterance(self, name: str) -> None:
+        """Send the first phrase of a list; the scenario then sends each of them."""
+        if name not in self.lists:
+            known = ", ".join(sorted(self.lists)) or "none (record --utterances reads them)"
+            self.say(f"no utterance list '{name}'; lists: {known}")
+            return
+        self.say(f"you> {self.lists[name][0]}")
+        self.send(self.lists[name][0], name)
 
     def transfer(self, rest: str) -> None:
         result, _, reason = rest.strip().partition(" ")
