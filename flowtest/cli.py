@@ -16,12 +16,13 @@ from typing import Any, TextIO, TypeVar
 from flowtest import __version__
 from flowtest.authoring.botium import import_botium, write
 from flowtest.authoring.init import InitConflict, init
-from flowtest.authoring.record import Recorder, Recording, dump
+from flowtest.authoring.record import Recorder, Recording, dump, secret_env
 from flowtest.authoring.validate import find_files, validate
 from flowtest.client import ClientConfig, FlowClient
 from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
+from flowtest.redact import Redactor
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
@@ -270,17 +271,27 @@ def _record(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists():
         raise FlowtestError(f"{args.out} exists; flowtest record does not overwrite files")
     recording = Recording(
-        args.flow, args.name or f"Recorded {args.flow} conversation", _start_variables(args.var)
+        args.flow,
+        args.name or f"Recorded {args.flow} conversation",
+        _start_variables(args.var),
+        secret_names=frozenset(settings.secret_variables),
+        known_secrets={settings.api_key: f"${{env.{API_KEY_VARIABLE}}}"} if settings.api_key else {},
     )
     shown = sys.stdout if args.out is not None else sys.stderr
-    inputs = _input_lines(args.inputs, shown)
+    secrets = Redactor().with_values(recording.secret_values)
+    inputs = _input_lines(args.inputs, shown, secrets)
     with contextlib.ExitStack() as stack:
         config = _record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
         prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
         lists = _recording_lists(root, args.out) if args.utterances else {}
         document = Recorder(client, recording, inputs, shown, prompt, lists).run()
-        header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
+        source = config.effective_redactor.text(config.base_url)
+        header = f"# Recorded with flowtest record from {source} ({datetime.date.today()}).\n"
+        header += "".join(
+            f"# Set {secret_env(name)} to replay: the secret variable {name} is read from it.\n"
+            for name in sorted(recording.secret_names & set(recording.variables))
+        )
     text = dump(document, header)
     if args.out is None:
         sys.stdout.write(text)
@@ -301,7 +312,7 @@ def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]
     return {name: found.phrases for name, found in library.lists.items()}
 
 
-def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
+def _input_lines(path: Path | None, shown: TextIO, redactor: Redactor) -> Iterator[str]:
     """The user's lines; echoed when they do not come from a terminal, so the transcript reads well."""
     if path is not None:
         source: Iterable[str] = path.read_text(encoding="utf-8").splitlines()
@@ -310,7 +321,7 @@ def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
     echo = path is not None or not sys.stdin.isatty()
     for line in source:
         if echo:
-            print(line.rstrip("\n"), file=shown, flush=True)
+            print(redactor.text(line.rstrip("\n")), file=shown, flush=True)
         yield line
 
 
@@ -328,6 +339,7 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
             settings.auth_scheme,
             settings.timeout,
             settings.fields,
+            redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
         )
     sandbox_config = SandboxConfig(flows_dir=settings.sandbox_flows, orgs=(settings.org,), port=0)
     try:
@@ -424,7 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except FlowtestError as exc:
-        print(f"flowtest: error: {exc}", file=sys.stderr)
+        # What a server said may hold the key it was sent (an echoed Authorization header).
+        redactor = Redactor().with_values([os.environ.get(API_KEY_VARIABLE)])
+        print(f"flowtest: error: {redactor.text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
