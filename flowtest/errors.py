@@ -79,3 +79,14 @@ class ProtocolError(FlowtestError):
         self.session_id = session_id
         self.problem = problem
         super().__init__(f"{method} {url}: {problem}")
+
+
+class ReportedFailure(Exception):
+    """A scenario's failure as reports show it: the designer's words, the category, the full text."""
+
+    def __init__(self, headline: str, category: str | None, details: str, broken: bool) -> None:
+        super().__init__(f"[{category}] {headline}" if category else headline)
+        self.headline = headline
+        self.category = category
+        self.details = details
+        self.broken = broken

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from flowtest.errors import ConfigError, FlowtestError
-from flowtest.reporting.failure import ReportedFailure, result_failure
+from flowtest.errors import ConfigError, FlowtestError, ReportedFailure
 from flowtest.scenario import is_scenario_file
 
 if TYPE_CHECKING:
@@ -64,6 +63,8 @@ class ScenarioFailed(ReportedFailure, AssertionError):
     """The flow did not behave as the scenario says (Allure: failed)."""
 
     def __init__(self, result: Result) -> None:
+        from flowtest.reporting.failure import result_failure
+
         super().__init__(*result_failure(result), broken=False)
         self.result = result
 
@@ -72,6 +73,8 @@ class ScenarioBroken(ReportedFailure):
     """The run could not check the flow: API or transport error, missing variable (Allure: broken)."""
 
     def __init__(self, result: Result) -> None:
+        from flowtest.reporting.failure import result_failure
+
         super().__init__(*result_failure(result), broken=True)
         self.result = result
 

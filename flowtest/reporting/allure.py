@@ -37,8 +37,8 @@ from allure_pytest.utils import allure_full_name, get_history_id
 
 from flowtest import __version__
 from flowtest.client import Exchange
+from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
-from flowtest.reporting.failure import ReportedFailure
 from flowtest.reporting.transcript import transcript_fragment
 from flowtest.reporting.writer import BackgroundWriter
 from flowtest.scenario.model import Case

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from flowtest.durations import format_duration
-
-if TYPE_CHECKING:
-    from flowtest.trace import Result, StepRecord, Trace
+from flowtest.trace import Outcome, Result, StepRecord, Trace
 
 _WIDTH = 6
 MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
-
-
-class ReportedFailure(Exception):
-    """A scenario's failure as reports show it: the designer's words, the category, the full text."""
-
-    def __init__(self, headline: str, category: str | None, details: str, broken: bool) -> None:
-        super().__init__(f"[{category}] {headline}" if category else headline)
-        self.headline = headline
-        self.category = category
-        self.details = details
-        self.broken = broken
 
 
 def result_failure(result: Result) -> tuple[str, str | None, str]:
@@ -95,6 +81,8 @@ def transcript_lines(trace: Trace) -> Iterator[str]:
             yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
         if step.failure is not None:
             yield f"  ✗ {step.where or step.kind}: {step.title}"
+        elif step.outcome is Outcome.SKIPPED:
+            yield f"  ○ {step.where or step.kind}: {step.title}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:
