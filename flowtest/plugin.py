@@ -324,9 +324,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run.session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
     run.session.watch_stop_signals()
     run.session.notify = functools.partial(_notify, config)
-    from flowtest.reporting import allure as allure_report
+    if _allure_enabled(config):
+        from flowtest.reporting import allure as allure_report
 
-    run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
+        run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
 
 
 def _select_by_name(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -428,6 +429,11 @@ def _say_where_the_report_is(config: pytest.Config) -> None:
     )
 
 
+def _allure_enabled(config: pytest.Config) -> bool:
+    """allure-pytest is loaded (not blocked with -p no:allure_pytest): its marks and listener work."""
+    return config.pluginmanager.has_plugin("allure_pytest")
+
+
 def _add_tags(item: pytest.Item, tags: tuple[str, ...]) -> None:
     for tag in tags:
         item.config.addinivalue_line("markers", f"{tag}: scenario tag")
@@ -465,8 +471,9 @@ class ScenarioItem(pytest.Item):
         _add_tags(self, scenario.tags)
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
-        for mark in static_marks(case):
-            self.add_marker(mark)
+        if _allure_enabled(self.config):
+            for mark in static_marks(case):
+                self.add_marker(mark)
         if scenario.xfail is not None:
             self.add_marker(pytest.mark.xfail(reason=scenario.xfail, raises=(ScenarioFailed, ScenarioBroken)))
 
@@ -535,8 +542,9 @@ class BrokenScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.broken = broken
         _add_tags(self, broken.tags)
-        for mark in suite_marks(Path(broken.location.path)):
-            self.add_marker(mark)
+        if _allure_enabled(self.config):
+            for mark in suite_marks(Path(broken.location.path)):
+                self.add_marker(mark)
 
     def runtest(self) -> None:
         raise BrokenScenario(self.broken)
