@@ -28,7 +28,7 @@ from deepdiff import DeepDiff
 from rapidfuzz.distance import Levenshtein
 
 from flowtest.errors import FlowtestError
-from flowtest.templating import Bindings, as_text, render, render_pattern
+from flowtest.templating import Bindings, TemplateError, as_text, references, render, render_pattern
 
 Render = Callable[[Any], Any]
 # The stdlib's regex parser, to tell a pattern's structure (renamed re._parser in 3.11).
@@ -228,6 +228,23 @@ def _search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
     return cast("re.Match[str] | None", found)
 
 
+def templated_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is no regex once its ``${...}`` are empty texts (``[${x}]``), or None."""
+    names = list(references(pattern))
+    if not names:
+        return None
+    values = {name.partition(".")[0]: "" for name in names}
+    env = {name.partition(".")[2]: "" for name in names if name.startswith("env.")}
+    try:
+        re.compile(render_pattern(pattern, Bindings(values, env)))
+    except TemplateError:
+        return None  # a dotted name: its value cannot be guessed
+    except re.error as exc:
+        empty = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+        return f"is not a valid regex when {empty} is empty: {exc}"
+    return None
+
+
 def backtracking_risk(pattern: str) -> str | None:
     """Why ``pattern`` may take exponential time (an unbounded repeat inside another), or None."""
     try:
@@ -418,7 +435,8 @@ class Length:
     inner: Matcher
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        sized = found and isinstance(actual, (str, list, dict))
+        # A many-valued JSONPath that finds nothing gives [] (not found), whose length is 0.
+        sized = isinstance(actual, (str, list, dict)) and (found or actual == [])
         if sized and self.inner.check(len(actual), True, bindings) is None:
             return None
         return self.describe(bindings)
@@ -501,6 +519,22 @@ def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator
         passing = next((o for o in matcher.options if o.check(actual, True, bindings) is None), None)
         if passing is not None:
             yield from regex_matches(passing, actual, bindings)
+
+
+_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def regex_group_names(spec: Any) -> Iterator[str]:
+    """Named groups of every regex in a bot step's matchers: they become ${NAME}s."""
+    if isinstance(spec, list):
+        for item in spec:
+            yield from regex_group_names(item)
+    elif isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "regex" and isinstance(value, str):
+                yield from _GROUP.findall(value)
+            else:
+                yield from regex_group_names(value)
 
 
 def _json_equal(expected: Any, actual: Any) -> bool:

@@ -205,4 +205,19 @@ def test_a_null_message_has_no_text(tmp_path: Path, echo: FaultServer) -> None:
         status=201, body=lambda sid, _: {"sessionId": sid, "status": "awaiting_input", "messages": [None]}
     )
     result = run_echo(echo, tmp_path, "name: Null message\nflow: echo\nconversation:\n  - bot: None\n")
-    assert "but the turn has no more messages" in result.stdout, result.stdout
+    assert "conversation[0]: bot message 1 of the turn is a null message without text" in result.stdout, (
+        result.stdout
+    )
+
+
+def test_validate_warns_of_a_regex_an_empty_value_breaks(tmp_path: Path) -> None:
+    scenario = tmp_path / "templated.scenario.yaml"
+    scenario.write_text(
+        'name: t\nflow: flight-status\nexamples:\n  - {letters: ""}\nconversation:\n'
+        '  - bot: {regex: "^Hel[${letters}]o"}\n'
+    )
+    result = validate(tmp_path, str(scenario))
+    assert result.stdout.startswith(
+        'templated.scenario.yaml:6:5: warning: conversation[0]: regex "^Hel[${letters}]o": '
+        "is not a valid regex when ${letters} is empty: unterminated character set at position 4"
+    ), result.stdout
