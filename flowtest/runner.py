@@ -336,9 +336,16 @@ class Conversation:
         if self.session_id is None or self.ended:
             return
         mark, started, clock = len(self.exchanges), time.time(), time.perf_counter()
-        warning = None
+        warning, cancelled = None, False
+        ending = asyncio.ensure_future(self.client.end_session(self.session_id, org=self.org))
         try:
-            await self.client.end_session(self.session_id, org=self.org)
+            try:
+                await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                # Cancelled while End Session is on its way: let it finish, then stop as asked.
+                cancelled = True
+                await asyncio.wait([ending])
+                ending.result()
             self.ended = True
         except ApiError as exc:
             if exc.status != 404:
@@ -362,6 +369,8 @@ class Conversation:
                 exchanges=tuple(self.exchanges[mark:]),
             )
         )
+        if cancelled:
+            raise asyncio.CancelledError
 
     # -- helpers ------------------------------------------------------------------------
 
