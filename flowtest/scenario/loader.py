@@ -415,6 +415,7 @@ def _build_scenario(
         utterance_mode=utterance_mode,
         strict=data.get("strict", True),
         retries=data.get("retries", 0),
+        weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
         xfail=data.get("xfail"),

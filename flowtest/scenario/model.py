@@ -108,6 +108,7 @@ class Scenario:
     utterance_mode: str = "all"
     strict: bool = True
     retries: int = 0
+    weight: int = 1  # flowtest load: relative share of iterations; 0 keeps it out of load runs
     timeout: float | None = None
     skip: str | None = None
     xfail: str | None = None
