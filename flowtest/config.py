@@ -14,6 +14,7 @@ from typing import Any
 from flowtest.client import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
+from flowtest.matchers import TEXT_MODES, TextMode
 from flowtest.validation import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -38,6 +39,7 @@ class Settings:
     concurrency: int = 1
     rate_limit: float | None = None
     allure_results: Path | None = Path("reports/allure-results")
+    text_match: TextMode = TextMode.EXACT
     utterances: str = "all"
     seed: int | None = None
     fields: FieldPaths = FieldPaths()
@@ -83,11 +85,15 @@ def positive_rate(value: Any) -> float:
     return rate
 
 
-def _utterance_mode(value: Any) -> str:
-    if value not in UTTERANCE_MODES:
-        hint = did_you_mean(str(value), UTTERANCE_MODES)
-        raise ValueError(f"expected one of {', '.join(UTTERANCE_MODES)}, got {value!r}{hint}")
-    return str(value)
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text not in choices:
+            hint = did_you_mean(text, choices)
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}{hint}")
+        return text
+
+    return parse
 
 
 def _seed(value: Any) -> int:
@@ -115,7 +121,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "concurrency": _positive_int,
     "rate_limit": positive_rate,
     "allure_results": lambda v: Path(str(v).strip()) if str(v).strip() else None,
-    "utterances": _utterance_mode,
+    "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
+    "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))

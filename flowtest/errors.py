@@ -72,7 +72,10 @@ class TransportError(FlowtestError):
 class ProtocolError(FlowtestError):
     """The API answered 2xx, but with a body flowtest cannot read (unknown status, missing field)."""
 
-    def __init__(self, method: str, url: str, problem: str) -> None:
+    def __init__(self, method: str, url: str, problem: str, session_id: str | None = None) -> None:
         self.method = method
         self.url = url
+        # The session the answer names, when one can be read: it must still be ended.
+        self.session_id = session_id
+        self.problem = problem
         super().__init__(f"{method} {url}: {problem}")

@@ -3,19 +3,28 @@
 A matcher is built once from the scenario (names already validated by the schema)
 and checked at run time, rendering its ``${...}`` templates with the run's bindings.
 ``check`` returns None on a match, else the expectation that failed, in words.
+
+A new matcher is one class with ``check`` and ``describe`` plus one entry in
+``BUILDERS`` (its key in the YAML -> a function of the key's value, the whole
+mapping and the ``BuildContext``), plus its key in the scenario schema.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
+from itertools import combinations
 from typing import Any, Protocol
 
 from deepdiff import DeepDiff
+from rapidfuzz.distance import Levenshtein
 
-from flowtest.templating import Bindings, render
+from flowtest.templating import Bindings, as_text, render, render_pattern
 
 Render = Callable[[Any], Any]
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -29,6 +38,34 @@ _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "array": lambda v: isinstance(v, list),
     "null": lambda v: v is None,
 }
+DEFAULT_FUZZY_THRESHOLD = 0.85
+
+
+class TextMode(str, Enum):
+    """How a text matcher compares: the ``text_match`` key and setting, or a matcher's own option."""
+
+    EXACT = "exact"
+    IGNORE_CASE = "ignore_case"
+    LOOSE = "loose"
+
+
+TEXT_MODES = tuple(mode.value for mode in TextMode)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What building a matcher depends on besides its own YAML.
+
+    ``text``: the matcher applies to a message's text (a ``bot`` step), so a plain
+    scalar is a text and ``text_mode`` is the default comparison of text matchers.
+    Elsewhere (variables, JSONPath checks) plain values keep their JSON types.
+    """
+
+    text: bool = False
+    text_mode: TextMode = TextMode.EXACT
+
+
+VALUES = BuildContext()
 
 
 def show(value: Any) -> str:
@@ -78,30 +115,165 @@ class DeepEquals:
         return f"equals {show(render(self.expected, bindings))}{order}"
 
 
+# -- text ------------------------------------------------------------------------------
+
+
+def loose_form(text: str) -> str:
+    """Case-folded, NFKC, punctuation removed, whitespace runs collapsed and trimmed."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_without_punctuation(folded).split())
+
+
+def _without_punctuation(text: str) -> str:
+    if text.isalnum():
+        return text
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+_FOLDS: dict[TextMode, Callable[[str], str]] = {
+    TextMode.EXACT: _identity,
+    TextMode.IGNORE_CASE: str.casefold,
+    TextMode.LOOSE: loose_form,
+}
+_TEXT_OPS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
+    # op: (words before the expected text, passes(expected, actual))
+    "is": ("", lambda expected, actual: actual == expected),
+    "equals": ("equals ", lambda expected, actual: actual == expected),
+    "contains": ("contains ", lambda expected, actual: expected in actual),
+    "starts_with": ("starts with ", lambda expected, actual: actual.startswith(expected)),
+    "ends_with": ("ends with ", lambda expected, actual: actual.endswith(expected)),
+}
+_MODE_WORDS = {TextMode.EXACT: "", TextMode.IGNORE_CASE: " (ignoring case)", TextMode.LOOSE: " (loose)"}
+
+
 @dataclass(frozen=True)
-class Contains:
-    text: str
+class Text:
+    """A text compared whole or in part (``op``), exactly, ignoring case, or in loose form."""
+
+    op: str
+    text: Any  # a string, maybe with ${...}; "${x}" alone may render to any JSON value
+    mode: TextMode = TextMode.EXACT
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        needle = str(render(self.text, bindings))
-        ok = found and isinstance(actual, str) and needle in actual
-        return None if ok else self.describe(bindings)
+        expected = render(self.text, bindings)
+        if not isinstance(expected, str) and self.op in ("is", "equals"):
+            return None if found and _json_equal(expected, actual) else self.describe(bindings)
+        expected = as_text(expected)
+        if not found or not isinstance(actual, str):
+            return self.describe(bindings)
+        passes = _TEXT_OPS[self.op][1]
+        if passes(_FOLDS[self.mode](expected), _FOLDS[self.mode](actual)):
+            return None
+        return self.describe(bindings) + near_miss(
+            lambda fold: passes(fold(expected), fold(actual)), self.mode
+        )
 
     def describe(self, bindings: Bindings) -> str:
-        return f"contains {show(render(self.text, bindings))}"
+        return f"{_TEXT_OPS[self.op][0]}{show(render(self.text, bindings))}{_MODE_WORDS[self.mode]}"
 
 
 @dataclass(frozen=True)
 class Regex:
+    """A Python regex search; ``${NAME}`` inside the pattern is inserted literally (escaped)."""
+
     pattern: str
+    mode: TextMode = TextMode.EXACT  # LOOSE is not offered: a pattern says what it tolerates
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        pattern = str(render(self.pattern, bindings))
-        ok = found and isinstance(actual, str) and re.search(pattern, actual) is not None
-        return None if ok else self.describe(bindings)
+        if not found or not isinstance(actual, str):
+            return self.describe(bindings)
+        pattern = render_pattern(self.pattern, bindings)
+        if _search(pattern, actual, self.mode) is not None:
+            return None
+        case_only = self.mode is TextMode.EXACT and _search(pattern, actual, TextMode.IGNORE_CASE)
+        return self.describe(bindings) + (_hint(["case"], TextMode.IGNORE_CASE) if case_only else "")
+
+    def search(self, actual: str, bindings: Bindings) -> re.Match[str] | None:
+        return _search(render_pattern(self.pattern, bindings), actual, self.mode)
 
     def describe(self, bindings: Bindings) -> str:
-        return f"matches regex {show(render(self.pattern, bindings))}"
+        return f"matches regex {show(render_pattern(self.pattern, bindings))}{_MODE_WORDS[self.mode]}"
+
+
+def _search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
+    flags = re.IGNORECASE if mode is not TextMode.EXACT else 0
+    return re.search(pattern, text, flags)
+
+
+@dataclass(frozen=True)
+class Fuzzy:
+    """Similarity of the loose forms: 1 - Levenshtein distance / length of the longer one."""
+
+    text: str
+    threshold: float = DEFAULT_FUZZY_THRESHOLD
+
+    def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
+        if not found or not isinstance(actual, str):
+            return self.describe(bindings)
+        expected = loose_form(as_text(render(self.text, bindings)))
+        score = Levenshtein.normalized_similarity(expected, loose_form(actual))
+        if score >= self.threshold:
+            return None
+        # Rounded down, so that a score shown as 0.85 never fails a 0.85 threshold.
+        return f"{self.describe(bindings)}, score {math.floor(score * 100) / 100:.2f}"
+
+    def describe(self, bindings: Bindings) -> str:
+        return f"fuzzy {show(render(self.text, bindings))} (similarity at least {self.threshold:g})"
+
+
+Fold = Callable[[str], str]
+_DIFFERENCES: tuple[tuple[str, Fold], ...] = (
+    ("case", str.casefold),
+    ("punctuation", _without_punctuation),  # before spacing: removing "-" from "a - b" leaves two spaces
+    ("spacing", lambda text: " ".join(text.split())),
+)
+
+
+def near_miss(passes: Callable[[Fold], bool], mode: TextMode) -> str:
+    """A hint naming the option, when a failed text check passes under a looser mode."""
+    if mode is TextMode.EXACT and passes(str.casefold):
+        return _hint(["case"], TextMode.IGNORE_CASE)
+    if mode is TextMode.LOOSE or not passes(loose_form):
+        return ""
+    return _hint(_differences(passes, ignoring_case=mode is TextMode.IGNORE_CASE), TextMode.LOOSE)
+
+
+def _differences(passes: Callable[[Fold], bool], ignoring_case: bool) -> list[str]:
+    """The fewest kinds of difference (case, punctuation, spacing) that explain the miss."""
+    candidates = [each for each in _DIFFERENCES if not (ignoring_case and each[0] == "case")]
+    given: tuple[Fold, ...] = (str.casefold,) if ignoring_case else ()
+    for size in range(len(candidates) + 1):
+        for chosen in combinations(candidates, size):
+            if passes(_composed((*given, *(fold for _, fold in chosen)))):
+                return [name for name, _ in chosen] or ["character forms (Unicode NFKC)"]
+    return ["character forms (Unicode NFKC)"]
+
+
+def _composed(folds: tuple[Fold, ...]) -> Fold:
+    def fold(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        for each in folds:
+            text = each(text)
+        return text
+
+    return fold
+
+
+def _hint(differences: list[str], mode: TextMode) -> str:
+    kinds = (
+        differences[0] if len(differences) == 1 else ", ".join(differences[:-1]) + " and " + differences[-1]
+    )
+    return (
+        f"\nhint: the texts differ only in {kinds}; "
+        f"{mode.value}: true (or text_match: {mode.value}) accepts it"
+    )
+
+
+# -- combinations ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -115,6 +287,21 @@ class AnyOf:
 
     def describe(self, bindings: Bindings) -> str:
         return "any of: " + " | ".join(option.describe(bindings) for option in self.options)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Matcher, ...]
+
+    def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
+        for part in self.parts:
+            mismatch = part.check(actual, found, bindings)
+            if mismatch is not None:
+                return mismatch  # the part that failed says most
+        return None
+
+    def describe(self, bindings: Bindings) -> str:
+        return "all of: " + " & ".join(part.describe(bindings) for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -187,27 +374,80 @@ class Length:
         return f"length {self.inner.describe(bindings)}"
 
 
-def build(spec: Any) -> Matcher:
+# -- building --------------------------------------------------------------------------
+
+
+def build(spec: Any, context: BuildContext = VALUES) -> Matcher:
     """A matcher from its (schema-valid) YAML form."""
     if not isinstance(spec, dict):
-        return Equals(spec)
-    if "equals" in spec:
-        return DeepEquals(spec["equals"], bool(spec.get("ignore_order", False)))
-    key, value = next(iter(spec.items()))
-    if key in _COMPARISONS:
-        return Compare(key, float(value) if isinstance(value, float) else value)
-    return _BUILDERS[key](value)
+        return Text("is", spec, context.text_mode) if context.text and isinstance(spec, str) else Equals(spec)
+    key = next(key for key in spec if key in BUILDERS)
+    return BUILDERS[key](spec[key], spec, context)
 
 
-_BUILDERS: dict[str, Callable[[Any], Matcher]] = {
-    "contains": Contains,
-    "regex": Regex,
-    "any_of": lambda options: AnyOf(tuple(build(option) for option in options)),
-    "not": lambda inner: Not(build(inner)),
-    "type": TypeIs,
-    "exists": Exists,
-    "length": lambda inner: Length(build(inner)),
+def text_mode(spec: Mapping[str, Any], context: BuildContext) -> TextMode:
+    """The matcher's own ignore_case / loose option, else the context's default."""
+    if "loose" in spec or "ignore_case" in spec:
+        if spec.get("loose"):
+            return TextMode.LOOSE
+        return TextMode.IGNORE_CASE if spec.get("ignore_case") else TextMode.EXACT
+    return context.text_mode
+
+
+def _equals(value: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:
+    if isinstance(value, str) and not spec.get("ignore_order"):
+        return Text("equals", value, text_mode(spec, context))
+    return DeepEquals(value, bool(spec.get("ignore_order", False)))
+
+
+def _text(op: str) -> Callable[[Any, Mapping[str, Any], BuildContext], Matcher]:
+    return lambda value, spec, context: Text(op, value, text_mode(spec, context))
+
+
+def _regex(value: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:
+    mode = text_mode(spec, context)
+    return Regex(value, TextMode.IGNORE_CASE if mode is TextMode.LOOSE else mode)
+
+
+def _fuzzy(value: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:
+    return Fuzzy(value, float(spec.get("threshold", DEFAULT_FUZZY_THRESHOLD)))
+
+
+def _compare(operator: str) -> Callable[[Any, Mapping[str, Any], BuildContext], Matcher]:
+    return lambda value, spec, context: Compare(operator, value)
+
+
+Builder = Callable[[Any, Mapping[str, Any], BuildContext], Matcher]
+BUILDERS: dict[str, Builder] = {
+    "equals": _equals,
+    "contains": _text("contains"),
+    "starts_with": _text("starts_with"),
+    "ends_with": _text("ends_with"),
+    "regex": _regex,
+    "fuzzy": _fuzzy,
+    "any_of": lambda options, spec, context: AnyOf(tuple(build(option, context) for option in options)),
+    "all_of": lambda parts, spec, context: AllOf(tuple(build(part, context) for part in parts)),
+    "not": lambda inner, spec, context: Not(build(inner, context)),
+    **{operator: _compare(operator) for operator in _COMPARISONS},
+    "type": lambda value, spec, context: TypeIs(value),
+    "exists": lambda value, spec, context: Exists(value),
+    "length": lambda inner, spec, context: Length(build(inner, VALUES)),
 }
+
+
+def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator[re.Match[str]]:
+    """The regex matches behind a passing matcher, for its named groups."""
+    if isinstance(matcher, Regex) and isinstance(actual, str):
+        found = matcher.search(actual, bindings)
+        if found is not None:
+            yield found
+    elif isinstance(matcher, AllOf):
+        for part in matcher.parts:
+            yield from regex_matches(part, actual, bindings)
+    elif isinstance(matcher, AnyOf):
+        passing = next((o for o in matcher.options if o.check(actual, True, bindings) is None), None)
+        if passing is not None:
+            yield from regex_matches(passing, actual, bindings)
 
 
 def _json_equal(expected: Any, actual: Any) -> bool:

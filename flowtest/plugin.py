@@ -6,9 +6,12 @@ text is the reporter's. Registered through the ``pytest11`` entry point.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import os
 import secrets
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from flowtest import xdist_queue
 from flowtest.config import FIELD_NAMES, Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.reporting.failure import failure_text
+from flowtest.runner import internal_error
 from flowtest.scenario.loader import BrokenDocument, ScenarioLoader, is_scenario_file
 from flowtest.scenario.model import Case, cases_of
 from flowtest.session import RunSession
@@ -48,6 +52,7 @@ _OPTIONS = {
     "concurrency": "conversations run at once (default 1)",
     "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
     "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
     "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
     "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
 }
@@ -111,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         config.stash[SETTINGS_ERROR] = exc
         settings = Settings()
-    config.stash[LOADER] = ScenarioLoader(root, settings.utterances)
+    config.stash[LOADER] = ScenarioLoader(root, settings.utterances, settings.text_match)
     config.stash[SEED] = _seed(config, settings)
     config.stash[RUN_SESSION] = RunSession(settings, dict(os.environ))
     _default_allure_dir(config, settings)
@@ -258,6 +263,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"flowtest: {error}")
     session = config.stash[RUN_SESSION]
     session.orgs.update(item.case.scenario.org for item in scenario_items if item.case.scenario.org)
+    session.watch_stop_signals()
+    session.notify = functools.partial(_notify, config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller collects nothing itself: a worker's scenario items tell it to
+    stop on SIGTERM/SIGHUP like on Ctrl-C, so that its workers end their sessions."""
+    session = node.config.stash.get(RUN_SESSION, None)
+    if session is not None and any(is_scenario_file(Path(i.partition("::")[0])) for i in ids):
+        session.watch_stop_signals()
+
+
+def _notify(config: pytest.Config, message: str) -> None:
+    """A line on the terminal now, even while pytest captures the test's output."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    context = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+    with context:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 class ScenarioFile(pytest.File):
@@ -321,10 +346,20 @@ class ScenarioItem(pytest.Item):
             return failure_text(excinfo.value.result, verbose=self.config.get_verbosity() > 0)
         if isinstance(excinfo.value, FlowtestError):
             return f"flowtest: {excinfo.value}"
-        return str(super().repr_failure(excinfo))
+        return _short_failure(self.config, excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.scenario.location.line - 1, self.case.name
+
+
+def _short_failure(config: pytest.Config, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """Anything else that stopped a scenario item, in one redacted line: never a traceback,
+    whose locals hold the environment, the key and the request bodies."""
+    error = excinfo.value
+    # pytest.fail() and pytest-timeout say what happened; anything else is a bug of ours.
+    message = str(error.msg) if isinstance(error, pytest.fail.Exception) else internal_error(error)
+    session = config.stash.get(RUN_SESSION, None)
+    return session.redactor.text(message) if session is not None else message
 
 
 class BrokenScenarioItem(pytest.Item):

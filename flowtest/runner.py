@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from flowtest.client import AsyncFlowClient, Exchange, SessionInfo, TurnResult
 from flowtest.durations import format_duration
 from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
-from flowtest.matchers import Equals, show
+from flowtest.matchers import Equals, Text, TextMode, show
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.templating import Bindings, TemplateError, render, render_text
@@ -26,6 +27,7 @@ from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
 
 logger = logging.getLogger(__name__)
 
+EXTERNAL_ID = "externalSessionId"  # the contract's metadata field for the caller's own id
 _CHECK_CATEGORIES = {Category.CONVERSATION, Category.VARIABLE, Category.STATUS, Category.LATENCY}
 
 
@@ -101,8 +103,14 @@ class Conversation:
         return self.trace()
 
     def trace(self) -> Trace:
-        redactor = Redactor(tuple(self.secret_values), self.context.secret_keys)
-        return redact_trace(self._raw_trace(), redactor)
+        # Exchanges were masked for the key and secret names when recorded; values learned
+        # since (secret variables' values) still need masking there.
+        learned = Redactor(tuple(self.secret_values), self.context.secret_keys)
+        return redact_trace(self._raw_trace(), self.trace_redactor(), learned)
+
+    def trace_redactor(self) -> Redactor:
+        """The API key, secret variables and what the conversation learned of their values."""
+        return self.client.config.effective_redactor.with_values(self.secret_values)
 
     def _raw_trace(self) -> Trace:
         return Trace(
@@ -140,6 +148,9 @@ class Conversation:
             result = _StepResult(failure=_failure_from(exc, step))
         except TemplateError as exc:
             result = _StepResult(failure=Failure(Category.SCENARIO, _at(step, str(exc))))
+        except Exception as exc:  # a bug of ours: no traceback (its locals hold the key), a short note
+            logger.debug("internal error in %s", kind, exc_info=True)
+            result = _StepResult(failure=Failure(Category.INTERNAL, _at(step, internal_error(exc))))
         outcome = _outcome(result.failure)
         self.records.append(
             StepRecord(
@@ -168,6 +179,8 @@ class Conversation:
         metadata = render(dict(self.scenario.start_metadata), bindings)
         self._learn_secrets(variables)
         self._learn_secrets(metadata)
+        # Our own id for the session, so that one whose answer is lost can still be found.
+        metadata.setdefault(EXTERNAL_ID, f"flowtest-{self.context.run_id}-{uuid.uuid4().hex[:12]}")
         title = f"Start Session: {self.scenario.flow}"
         starting = asyncio.ensure_future(
             self.client.start_session(self.scenario.flow, variables, metadata, org=self.org)
@@ -178,11 +191,32 @@ class Conversation:
             # Cancelled mid-call: the server may have created the session. Learn its id,
             # so that teardown ends it, then stop as asked.
             with contextlib.suppress(FlowtestError):
-                self.session_id = (await starting).session_id
+                await self._started(starting, metadata)
+            raise
+        except FlowtestError:
+            await self._started(starting, metadata)
             raise
         self.session_id = turn.session_id
         self._take_turn(turn)
         return _StepResult(received=turn.texts, title=title)
+
+    async def _started(self, starting: asyncio.Future[TurnResult], metadata: Mapping[str, Any]) -> None:
+        """After a failed Start: the id if the answer names one, else a warning if one may exist."""
+        try:
+            self.session_id = (await starting).session_id
+            return
+        except ProtocolError as exc:
+            self.session_id = exc.session_id
+            lost = exc.session_id is None
+        except TransportError as exc:
+            lost = exc.request_sent
+        except FlowtestError:
+            lost = False
+        if lost:
+            self._warn(
+                f"Start Session's answer was lost, so a session may be open on the server: "
+                f"look for metadata.{EXTERNAL_ID} {metadata[EXTERNAL_ID]}"
+            )
 
     async def _user(self, step: model.UserStep) -> _StepResult:
         written = step.text if step.utterance is None else self.case.phrases[step.utterance]
@@ -336,25 +370,24 @@ class Conversation:
         if self.session_id is None or self.ended:
             return
         mark, started, clock = len(self.exchanges), time.time(), time.perf_counter()
-        warning, cancelled = None, False
+        warning = None
         ending = asyncio.ensure_future(self.client.end_session(self.session_id, org=self.org))
-        try:
+        cancelled = False
+        while not ending.done():
+            # A second Ctrl-C (or a cancel) must not abandon End Session: finish it, then stop.
             try:
                 await asyncio.shield(ending)
             except asyncio.CancelledError:
-                # Cancelled while End Session is on its way: let it finish, then stop as asked.
                 cancelled = True
-                await asyncio.wait([ending])
-                ending.result()
+            except FlowtestError:
+                pass
+        error = ending.exception()
+        if error is None:
             self.ended = True
-        except ApiError as exc:
-            if exc.status != 404:
-                warning = f"End Session failed, session {self.session_id} may still be open: {exc}"
-        except FlowtestError as exc:
-            warning = f"End Session failed, session {self.session_id} may still be open: {exc}"
+        elif not (isinstance(error, ApiError) and error.status == 404):
+            warning = f"End Session failed, session {self.session_id} may still be open: {error}"
         if warning is not None:
-            logger.warning("%s", warning)
-            self.warnings.append(warning)
+            self._warn(warning)
         self.records.append(
             StepRecord(
                 kind="teardown",
@@ -369,8 +402,14 @@ class Conversation:
                 exchanges=tuple(self.exchanges[mark:]),
             )
         )
+        if error is not None and not isinstance(error, FlowtestError):
+            raise error
         if cancelled:
             raise asyncio.CancelledError
+
+    def _warn(self, warning: str) -> None:
+        logger.warning("%s", self.trace_redactor().text(warning))
+        self.warnings.append(warning)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -440,6 +479,14 @@ def _scalars(value: Any) -> set[str]:
     return {str(value)} if value is not None and len(str(value)) >= 4 else set()
 
 
+def internal_error(exc: BaseException) -> str:
+    """What a user reads when flowtest itself failed: whose fault it is, never a traceback."""
+    return (
+        f"flowtest internal error ({type(exc).__name__}: {exc}); this is a bug in flowtest, "
+        "not in the scenario or the flow: please report it"
+    )
+
+
 def _at(step: model.Step | None, message: str) -> str:
     return f"{step.where}: {message}" if step is not None else message
 
@@ -471,9 +518,9 @@ def _turn_text(texts: tuple[str, ...]) -> str:
 
 def _short(description: str, matcher: object) -> str:
     # A plain expected text reads best without JSON quotes in a step title.
-    if isinstance(matcher, Equals) and isinstance(matcher.expected, str):
-        return matcher.expected
-    return description
+    if not isinstance(matcher, Text) or matcher.op != "is" or matcher.mode is not TextMode.EXACT:
+        return description
+    return matcher.text if isinstance(matcher.text, str) else description
 
 
 def _check_title(check: model.VariableCheck, bindings: Bindings) -> str:

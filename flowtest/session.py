@@ -14,7 +14,9 @@ import contextlib
 import functools
 import logging
 import signal
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
@@ -57,6 +59,14 @@ class RunSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_launching = threading.Event()
         self._unreachable: str | None = None
+        self._restore_signals: Callable[[], None] | None = None
+        self.notify: Callable[[str], None] = _to_stderr
+
+    @property
+    def redactor(self) -> Redactor:
+        """The API key and secret variables, for what the run writes outside conversations."""
+        keys = frozenset(self.settings.secret_variables)
+        return Redactor(secret_keys=keys).with_values([self.settings.api_key])
 
     @property
     def context(self) -> RunContext:
@@ -114,6 +124,11 @@ class RunSession:
             raise
         except concurrent.futures.CancelledError:
             raise NotLaunched("not run: the run was stopped before this conversation started") from None
+        except BaseException:
+            # Raised in this thread while waiting (pytest-timeout's signal method): stop this
+            # conversation, which ends its session; close() waits for that.
+            future.cancel()
+            raise
 
     def stop_launching(self) -> None:
         """After the last failure -x allows: conversations not started yet will not start."""
@@ -125,10 +140,29 @@ class RunSession:
         if self._loop is None or self._thread is None:
             return  # one by one, a conversation runs on this thread and Ctrl-C reaches it there
         waiting = asyncio.run_coroutine_threadsafe(self._cancel_tasks(), self._loop)
-        with contextlib.suppress(concurrent.futures.TimeoutError):
-            waiting.result(_CANCEL_WAIT)
+        deadline = time.monotonic() + _CANCEL_WAIT
+        interrupted = False
+        while not waiting.done():
+            try:
+                waiting.result(max(0.0, deadline - time.monotonic()))
+            except KeyboardInterrupt:
+                # Another Ctrl-C: the sessions are being ended; stopping now would leave them open.
+                interrupted = True
+                self.notify(f"flowtest: still ending {len(self._tasks)} session(s) before stopping")
+            except concurrent.futures.TimeoutError:
+                left = len(self._tasks)
+                self.notify(
+                    f"flowtest: {left} conversation(s) did not finish ending their sessions; "
+                    "those sessions may still be open"
+                )
+                break
+        if interrupted:
+            raise KeyboardInterrupt
 
     def close(self) -> None:
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
         if self._loop is not None and self._thread is not None:
             self.cancel_all()
             if self._client is not None:
@@ -154,21 +188,35 @@ class RunSession:
         interrupted = threading.Event()
 
         def interrupt() -> None:
+            if interrupted.is_set():
+                self.notify("flowtest: still ending the session before stopping")
+                return
             interrupted.set()
             task.cancel()
 
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        if on_main_thread:
-            loop.add_signal_handler(signal.SIGINT, interrupt)
+        restore = _on_stop_signals(lambda *_: loop.call_soon_threadsafe(interrupt), _INTERRUPTS)
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError:
             if interrupted.is_set():
                 raise KeyboardInterrupt from None
             raise
+        except BaseException:
+            # Raised in this thread while the conversation ran (pytest-timeout's signal
+            # method, a handler of the user's): its session is still ended.
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            raise
         finally:
-            if on_main_thread:
-                loop.remove_signal_handler(signal.SIGINT)
+            restore()
+
+    def watch_stop_signals(self) -> None:
+        """SIGTERM and SIGHUP (a cancelled CI job, ``timeout``, ``docker stop``, a closed
+        terminal) stop the run the way Ctrl-C does, so every session is still ended."""
+        if self._restore_signals is None:
+            self._restore_signals = _on_stop_signals(_stop_like_ctrl_c, _STOP_SIGNALS, only_default=True)
 
     # -- the loop thread ---------------------------------------------------------------
 
@@ -197,8 +245,7 @@ class RunSession:
                 future.cancel()
                 slots.release()
                 continue
-            task = asyncio.get_running_loop().create_task(self._tracked(run_case(case, client, context)))
-            task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+            self._start_task(run_case(case, client, context), future, slots)
 
     async def _follow(
         self, upcoming: Callable[[], Sequence[tuple[str, Case]]], client: AsyncFlowClient
@@ -218,10 +265,21 @@ class RunSession:
                     future.cancel()
                     slots.release()
                     return
-                task = asyncio.get_running_loop().create_task(self._tracked(run_case(case, client, context)))
-                task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+                self._start_task(run_case(case, client, context), future, slots)
             # xdist fills the worker's queue as other items finish; look again shortly.
             await asyncio.sleep(_FOLLOW_INTERVAL)
+
+    def _start_task(
+        self,
+        coroutine: Coroutine[Any, Any, Result],
+        future: concurrent.futures.Future[Result],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._tracked(coroutine))
+        task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+        # The item gave up waiting (a timeout): the conversation stops and ends its session.
+        future.add_done_callback(lambda done: done.cancelled() and loop.call_soon_threadsafe(task.cancel))
 
     async def _cancel_tasks(self) -> None:
         current = asyncio.current_task()
@@ -293,6 +351,43 @@ def client_config(settings: Settings, base_url: str, api_key: str | None) -> Cli
         fields=settings.fields,
         redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
     )
+
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_INTERRUPTS = (signal.SIGINT, *_STOP_SIGNALS)
+_Handler = Callable[[int, Any], Any]
+
+
+def _stop_like_ctrl_c(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def _on_stop_signals(
+    handler: _Handler, signals: Sequence[int], only_default: bool = False
+) -> Callable[[], None]:
+    """Handle ``signals`` with ``handler`` (on the main thread only); returns what restores them.
+
+    ``only_default``: leave a signal alone when someone installed a handler of their own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+    for number in signals:
+        current = signal.getsignal(number)
+        if only_default and current is not signal.SIG_DFL:
+            continue
+        previous[number] = current
+        signal.signal(number, handler)
+
+    def restore() -> None:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+    return restore
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _connection_failure(result: Result) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,10 +87,17 @@ def render_text(text: str, bindings: Bindings) -> Any:
     return _REFERENCE.sub(lambda m: _substitute(m, bindings), text)
 
 
-def _substitute(match: re.Match[str], bindings: Bindings) -> str:
+def render_pattern(pattern: str, bindings: Bindings) -> str:
+    """A regex with each ``${NAME}`` inserted literally (escaped), whatever its value."""
+    if "$" not in pattern:
+        return pattern
+    return _REFERENCE.sub(lambda m: _substitute(m, bindings, re.escape), pattern)
+
+
+def _substitute(match: re.Match[str], bindings: Bindings, escape: Callable[[str], str] = str) -> str:
     if match.group(1) is None:
         return "${"
-    return as_text(bindings.lookup(match.group(1).strip()))
+    return escape(as_text(bindings.lookup(match.group(1).strip())))
 
 
 def as_text(value: Any) -> str:
@@ -102,23 +109,32 @@ def as_text(value: Any) -> str:
 def bind_partial(value: Any, with_values: Mapping[str, Any]) -> Any:
     """Bind a partial's ``with:`` names, leaving every other reference for run time."""
     if isinstance(value, str):
-        return _bind_text(value, with_values)
+        return _bind_text(value, with_values, str)
     if isinstance(value, dict):
-        return {key: bind_partial(item, with_values) for key, item in value.items()}
+        return {key: _bind_item(key, item, with_values) for key, item in value.items()}
     if isinstance(value, list):
         return [bind_partial(item, with_values) for item in value]
     return value
 
 
-def _bind_text(text: str, with_values: Mapping[str, Any]) -> Any:
+def _bind_item(key: str, item: Any, with_values: Mapping[str, Any]) -> Any:
+    if key == "regex" and isinstance(item, str):  # a value inside a pattern is literal text
+        return _bind_text(item, with_values, re.escape, whole_keeps_type=False)
+    return bind_partial(item, with_values)
+
+
+def _bind_text(
+    text: str, with_values: Mapping[str, Any], escape: Callable[[str], str], whole_keeps_type: bool = True
+) -> Any:
     whole = _REFERENCE.fullmatch(text)
-    if whole is not None and whole.group(1) is not None and whole.group(1).strip() in with_values:
+    bound = whole is not None and whole.group(1) is not None and whole.group(1).strip() in with_values
+    if whole_keeps_type and bound and whole is not None:
         return with_values[whole.group(1).strip()]
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name is None or name.strip() not in with_values:
             return match.group(0)
-        return as_text(with_values[name.strip()]).replace("${", "$${")
+        return escape(as_text(with_values[name.strip()])).replace("${", "$${")
 
     return _REFERENCE.sub(replace, text)

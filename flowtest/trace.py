@@ -28,6 +28,7 @@ class Category(str, Enum):
     TRANSPORT = "transport error"
     SCENARIO = "broken scenario file"
     INTERRUPTED = "interrupted"
+    INTERNAL = "flowtest internal error"
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,20 @@ class Result:
         return len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
 
 
-def redact_trace(trace: Trace, redactor: Redactor) -> Trace:
-    """The same trace with every secret value masked in every text and exchange."""
+def redact_trace(trace: Trace, redactor: Redactor, exchanges: Redactor | None = None) -> Trace:
+    """The same trace with every secret value masked in every text and exchange.
+
+    ``exchanges``: the redactor for the exchanges when they need less than the rest
+    (they were masked when recorded); by default ``redactor``.
+    """
     if not redactor.secret_values and not redactor.secret_keys:
         return trace
-    steps = tuple(_redact_step(step, redactor) for step in trace.steps)
+    steps = tuple(_redact_step(step, redactor, exchanges or redactor) for step in trace.steps)
     warnings = tuple(redactor.text(text) for text in trace.warnings)
     return replace(trace, steps=steps, warnings=warnings)
 
 
-def _redact_step(step: StepRecord, redactor: Redactor) -> StepRecord:
+def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redactor) -> StepRecord:
     text = redactor.text
     failure = step.failure
     if failure is not None:
@@ -114,16 +119,18 @@ def _redact_step(step: StepRecord, redactor: Redactor) -> StepRecord:
             expected=text(failure.expected) if failure.expected is not None else None,
             actual=text(failure.actual) if failure.actual is not None else None,
         )
-    exchanges = tuple(
-        replace(
-            exchange,
-            url=text(exchange.url),
-            request_json=redactor.value(exchange.request_json),
-            response_json=redactor.value(exchange.response_json),
-            error=text(exchange.error) if exchange.error else None,
+    exchanges = step.exchanges
+    if exchange_redactor.secret_values:
+        exchanges = tuple(
+            replace(
+                exchange,
+                url=exchange_redactor.text(exchange.url),
+                request_json=exchange_redactor.value(exchange.request_json),
+                response_json=exchange_redactor.value(exchange.response_json),
+                error=exchange_redactor.text(exchange.error) if exchange.error else None,
+            )
+            for exchange in step.exchanges
         )
-        for exchange in step.exchanges
-    )
     return replace(
         step,
         title=text(step.title),

@@ -38,6 +38,9 @@ class Document:
     key_marks: Mapping[JsonPath, tuple[int, int]] = field(repr=False)
     # Where a string value holds "${": template checks look only there.
     templated: tuple[JsonPath, ...] = field(default=(), repr=False)
+    # The source text of each plain scalar that YAML read as a number, boolean or null:
+    # where the format wants a text, it is the text as typed ("012345", "12:30", "3.10").
+    written: Mapping[JsonPath, str] = field(default_factory=dict, repr=False)
 
     def location(self, at: JsonPath = ()) -> Location:
         """Position of the value at ``at``, or of its nearest ancestor that has one."""
@@ -107,11 +110,14 @@ class _Builder:
         self.marks: dict[JsonPath, tuple[int, int]] = {}
         self.key_marks: dict[JsonPath, tuple[int, int]] = {}
         self.templated: list[JsonPath] = []
+        self.written: dict[JsonPath, str] = {}
         self.count = 0
 
     def document(self, node: Node, index: int) -> Document:
         data = self.build(node, (), set())
-        return Document(self.display, data, index, self.marks, self.key_marks, tuple(self.templated))
+        return Document(
+            self.display, data, index, self.marks, self.key_marks, tuple(self.templated), self.written
+        )
 
     def build(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
         self.count += 1
@@ -120,8 +126,11 @@ class _Builder:
         self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             value = self.scalar(node)
-            if isinstance(value, str) and "${" in value:
-                self.templated.append(at)
+            if isinstance(value, str):
+                if "${" in value:
+                    self.templated.append(at)
+            elif not node.style and node.value:
+                self.written[at] = node.value
             return value
         if id(node) in ancestors:
             raise self.error(node, "an alias refers to a node that contains it")

@@ -144,6 +144,7 @@ def test_failing_step_is_marked_and_categorised(results: Path) -> None:
         "API error",
         "Transport error",
         "Broken scenario file",
+        "Flowtest internal error",
     ]
 
 
@@ -196,6 +197,9 @@ class OnceFailingRun:
         pass
 
     def stop_launching(self):
+        pass
+
+    def watch_stop_signals(self):
         pass
 
     def close(self):

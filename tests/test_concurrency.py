@@ -42,7 +42,7 @@ def _outcomes(output: str) -> list[str]:
 
 def _failures(output: str) -> str:
     text = output[output.index("= FAILURES =") : output.index("short test summary")]
-    return re.sub(r"ses_[0-9a-f]+|\(\d+ms\)|\d{4}-\d\d-\d\dT[\d:]+Z|:\d+/cgw", "X", text)
+    return re.sub(r"ses_[0-9a-f]+|flowtest-[0-9a-f-]+|\(\d+ms\)|\d{4}-\d\d-\d\dT[\d:]+Z|:\d+/cgw", "X", text)
 
 
 def test_concurrent_run_reports_like_a_serial_one(tmp_path: Path, sandbox: RunningSandbox) -> None:

@@ -191,7 +191,10 @@ def test_verbose_adds_the_raw_exchanges_without_the_key(
     section = failure_section(result.outlines)
     exchanges = section[section.index("Exchanges (secrets redacted):") :].splitlines()
     assert exchanges[1] == "  POST SANDBOX/cgw/process/v1/orgs/demo/flows/flight-status/sessions -> 201 (T)"
-    assert exchanges[2] == "    request:  {}"
+    assert re.fullmatch(
+        r'    request:  \{"metadata": \{"externalSessionId": "flowtest-[0-9a-f]{12}-[0-9a-f]{12}"\}\}',
+        exchanges[2],
+    )
     assert exchanges[3].startswith('    response: {"sessionId": "ses_X", "status": "awaiting_input"')
     assert exchanges[-2].startswith("  DELETE SANDBOX/cgw/process/v1/orgs/demo/sessions/ses_X -> 200")
     assert DEFAULT_API_KEY not in result.stdout.str()

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from flowtest.matchers import build
+from flowtest.matchers import VALUES, BuildContext, TextMode, build
 from flowtest.redact import MASK, Redactor
 from flowtest.templating import Bindings
 
 NONE = Bindings({"who": "Ada", "n": 3}, {})
+CASE_HINT = "\nhint: the texts differ only in case; ignore_case: true (or text_match: ignore_case) accepts it"
 
 
 @pytest.mark.parametrize(
@@ -23,7 +24,7 @@ NONE = Bindings({"who": "Ada", "n": 3}, {})
         ("${who}", "Ada", True, None),
         ("${n}", 3, True, None),  # a whole-string template keeps the number
         ({"contains": "sorry"}, "I'm sorry", True, None),
-        ({"contains": "sorry"}, "Sorry", True, 'contains "sorry"'),
+        ({"contains": "sorry"}, "Sorry", True, 'contains "sorry"' + CASE_HINT),
         ({"regex": "(?i)^flight"}, "Flight number?", True, None),
         ({"any_of": ["a", {"contains": "b"}]}, "xbx", True, None),
         ({"any_of": ["a", {"contains": "b"}]}, "c", True, 'any of: "a" | contains "b"'),
@@ -43,6 +44,65 @@ NONE = Bindings({"who": "Ada", "n": 3}, {})
 )
 def test_matcher(spec: Any, actual: Any, found: bool, mismatch: str | None) -> None:
     assert build(spec).check(actual, found, NONE) == mismatch
+
+
+TEXTS = BuildContext(text=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "context", "actual", "mismatch"),
+    [
+        ({"starts_with": "Hi"}, VALUES, "Hi there", None),
+        ({"starts_with": "there"}, VALUES, "Hi there", 'starts with "there"'),
+        ({"ends_with": "there"}, VALUES, "Hi there", None),
+        ({"ends_with": "Hi"}, VALUES, "Hi there", 'ends with "Hi"'),
+        ({"all_of": [{"contains": "a"}, {"contains": "b"}]}, VALUES, "ab", None),
+        ({"all_of": [{"contains": "a"}, {"contains": "c"}]}, VALUES, "ab", 'contains "c"'),
+        ({"equals": "ÉTÉ", "ignore_case": True}, VALUES, "été", None),
+        ({"contains": "STRASSE", "ignore_case": True}, VALUES, "Straße 1", None),
+        ({"regex": "^hi$", "ignore_case": True}, VALUES, "HI", None),
+        ({"ends_with": "world", "loose": True}, VALUES, "Hello,  WORLD!", None),
+        ({"contains": "a b", "loose": True, "ignore_case": False}, VALUES, "A - B", None),
+        (
+            {"contains": "x", "loose": False},
+            BuildContext(True, TextMode.LOOSE),
+            "X",
+            'contains "x"' + CASE_HINT,
+        ),
+        ("hello world", BuildContext(True, TextMode.LOOSE), "Hello, World!", None),
+        ("hello world", BuildContext(True, TextMode.IGNORE_CASE), "Hello World", None),
+        ("hello world", TEXTS, "Hello World", '"hello world"' + CASE_HINT),
+        ("3", TEXTS, 3, '"3"'),  # a text never equals a number
+        (3, VALUES, 3, None),  # a value keeps its JSON type
+        ({"fuzzy": "kitten"}, VALUES, "Kitten!", None),  # loose forms: case and punctuation do not count
+        ({"fuzzy": "kitten", "threshold": 0.5}, VALUES, "sitting", None),  # 3 edits over 7: 0.57
+        ({"fuzzy": "kitten"}, VALUES, "sitting", 'fuzzy "kitten" (similarity at least 0.85), score 0.57'),
+        ({"fuzzy": "kitten"}, VALUES, None, 'fuzzy "kitten" (similarity at least 0.85)'),
+        ({"contains": "${who}"}, VALUES, "hi ada", 'contains "Ada"' + CASE_HINT),
+    ],
+)
+def test_text_matcher(spec: Any, context: BuildContext, actual: Any, mismatch: str | None) -> None:
+    assert build(spec, context).check(actual, True, NONE) == mismatch
+
+
+def test_a_template_inside_a_regex_is_literal_text() -> None:
+    bindings = Bindings({"ticket": "INC.1+"}, {})
+    matcher = build({"regex": "^Ticket ${ticket}$"})
+    assert matcher.check("Ticket INC.1+", True, bindings) is None
+    assert matcher.check("Ticket INCx11", True, bindings) == r'matches regex "^Ticket INC\\.1\\+$"'
+
+
+def test_the_near_miss_names_the_fewest_differences() -> None:
+    mismatch = build("Hi Ada, welcome!", TEXTS).check("hi  ada welcome", True, NONE)
+    assert mismatch == (
+        '"Hi Ada, welcome!"\nhint: the texts differ only in case, punctuation and spacing; '
+        "loose: true (or text_match: loose) accepts it"
+    )
+    assert build("Hello", TEXTS).check("Goodbye", True, NONE) == '"Hello"'  # no hint: not a near miss
+    assert build("Room \uff11\uff12", TEXTS).check("Room 12", True, NONE) == (
+        '"Room \uff11\uff12"\nhint: the texts differ only in character forms (Unicode NFKC); '
+        "loose: true (or text_match: loose) accepts it"
+    )
 
 
 def test_deep_equality_shows_a_readable_diff() -> None:

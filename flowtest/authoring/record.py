@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import yaml
 
 from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
-from flowtest.errors import ApiError
+from flowtest.errors import ApiError, FlowtestError, ProtocolError
 
 HELP = "commands: /transfer success|failed|hangup [reason], /vars, /end, /quit, /help"
 
@@ -143,7 +143,13 @@ class Recorder:
         self.session_id: str | None = None
 
     def run(self) -> dict[str, Any]:
-        turn = self.client.start_session(self.recording.flow, self.recording.variables)
+        try:
+            turn = self.client.start_session(self.recording.flow, self.recording.variables)
+        except ProtocolError as exc:
+            # An answer flowtest cannot read may still name the session: end it.
+            self.session_id = exc.session_id
+            self.end_quietly()
+            raise
         self.session_id = turn.session_id
         self.show(turn)
         try:
@@ -226,7 +232,9 @@ class Recorder:
             self.client.end_session(self.session_id)
         except ApiError as exc:
             if exc.status != 404:
-                self.say(f"warning: End Session failed: {exc}")
+                self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
+        except FlowtestError as exc:
+            self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowtest.errors import Location, SourceError
-from flowtest.matchers import Equals
+from flowtest.matchers import Text
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import model
 from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
@@ -178,13 +178,14 @@ def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Findin
 def _brittle(step: model.BotStep) -> Iterator[Finding]:
     for matcher in step.matchers:
         if (
-            isinstance(matcher, Equals)
-            and isinstance(matcher.expected, str)
-            and len(matcher.expected) > LONG_EXACT_TEXT
+            isinstance(matcher, Text)
+            and matcher.op == "is"
+            and isinstance(matcher.text, str)
+            and len(matcher.text) > LONG_EXACT_TEXT
         ):
             yield Finding(
                 step.location,
                 "warning",
-                f"{step.where}: exact match on a {len(matcher.expected)}-character "
+                f"{step.where}: exact match on a {len(matcher.text)}-character "
                 "bot text breaks on any rewording; consider {contains: ...} or {regex: ...}",
             )

@@ -60,7 +60,13 @@ def aiohttp_failure(config: ClientConfig, call: Call, exc: BaseException) -> Tra
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         connecting = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
         return protocol.unanswered(config, call, "timeout", str(exc), sent=not connecting)
-    return protocol.unanswered(config, call, "other", type(exc).__name__, sent=True)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return protocol.unanswered(config, call, "cut", str(exc), sent=True)
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, ConnectionResetError)) or (
+        isinstance(exc, aiohttp.ClientOSError) and isinstance(exc.__cause__ or exc, ConnectionResetError)
+    ):
+        return protocol.unanswered(config, call, "reset", str(exc), sent=True)
+    return protocol.unanswered(config, call, "other", f"{type(exc).__name__}: {exc}", sent=True)
 
 
 class AsyncFlowClient(ClientBase):

@@ -134,13 +134,37 @@ class RawResponse:
         return cls(response.status_code, response.content, response.headers.get("Retry-After"))
 
 
+_NOT_JSON = object()  # a body that is there but does not parse
+
+
 def decode_json(response: RawResponse) -> Any:
     if not response.content:
         return None
     try:
         return json.loads(response.content)
     except ValueError:
-        return None
+        return _NOT_JSON
+
+
+def check_body(call: Call, response: RawResponse, payload: Any) -> None:
+    """A 2xx answer the call needs a JSON object from must have one; say what came instead."""
+    if call.kind is CallKind.END or isinstance(payload, dict):
+        return
+    if payload is _NOT_JSON:
+        problem = f"the answer ({response.status}) is not JSON; it starts with {body_start(response.content)}"
+    elif not response.content:
+        problem = f"the answer ({response.status}) has an empty body where a JSON object was expected"
+    else:
+        kind = "an array" if isinstance(payload, list) else f"a JSON {type(payload).__name__}"
+        start = body_start(response.content)
+        problem = f"the answer ({response.status}) is {kind}, not a JSON object: {start}"
+    raise ProtocolError(call.method, call.url, problem)
+
+
+def body_start(content: bytes, limit: int = 80) -> str:
+    text = content[:limit].decode("utf-8", "replace")
+    more = f" ... ({len(content)} bytes)" if len(content) > limit else ""
+    return json.dumps(text, ensure_ascii=False) + more
 
 
 def check_response(call: Call, response: RawResponse, payload: Any) -> None:
@@ -148,7 +172,7 @@ def check_response(call: Call, response: RawResponse, payload: Any) -> None:
     if response.ok:
         return
     code, message = _error_fields(payload)
-    if message is None and payload is None and response.content:
+    if message is None and payload in (None, _NOT_JSON) and response.content:
         message = response.content[:200].decode("utf-8", "replace").strip() or None
     raise ApiError(call.method, call.url, response.status, code, message, _retry_after(response.retry_after))
 
@@ -180,6 +204,14 @@ def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: b
             f"no answer within {config.timeout:g}s",
             "Check the service, or raise the timeout (--flowtest-timeout, or timeout: in the scenario).",
         ),
+        "cut": (
+            f"the answer was cut off before its end ({detail})",
+            "The server or a proxy in between closed the connection mid-answer; check its logs.",
+        ),
+        "reset": (
+            f"the server closed the connection without a complete answer ({detail})",
+            "The server or a proxy in between dropped the connection; check its logs.",
+        ),
     }.get(kind, (detail, "Check the base URL and the network."))
     return TransportError(call.method, call.url, reason, hint, request_sent=sent)
 
@@ -192,7 +224,9 @@ def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -
         return unanswered(config, call, "connect", str(exc), sent=False)
     if isinstance(exc, httpx.TimeoutException):
         return unanswered(config, call, "timeout", str(exc), sent=not unsent)
-    return unanswered(config, call, "other", type(exc).__name__, sent=not unsent)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return unanswered(config, call, "reset", str(exc), sent=True)
+    return unanswered(config, call, "other", f"{type(exc).__name__}: {exc}", sent=not unsent)
 
 
 def _refused(exc: BaseException | None, depth: int = 0) -> bool:
@@ -223,16 +257,29 @@ def _status(config: ClientConfig, call: Call, payload: Any) -> str:
     return str(status)
 
 
+def _session_id(config: ClientConfig, call: Call, payload: Any) -> str:
+    value = _field(config, call, payload, config.fields.session_id, "session_id")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        problem = f"the session id at {config.fields.session_id} is {json.dumps(value)}, not an id"
+        raise ProtocolError(call.method, call.url, problem)
+    return str(value)
+
+
 def parse_turn(config: ClientConfig, call: Call, payload: Any) -> TurnResult:
-    session_id = str(_field(config, call, payload, config.fields.session_id, "session_id"))
-    messages = _field(config, call, payload, config.fields.messages, "messages")
-    if not isinstance(messages, list):
-        raise ProtocolError(call.method, call.url, f"{config.fields.messages} is not a list")
+    session_id = _session_id(config, call, payload)
+    try:
+        messages = _field(config, call, payload, config.fields.messages, "messages")
+        if not isinstance(messages, list):
+            raise ProtocolError(call.method, call.url, f"{config.fields.messages} is not a list")
+        status = _status(config, call, payload)
+    except ProtocolError as exc:
+        # The id was readable: whoever started this session can still end it.
+        raise ProtocolError(call.method, call.url, exc.problem, session_id) from None
     text_of = compile_path(config.fields.message_text)
     parsed = tuple(_message(item, text_of) for item in messages)
     transfer = compile_path(config.fields.transfer)(payload)
     transfer_value = transfer[0] if transfer and isinstance(transfer[0], dict) else None
-    return TurnResult(session_id, _status(config, call, payload), parsed, transfer_value, payload)
+    return TurnResult(session_id, status, parsed, transfer_value, payload)
 
 
 def _message(item: Any, text_of: Callable[[Any], list[Any]]) -> Message:
@@ -244,7 +291,7 @@ def _message(item: Any, text_of: Callable[[Any], list[Any]]) -> Message:
 
 
 def parse_session(config: ClientConfig, call: Call, payload: Any) -> SessionInfo:
-    session_id = str(_field(config, call, payload, config.fields.session_id, "session_id"))
+    session_id = _session_id(config, call, payload)
     variables = _field(config, call, payload, config.fields.variables, "variables")
     if not isinstance(variables, dict):
         raise ProtocolError(call.method, call.url, f"{config.fields.variables} is not an object")
@@ -254,8 +301,9 @@ def parse_session(config: ClientConfig, call: Call, payload: Any) -> SessionInfo
 
 
 def parse_end(config: ClientConfig, call: Call, payload: Any) -> EndResult:
-    found_id = compile_path(config.fields.session_id)(payload) if payload is not None else []
-    found_status = compile_path(config.fields.status)(payload) if payload is not None else []
+    readable = isinstance(payload, dict)
+    found_id = compile_path(config.fields.session_id)(payload) if readable else []
+    found_status = compile_path(config.fields.status)(payload) if readable else []
     session_id = str(found_id[0]) if found_id else ""
     status = str(found_status[0]) if found_status else "terminated"
     return EndResult(session_id, status, payload if isinstance(payload, dict) else {})
@@ -280,11 +328,11 @@ def exchange(
     redactor = config.effective_redactor
     return Exchange(
         method=call.method,
-        url=call.url,
+        url=redactor.text(call.url),
         request_headers=redactor.headers(request_headers(config, call)),
         request_json=redactor.value(call.body),
         status=response.status if response is not None else None,
-        response_json=redactor.value(payload),
+        response_json=redactor.value(None if payload is _NOT_JSON else payload),
         started_at=started_at,
         duration=duration,
         attempt=attempt,

@@ -18,9 +18,11 @@ from jsonschema import Draft202012Validator
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
+from flowtest.matchers import BuildContext, TextMode
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
+from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
@@ -69,11 +71,17 @@ def _partial_validator() -> Draft202012Validator:
 
 
 class ScenarioLoader:
-    """Loads scenario files under one project root; partials are read once and cached."""
+    """Loads scenario files under one project root; partials are read once and cached.
 
-    def __init__(self, root: Path, utterance_mode: str = "all") -> None:
+    ``text_match``: how bot steps compare texts when a scenario does not say (the setting).
+    """
+
+    def __init__(
+        self, root: Path, utterance_mode: str = "all", text_match: TextMode = TextMode.EXACT
+    ) -> None:
         self.root = root.resolve()
         self.utterance_mode = utterance_mode
+        self.text_match = text_match
         self._partials: dict[Path, Document] = {}
         self._tables: dict[Path, tuple[Row, ...] | SourceError] = {}
         self.utterance_finder = UtteranceFinder(self.root, self.display)
@@ -104,7 +112,7 @@ class ScenarioLoader:
         return LoadedFile(path, tuple(scenarios), tuple(broken))
 
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
-        data = document.data
+        data = as_written(document).data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
         errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
         if errors:
@@ -124,7 +132,7 @@ class ScenarioLoader:
         if errors:
             return BrokenDocument(tuple(errors), name, document.location())
         mode = document.data.get("utterances", self.utterance_mode)
-        return _build_scenario(document, raw_steps, rows, lists, mode)
+        return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match)
 
     # -- examples: PATH ----------------------------------------------------------------
 
@@ -259,7 +267,7 @@ class ScenarioLoader:
         errors = partial_errors(target, display)
         if errors:
             return errors[0]
-        return load_documents(read_text(target, display), display)[0]
+        return as_written(load_documents(read_text(target, display), display)[0])
 
 
 def partial_errors(path: Path, display: str) -> list[SourceError]:
@@ -270,7 +278,7 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
         return [exc]
     if len(documents) != 1:
         return [SourceError(Location(display, 1, 1), "a partial file holds exactly one document")]
-    return schema_errors(documents[0], _partial_validator())
+    return schema_errors(as_written(documents[0]), _partial_validator())
 
 
 def _mentions_utterance(data: Any) -> bool:
@@ -390,15 +398,17 @@ def _build_scenario(
     rows: tuple[Row, ...],
     lists: Mapping[str, UtteranceList],
     utterance_mode: str,
+    text_match: TextMode,
 ) -> model.Scenario:
     data = document.data
     start = data.get("start", {})
+    texts = BuildContext(text=True, text_mode=TextMode(data.get("text_match", text_match)))
     return model.Scenario(
         name=data["name"],
         flow=data["flow"],
         path=document.path,
         location=document.location(),
-        steps=tuple(_build_step(step) for step in steps),
+        steps=tuple(_build_step(step, texts) for step in steps),
         flow_location=document.location(("flow",)),
         org=data.get("org"),
         description=data.get("description"),
@@ -414,6 +424,7 @@ def _build_scenario(
         utterances={name: found.phrases for name, found in lists.items()},
         utterance_mode=utterance_mode,
         strict=data.get("strict", True),
+        text_match=texts.text_mode,
         retries=data.get("retries", 0),
         weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
@@ -422,7 +433,7 @@ def _build_scenario(
     )
 
 
-def _build_step(raw: _RawStep) -> model.Step:
+def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
     data, document = raw.data, raw.document
     where = describe_path(raw.at)
     location = document.location(raw.at)
@@ -443,7 +454,7 @@ def _build_step(raw: _RawStep) -> model.Step:
         )
     if "bot" in data:
         specs = data["bot"] if isinstance(data["bot"], list) else [data["bot"]]
-        return model.BotStep(**common, matchers=tuple(build_matcher(spec) for spec in specs))
+        return model.BotStep(**common, matchers=tuple(build_matcher(spec, texts) for spec in specs))
     if "status" in data:
         statuses = data["status"] if isinstance(data["status"], list) else [data["status"]]
         return model.StatusStep(**common, statuses=tuple(statuses))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowtest.errors import Location
-from flowtest.matchers import Matcher
+from flowtest.matchers import Matcher, TextMode
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class Scenario:
     utterances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     utterance_mode: str = "all"
     strict: bool = True
+    text_match: TextMode = TextMode.EXACT
     retries: int = 0
     weight: int = 1  # flowtest load: relative share of iterations; 0 keeps it out of load runs
     timeout: float | None = None

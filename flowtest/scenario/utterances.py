@@ -70,6 +70,7 @@ def _one_list(document: Document, name: str, phrases: object) -> UtteranceList:
         raise SourceError(document.location((name,)), f"{name}: expected a list of phrases")
     texts = []
     for index, phrase in enumerate(phrases):
+        phrase = document.written.get((name, index), phrase)  # a phrase is a text as typed: 0042, 12:30
         if isinstance(phrase, (dict, list, bool)) or phrase is None or str(phrase).strip() == "":
             raise SourceError(document.location((name, index)), f"{name}[{index}]: expected a phrase (text)")
         texts.append(str(phrase))

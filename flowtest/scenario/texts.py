@@ -1,0 +1,61 @@
+"""Texts are sent as written: a plain scalar in a text position keeps the text the designer typed.
+
+YAML reads ``012345`` as the number 5349 (octal), ``12:30`` as 750 (base 60), ``3.10``
+as 3.1 and ``true`` as a boolean. Where the scenario format wants a text (``user``,
+``reason``, a plain-scalar ``bot``, the text of a text matcher), the source text that
+``yamlsource`` kept for such scalars replaces the value, before the schema sees it.
+Variable matchers keep their JSON types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtest.yamlsource import Document, JsonPath
+
+TEXT_MATCHER_KEYS = frozenset({"contains", "starts_with", "ends_with", "regex", "fuzzy"})
+_COMBINATIONS = frozenset({"any_of", "all_of"})
+_VALUE_CHECKS = frozenset({"variables", "message", "turn"})  # JSONPATH: MATCHER over JSON values
+
+
+def as_written(document: Document) -> Document:
+    """The document with every text position holding its source text (changed in place)."""
+    for at, text in document.written.items():
+        if is_text_position(at):
+            _set(document.data, at, text)
+    return document
+
+
+def is_text_position(at: JsonPath) -> bool:
+    if len(at) < 3 or at[0] != "conversation" or not isinstance(at[1], int):
+        return False
+    key, rest = at[2], at[3:]
+    if key in ("user", "reason"):
+        return not rest
+    if key == "bot":
+        return _in_matcher(rest[1:] if rest and isinstance(rest[0], int) else rest, text=True)
+    if key in _VALUE_CHECKS:
+        return len(rest) >= 1 and _in_matcher(rest[1:], text=False)
+    return False
+
+
+def _in_matcher(rest: JsonPath, text: bool) -> bool:
+    """Whether ``rest``, a path inside a matcher, is a text (``text``: the matcher checks a text)."""
+    if not rest:
+        return text
+    head, tail = rest[0], rest[1:]
+    if head in TEXT_MATCHER_KEYS:
+        return not tail
+    if head == "equals":
+        return text and not tail
+    if head in _COMBINATIONS:
+        return bool(tail) and isinstance(tail[0], int) and _in_matcher(tail[1:], text)
+    if head == "not":
+        return _in_matcher(tail, text)
+    return False
+
+
+def _set(data: Any, at: JsonPath, value: str) -> None:
+    for part in at[:-1]:
+        data = data[part]
+    data[at[-1]] = value
