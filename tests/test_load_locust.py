@@ -148,14 +148,17 @@ def test_a_master_and_two_workers_run_the_scenarios_and_end_every_session(
     assert target.api.started >= starts
 
 
-def test_ctrl_c_ends_every_session_and_says_so(suite: Path, target: RunningSandbox) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_ends_every_session_and_says_so(
+    stop: signal.Signals, suite: Path, target: RunningSandbox
+) -> None:
     process = _load(suite, "--headless", "-u", "4", "-r", "4", "-t", "60s", "-H", target.url)
     try:
         deadline = time.monotonic() + 60
         while target.api.started < 20 and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         assert target.api.started >= 20, "the load run did not start conversations"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         out, _ = process.communicate(timeout=60)
     finally:
         process.kill()
@@ -195,3 +198,16 @@ def test_the_plugin_and_the_other_commands_never_import_locust_or_gevent() -> No
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_weight_that_is_not_a_whole_number_is_one_line_at_its_place(tmp_path: Path) -> None:
+    (tmp_path / "w.scenario.yaml").write_text("name: n\nflow: f\nweight: 2.5\nconversation:\n  - bot: hi\n")
+    result = subprocess.run(
+        [*FLOWTEST, "validate", "w.scenario.yaml", "--flows", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "w.scenario.yaml:3:9: error: weight: expected a whole number, got 2.5" in result.stdout
