@@ -1,22 +1,29 @@
-"""flowtest benchmarks: conversations against the sandbox, and collection speed.
+"""flowtest benchmarks: conversations against the sandbox, a peer, and collection speed.
 
-    make bench                                   # everything, with the defaults below
-    .venv/bin/python benchmarks/run.py --conversations 200 --skip-xdist
+    make bench                                         # every part, with the defaults below
+    .venv/bin/python benchmarks/run.py --only many     # one part (or several: --only many,scale)
+    .venv/bin/python benchmarks/run.py --only many --conversations 200 --repeat 1
 
 Starts `flowtest serve` in its own process, generates five-turn scenarios, and prints
-side by side what each way of running them costs, all measured in this run:
+what each way of running them costs, all measured in this run (the machine is shared:
+only ratios within one run mean something; runs are interleaved and repeated, and
+the median is printed):
 
-1. Serial overhead at 0 latency: the marginal wall time and CPU per request of a raw
-   httpx loop doing the same requests (the floor) and of flowtest run one by one.
-   Marginal = (run with 2N conversations - run with N) / (N conversations' requests),
-   so interpreter start-up and collection cancel out.
-2. N conversations at the given latency: the raw loop (estimated from 50 of them),
-   flowtest with --flowtest-concurrency, and optionally pytest-xdist.
-3. Collecting and validating 10,000 scenario files, against parsing them with
-   PyYAML's C loader alone.
-4. `flowtest validate` on 1,000 files.
+serial   One by one at 0 latency: the marginal wall time per request of a raw httpx
+         loop (the floor) and of flowtest. Marginal = (run with 2N - run with N) /
+         N conversations' requests, so start-up and collection cancel out.
+many     N conversations at the given latency, all at once: a bare aiohttp script
+         doing the same requests (benchmarks/bare_aiohttp.py), flowtest with Allure
+         results off, and flowtest with them on (as users run it); optionally xdist.
+scale    10x N conversations in one process against N, Allure on: linear wall time,
+         peak RSS, every conversation passes; and the message when the open-file
+         limit is below the concurrency asked for.
+peer     Tavern, in a virtualenv of its own the benchmark creates, on the same
+         conversations against the same server, against flowtest.
+collect  Collecting and validating 10,000 scenario files, against PyYAML's C loader.
+validate `flowtest validate` on 1,000 files.
 
-Every run also reports the sessions still open on the server afterwards.
+Every flowtest row also reports the sessions still open on the server afterwards.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ import argparse
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,19 +59,11 @@ nodes:
     say: You said ${text}.
     next: listen
 """
-PYTEST_FLAGS = [
-    "-q",
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:allure_pytest",
-    "-p",
-    "no:schemathesis",
-    "-p",
-    "no:hypothesispytest",
-]
+PYTEST_FLAGS = ["-q", "-p", "no:cacheprovider", "-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+ALLURE_OFF = ("-p", "no:allure_pytest", "--flowtest-allure-results=")
 # A user's Python writes bytecode; without it every run recompiles pytest's rewritten plugins.
 ENV = {**os.environ, "FLOWTEST_API_KEY": KEY, "PYTHONDONTWRITEBYTECODE": ""}
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,38 @@ class Run:
     rss_mb: float = 0.0
     server_cpu: float = 0.0
     open_sessions: int = 0
+    failed: int = 0
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class Process:
+    wall: float
+    cpu: float
+    rss_mb: float
+    returncode: int
+    output: str
+
+
+def measure(command: Sequence[str], cwd: Path, nofile: int | None = None) -> Process:
+    """Run a command; its own wall time, CPU and peak RSS (wait4, not the children's running max)."""
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with tempfile.TemporaryFile("w+") as out:
+        wall = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=cwd, env=ENV, stdout=out, stderr=subprocess.STDOUT, text=True, preexec_fn=limit
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - wall
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    cpu = usage.ru_utime + usage.ru_stime
+    return Process(wall, cpu, usage.ru_maxrss / 1024, process.returncode, output)
 
 
 def scenario(index: int) -> str:
@@ -144,7 +177,27 @@ def raw_loop(sandbox: Sandbox, count: int) -> Run:
     )
 
 
-def flowtest_run(name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str) -> Run:
+def bare_aiohttp(sandbox: Sandbox, count: int, concurrency: int) -> Run:
+    """The floor at concurrency: benchmarks/bare_aiohttp.py, a whole process like pytest's."""
+    server = sandbox.cpu()
+    command = [sys.executable, str(HERE / "bare_aiohttp.py"), sandbox.url, str(count), str(concurrency)]
+    done = measure(command, HERE)
+    failed = int(done.output.split()[0]) if done.output.split() else count
+    return Run(
+        "bare aiohttp script",
+        done.wall,
+        done.cpu,
+        count * REQUESTS,
+        done.rss_mb,
+        sandbox.cpu() - server,
+        sandbox.open_sessions(),
+        failed,
+    )
+
+
+def flowtest_run(
+    name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str, check: bool = True, nofile: int = 0
+) -> Run:
     command = [
         sys.executable,
         "-m",
@@ -156,23 +209,28 @@ def flowtest_run(name: str, sandbox: Sandbox, suite: Path, count: int, *extra: s
         str(suite),
         *extra,
     ]
-    before, server = resource.getrusage(resource.RUSAGE_CHILDREN), sandbox.cpu()
-    wall = time.perf_counter()
-    done = subprocess.run(command, env=ENV, capture_output=True, text=True, cwd=suite)
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    server = sandbox.cpu()
+    done = measure(command, suite, nofile or None)
+    passed = re.search(r"(\d+) passed", done.output)
+    failed = count - (int(passed.group(1)) if passed else 0)
+    if check and (done.returncode != 0 or failed):
+        raise SystemExit(f"{name} failed:\n{done.output[-4000:]}")
     return Run(
         name,
-        wall,
-        cpu,
+        done.wall,
+        done.cpu,
         count * REQUESTS,
-        after.ru_maxrss / 1024,
+        done.rss_mb,
         sandbox.cpu() - server,
         sandbox.open_sessions(),
+        failed,
+        done.output,
     )
+
+
+def allure_on(suite: Path) -> tuple[str, ...]:
+    """Allure results as `make run` writes them: a results folder emptied at the start."""
+    return ("--alluredir", str(suite.parent / f"{suite.name}-allure-results"), "--clean-alluredir")
 
 
 def marginal(name: str, small: Run, large: Run) -> Run:
@@ -190,23 +248,44 @@ def marginal(name: str, small: Run, large: Run) -> Run:
 
 def table(rows: list[Run], floor: Run) -> None:
     print(
-        f"{'run':<38}{'wall':>9}{'req/s':>9}{'µs/req':>9}{'cpu µs/req':>12}{'srv µs/req':>12}"
-        f"{'RSS MB':>8}{'wall ratio':>12}{'open':>6}"
+        f"{'run':<44}{'wall':>9}{'req/s':>8}{'cpu s':>8}{'srv cpu':>9}"
+        f"{'RSS MB':>8}{'wall ratio':>12}{'cpu ratio':>11}{'open':>6}{'failed':>8}"
     )
     for row in rows:
-        per_request = row.wall / row.requests * 1e6
         ratio = row.wall / row.requests / (floor.wall / floor.requests)
+        cpu_ratio = row.cpu / row.requests / (floor.cpu / floor.requests)
         print(
-            f"{row.name:<38}{row.wall:8.2f}s{row.requests / row.wall:9.0f}{per_request:9.0f}"
-            f"{row.cpu / row.requests * 1e6:12.0f}{row.server_cpu / row.requests * 1e6:12.0f}"
-            f"{row.rss_mb:8.0f}{ratio:11.2f}x{row.open_sessions:6d}"
+            f"{row.name:<44}{row.wall:8.2f}s{row.requests / row.wall:8.0f}{row.cpu:8.2f}{row.server_cpu:9.2f}"
+            f"{row.rss_mb:8.0f}{ratio:11.2f}x{cpu_ratio:10.2f}x{row.open_sessions:6d}{row.failed:8d}"
         )
 
 
-def serial_overhead(root: Path, flows: Path, count: int) -> None:
-    print(
-        f"\n1) serial, 0 latency: marginal cost of {count} more conversations ({count * REQUESTS} requests)"
+def target(what: str, value: float, limit: float, unit: str = "x") -> None:
+    verdict = "ok" if value <= limit else "MISSED"
+    print(f"  {what:<68}{value:9.2f}{unit:<3} target <= {limit:g}{unit}  {verdict}")
+
+
+def medians(name: str, runs: list[Run]) -> Run:
+    """The median of each figure over the repetitions."""
+    return Run(
+        name,
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+        runs[0].requests,
+        max(r.rss_mb for r in runs),
+        statistics.median(r.server_cpu for r in runs),
+        max(r.open_sessions for r in runs),
+        max(r.failed for r in runs),
     )
+
+
+def ratio(runs: dict[str, list[Run]], top: str, bottom: str, field: Callable[[Run], float]) -> float:
+    """The median of the per-repetition ratios: each pair ran back to back, under the same load."""
+    return statistics.median(field(a) / field(b) for a, b in zip(runs[top], runs[bottom], strict=True))
+
+
+def serial_overhead(root: Path, flows: Path, count: int) -> None:
+    print(f"\nserial) 0 latency: marginal cost of {count} more conversations ({count * REQUESTS} requests)")
     small, large = write_suite(root / "serial-n", count), write_suite(root / "serial-2n", 2 * count)
     sandbox = Sandbox(flows, "0")
     try:
@@ -222,49 +301,132 @@ def serial_overhead(root: Path, flows: Path, count: int) -> None:
     table([raw, serial], raw)
 
 
-def many(root: Path, flows: Path, count: int, latency: str, concurrency: int, xdist: int) -> None:
-    print(f"\n2) {count} conversations of {TURNS} turns at {latency} latency")
+def many(
+    root: Path, flows: Path, count: int, latency: str, concurrency: int, xdist: int, repeat: int
+) -> None:
+    print(
+        f"\nmany) {count} conversations of {TURNS} turns at {latency} latency, concurrency {concurrency}, "
+        f"median of {repeat} interleaved repetitions"
+    )
     suite = write_suite(root / "many", count)
     sandbox = Sandbox(flows, latency)
-    try:
-        sample = raw_loop(sandbox, 50)
-        scale = count / 50
-        raw = Run(
-            f"raw httpx loop (50, scaled to {count})",
-            sample.wall * scale,
-            sample.cpu * scale,
-            count * REQUESTS,
-            sample.rss_mb,
-            sample.server_cpu * scale,
-            sample.open_sessions,
+    variants: dict[str, Callable[[], Run]] = {
+        "bare": lambda: bare_aiohttp(sandbox, count, concurrency),
+        "off": lambda: flowtest_run(
+            "flowtest, Allure off",
+            sandbox,
+            suite,
+            count,
+            f"--flowtest-concurrency={concurrency}",
+            *ALLURE_OFF,
+        ),
+        "on": lambda: flowtest_run(
+            "flowtest, Allure on",
+            sandbox,
+            suite,
+            count,
+            f"--flowtest-concurrency={concurrency}",
+            *allure_on(suite),
+        ),
+    }
+    if xdist:
+        share = max(concurrency // xdist, 1)
+        variants["xdist"] = lambda: flowtest_run(
+            f"xdist -n {xdist}, concurrency {share} each, Allure on",
+            sandbox,
+            suite,
+            count,
+            "-n",
+            str(xdist),
+            f"--flowtest-concurrency={share}",
+            *allure_on(suite),
         )
-        rows = [
-            raw,
-            flowtest_run(
-                f"flowtest --flowtest-concurrency={concurrency}",
-                sandbox,
-                suite,
-                count,
-                f"--flowtest-concurrency={concurrency}",
-            ),
-        ]
-        if xdist:
-            workers = ("-n", str(xdist))
-            rows.append(flowtest_run(f"pytest-xdist -n {xdist}, one by one", sandbox, suite, count, *workers))
-            share = max(concurrency // xdist, 1)
-            name = f"pytest-xdist -n {xdist}, concurrency {share} each"
-            rows.append(
-                flowtest_run(name, sandbox, suite, count, *workers, f"--flowtest-concurrency={share}")
-            )
+    runs: dict[str, list[Run]] = {key: [] for key in variants}
+    try:
+        bare_aiohttp(sandbox, min(count, 100), concurrency)  # warm the server up
+        for _ in range(repeat):
+            for key, run in variants.items():
+                runs[key].append(run())
     finally:
         sandbox.stop()
-    table(rows, raw)
+    rows = {key: medians(results[0].name, results) for key, results in runs.items()}
+    table(list(rows.values()), rows["bare"])
+    print("targets (median of the per-repetition ratios):")
+    target("flowtest Allure off / bare aiohttp, whole run wall", ratio(runs, "off", "bare", _wall), 1.5)
+    target("flowtest Allure off / bare aiohttp, client CPU", ratio(runs, "off", "bare", _cpu), 1.5)
+    target("flowtest Allure on / bare aiohttp, whole run wall", ratio(runs, "on", "bare", _wall), 1.5)
+    target("flowtest Allure on / bare aiohttp, client CPU", ratio(runs, "on", "bare", _cpu), 1.5)
+    target("Allure on / Allure off, wall", ratio(runs, "on", "off", _wall), 1.25)
+    target("Allure on / Allure off, CPU", ratio(runs, "on", "off", _cpu), 1.25)
+
+
+def _wall(run: Run) -> float:
+    return run.wall
+
+
+def _cpu(run: Run) -> float:
+    return run.cpu
+
+
+def scale(root: Path, flows: Path, count: int, factor: int, latency: str, repeat: int) -> None:
+    large = count * factor
+    print(
+        f"\nscale) {large} conversations in one process against {count}, at {latency}, "
+        f"all at once, Allure on, median of {repeat}"
+    )
+    small_suite, large_suite = write_suite(root / "scale-n", count), write_suite(root / "scale-10n", large)
+    sandbox = Sandbox(flows, latency)
+    runs: dict[str, list[Run]] = {"small": [], "large": []}
+    try:
+        for _ in range(repeat):
+            for key, suite, n in (("small", small_suite, count), ("large", large_suite, large)):
+                flags = (f"--flowtest-concurrency={n}", *allure_on(suite))
+                runs[key].append(
+                    flowtest_run(f"flowtest, {n} at once", sandbox, suite, n, *flags, check=False)
+                )
+        limited = open_file_limit(sandbox, small_suite, count)
+    finally:
+        sandbox.stop()
+    rows = [medians(results[0].name, results) for results in runs.values()]
+    table(rows, rows[0])
+    print("targets:")
+    target(f"{large} conversations: failed", rows[1].failed, 0, "")
+    target(
+        f"{large} / {count} conversations, wall per conversation",
+        ratio(runs, "large", "small", _wall) / factor,
+        1.0,
+    )
+    target(f"{large} conversations, peak RSS", rows[1].rss_mb, 500, " MB")
+    print(f"  open-file limit 256, concurrency {count}: {limited}")
+
+
+def open_file_limit(sandbox: Sandbox, suite: Path, count: int) -> str:
+    """What a user sees when ulimit -n is below the concurrency asked for."""
+    run = flowtest_run(
+        "nofile 256",
+        sandbox,
+        suite,
+        count,
+        f"--flowtest-concurrency={count}",
+        *ALLURE_OFF,
+        "-W",
+        "always",
+        check=False,
+        nofile=256,
+    )
+    lines = [line.strip() for line in run.output.splitlines() if "open file" in line or "open-file" in line]
+    summary = run.output.strip().splitlines()[-1] if run.output.strip() else "(no output)"
+    return f"{summary}; {lines[0] if lines else 'no message about the limit'}"
+
+
+def peer(root: Path, flows: Path, count: int, latency: str, workers: int) -> None:
+    raise NotImplementedError
 
 
 def collection(root: Path, count: int) -> None:
     import yaml
 
-    print(f"\n3) collecting and validating {count} scenario files")
+    print(f"\ncollect) collecting and validating {count} scenario files")
     folder = write_suite(root / "collect", count)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     start = time.perf_counter()
@@ -291,7 +453,7 @@ def collection(root: Path, count: int) -> None:
 
 
 def validate_speed(root: Path, count: int) -> None:
-    print(f"\n4) flowtest validate on {count} scenario files")
+    print(f"\nvalidate) flowtest validate on {count} scenario files")
     folder = write_suite(root / "validate", count)
     command = [sys.executable, "-m", "flowtest.cli", "validate", str(folder)]
     start = time.perf_counter()
@@ -305,27 +467,48 @@ def validate_speed(root: Path, count: int) -> None:
     print(f"whole process: {elapsed:.2f}s, of which interpreter and imports: {startup:.2f}s")
 
 
+PARTS = ("serial", "many", "scale", "peer", "collect", "validate")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--only", default=",".join(PARTS), help=f"parts to run, of {', '.join(PARTS)}")
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--latency", default="50ms")
-    parser.add_argument("--concurrency", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=0, help="default: all conversations at once")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the 'many' part (medians)")
+    parser.add_argument("--scale", type=int, default=10, help="the 'scale' part runs this many times more")
+    parser.add_argument("--scale-repeat", type=int, default=1, help="repetitions of the 'scale' part")
     parser.add_argument("--serial", type=int, default=300, help="conversations for the serial overhead run")
-    parser.add_argument("--xdist", type=int, default=4, help="workers for the xdist row (0: skip)")
+    parser.add_argument("--xdist", type=int, default=0, help="workers for an xdist row in 'many' (0: none)")
+    parser.add_argument("--peer-conversations", type=int, default=200, help="conversations for Tavern")
+    parser.add_argument("--peer-workers", type=int, default=8, help="pytest-xdist workers for Tavern")
     parser.add_argument("--collect", type=int, default=10_000, help="files for the collection benchmark")
     parser.add_argument("--validate", type=int, default=1000, help="files for the validate benchmark")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown part(s): {', '.join(sorted(parts - set(PARTS)))}; known: {', '.join(PARTS)}")
+    concurrency = args.concurrency or args.conversations
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         flows = root / "flows"
         flows.mkdir()
         (flows / "echo.flow.yaml").write_text(FLOW)
-        serial_overhead(root, flows, args.serial)
-        many(root, flows, args.conversations, args.latency, args.concurrency, args.xdist)
-        collection(root, args.collect)
-        validate_speed(root, args.validate)
+        if "serial" in parts:
+            serial_overhead(root, flows, args.serial)
+        if "many" in parts:
+            many(root, flows, args.conversations, args.latency, concurrency, args.xdist, args.repeat)
+        if "scale" in parts:
+            scale(root, flows, args.conversations, args.scale, args.latency, args.scale_repeat)
+        if "peer" in parts:
+            peer(root, flows, args.peer_conversations, args.latency, args.peer_workers)
+        if "collect" in parts:
+            collection(root, args.collect)
+        if "validate" in parts:
+            validate_speed(root, args.validate)
 
 
 if __name__ == "__main__":

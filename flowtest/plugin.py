@@ -160,6 +160,9 @@ def _default_allure_dir(config: pytest.Config, settings: Settings) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
+    reporter = config.stash.get(ALLURE, None)
+    if reporter is not None:
+        reporter.flush()
     results = getattr(config.option, "allure_report_dir", None)
     if not results or hasattr(config, "workerinput") or RUN_SESSION not in config.stash:
         return
@@ -203,6 +206,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     reporter = _allure(item.config)
     if result is not None and reporter is not None:
         reporter.mark_flaky(result)
+    if result is not None:
+        # Reported: keeping every trace to the end made memory (and GC) grow with the run.
+        del item.stash[RESULT]
 
 
 def _allure(config: pytest.Config) -> allure_report.AllureScenarioReporter | None:

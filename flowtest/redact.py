@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 MASK = "***"
 
 
@@ -36,7 +38,10 @@ class Redactor:
 
     def _touches(self, data: Any) -> bool:
         # One C-speed serialisation is far cheaper than walking every value in Python.
-        text = json.dumps(data, ensure_ascii=False, default=str)
+        try:
+            text = orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits
+            text = json.dumps(data, ensure_ascii=False, default=str)
         return any(secret in text for secret in self.secret_values) or any(
             f'"{key}"' in text for key in self.secret_keys
         )

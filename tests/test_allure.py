@@ -41,6 +41,15 @@ conversation:
   - bot: {contains: closed}
 """
 
+WRONG_VARIABLE = """name: Expects the wrong name
+flow: flight-status
+start:
+  variables: {customerName: Ada}
+conversation:
+  - variables:
+      $.customerName: Grace
+"""
+
 
 @pytest.fixture(scope="module")
 def keyed_sandbox() -> Iterator[RunningSandbox]:
@@ -53,6 +62,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, keyed_sandbox: RunningSand
     project = tmp_path_factory.mktemp("project")
     (project / "greet.scenario.yaml").write_text(PASSING)
     (project / "wrong.scenario.yaml").write_text(FAILING)
+    (project / "variable.scenario.yaml").write_text(WRONG_VARIABLE)
     (project / "broken.scenario.yaml").write_text("name: x\nflow: y\nconversation: [{bot: {contians: a}}]\n")
     run_pytest(
         project,
@@ -115,13 +125,43 @@ def test_one_step_per_conversation_step_with_attachments(results: Path) -> None:
         ("End Session", "passed"),
     ]
     assert all(s["stop"] >= s["start"] for s in first["steps"])
-    start = first["steps"][0]["attachments"]
-    assert [(a["name"], a["type"]) for a in start] == [
-        ("POST /orgs/demo/flows/flight-status/sessions request", "application/json"),
-        ("201 response", "application/json"),
+    assert not any(s.get("attachments") for s in first["steps"])
+    assert [(a["name"], a["type"]) for a in first["attachments"]] == [
+        ("transcript", "text/html"),
+        ("exchanges", "application/json"),
     ]
-    assert all((results / a["source"]).is_file() for s in first["steps"] for a in s.get("attachments", []))
-    assert [(a["name"], a["type"]) for a in first["attachments"]] == [("transcript", "text/html")]
+
+
+def test_every_call_of_a_conversation_is_in_one_exchanges_attachment(results: Path) -> None:
+    first = next(r for r in _by_name(results, "Greets by name") if r["parameters"][0]["value"] == "first")
+    (source,) = [a["source"] for a in first["attachments"] if a["name"] == "exchanges"]
+    calls = json.loads((results / source).read_text(encoding="utf-8"))
+    assert [(c["step"], c["request"]["method"], c["response"]["status"]) for c in calls] == [
+        ("Start Session: flight-status", "POST", 201),
+        ("user: flight status", "POST", 200),
+        ("variables: $.customerName of type string", "GET", 200),
+        ("End Session", "DELETE", 200),
+    ]
+    start = calls[0]
+    assert start["request"]["url"].endswith("/cgw/process/v1/orgs/demo/flows/flight-status/sessions")
+    assert start["request"]["headers"]["Authorization"] == "***"
+    assert start["request"]["body"]["variables"] == {"customerName": "***"}
+    assert start["response"]["body"]["status"] == "awaiting_input"
+    assert start["response"]["duration_ms"] > 0
+    assert calls[1]["request"]["body"] == {"text": "flight status"}
+
+
+def test_the_failing_step_keeps_its_own_request_and_response(results: Path) -> None:
+    (wrong,) = _by_name(results, "Expects the wrong name")
+    failed = next(s for s in wrong["steps"] if s["status"] == "failed")
+    assert failed["name"] == 'variables: $.customerName == "Grace"'
+    request, response = failed["attachments"]
+    assert request["name"].startswith("GET /orgs/demo/sessions/") and request["name"].endswith(" request")
+    assert (response["name"], response["type"]) == ("200 response", "application/json")
+    answer = json.loads((results / response["source"]).read_text(encoding="utf-8"))
+    assert answer["status"] == 200
+    assert answer["body"]["variables"]["customerName"] == "***"  # a secret variable, still masked
+    assert [s for s in wrong["steps"] if s.get("attachments")] == [failed]
 
 
 def test_failing_step_is_marked_and_categorised(results: Path) -> None:

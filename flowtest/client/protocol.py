@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from flowtest import __version__
 from flowtest.client.models import (
@@ -111,7 +112,13 @@ def request_headers(config: ClientConfig, call: Call) -> dict[str, str]:
 
 
 def encode_body(call: Call) -> bytes | None:
-    return None if call.body is None else json.dumps(call.body).encode()
+    """The body as JSON; orjson is several times faster than json, which runs once per request."""
+    if call.body is None:
+        return None
+    try:
+        return orjson.dumps(call.body, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: json writes it
+        return json.dumps(call.body).encode()
 
 
 # -- responses ---------------------------------------------------------------------
@@ -141,6 +148,10 @@ def decode_json(response: RawResponse) -> Any:
     if not response.content:
         return None
     try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what orjson refuses and json reads: NaN, integers beyond 64 bits, UTF-16
         return json.loads(response.content)
     except ValueError:
         return _NOT_JSON
