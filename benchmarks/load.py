@@ -11,7 +11,9 @@ the same five-turn conversation (Start Session, five Send Message, End Session):
 2. one plain Locust process, a FastHttpUser sending the same requests and checking
    nothing: the floor flowtest load is measured against;
 3. pytest with --flowtest-concurrency USERS, marginal over N and 2N conversations so
-   that start-up and collection cancel out.
+   that start-up and collection cancel out;
+4. bare aiohttp (benchmarks/bare_aiohttp.py), USERS conversations at once, only the
+   echoed text checked: the floor of the asyncio side, whose HTTP client flowtest load shares.
 
 It prints requests per second and client CPU per request of each, the ratios to the
 plain Locust script, full conversations per second (what the sandbox sustains with the
@@ -129,13 +131,29 @@ def concurrency_run(sandbox: Sandbox, folder: Path, count: int, users: int) -> F
     )
 
 
+def bare_aiohttp_run(sandbox: Sandbox, count: int, users: int) -> Figure:
+    """The asyncio floor: one aiohttp session, the same requests, only the echo checked (whole process)."""
+    script = Path(__file__).with_name("bare_aiohttp.py")
+    cpu, wall, already_open = _children_cpu(), time.perf_counter(), sandbox.open_sessions()
+    done = subprocess.run(
+        [sys.executable, str(script), sandbox.url, str(count), str(users)], capture_output=True
+    )
+    wall, cpu = time.perf_counter() - wall, _children_cpu() - cpu
+    if done.returncode != 0:
+        raise SystemExit(f"bare aiohttp failed: {done.stdout[-2000:]!r} {done.stderr[-2000:]!r}")
+    left_open = sandbox.open_sessions() - already_open
+    return Figure(f"bare aiohttp, {users} at once", count * REQUESTS, wall, cpu, 0, left_open)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--users", type=int, default=20, help="Locust users, and the pytest concurrency")
     parser.add_argument("--seconds", type=int, default=10, help="each Locust run's --run-time")
-    parser.add_argument("--conversations", type=int, default=500, help="N for the pytest row")
+    parser.add_argument(
+        "--conversations", type=int, default=500, help="N for the pytest row (4N for bare aiohttp)"
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
@@ -164,12 +182,13 @@ def main() -> None:
                 options.seconds,
             )
             pytest_row = concurrency_run(sandbox, folder, options.conversations, options.users)
+            bare = bare_aiohttp_run(sandbox, options.conversations * 4, options.users)
         finally:
             sandbox.stop()
     print(f"\n{options.users} users, 0 latency, one client process each, sandbox on the same machine\n")
     header = ("client", "requests/s", "vs plain", "CPU/request", "failures", "left open")
     print("{:42} {:>11} {:>9} {:>12} {:>9} {:>9}".format(*header))
-    for figure in (ours, plain, pytest_row):
+    for figure in (ours, plain, pytest_row, bare):
         print(
             f"{figure.name:42} {figure.per_second:11.0f} {figure.per_second / plain.per_second:8.2f}x "
             f"{figure.cpu_per_request_us:9.0f} µs {figure.failures:9d} {figure.open_sessions:9d}"

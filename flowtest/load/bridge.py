@@ -70,6 +70,7 @@ class LoopBridge:
         self._ready: collections.deque[tuple[Ticket[Any], asyncio.Task[Any]]] = collections.deque()
         self._tasks: dict[Ticket[Any], asyncio.Task[Any]] = {}
         self._watcher: Any = None
+        self._woken = False  # a wake-up is on its way to the hub: no need for another
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Ticket[T]:
         """Start the coroutine on the loop; call from a greenlet."""
@@ -117,6 +118,7 @@ class LoopBridge:
 
     def _deliver(self) -> None:
         """In the hub, woken by the loop thread: wake the greenlets whose conversations ended."""
+        self._woken = False  # before draining: what is appended from now on is drained or wakes us again
         while self._ready:
             ticket, task = self._ready.popleft()
             error = asyncio.CancelledError() if task.cancelled() else task.exception()
@@ -135,7 +137,9 @@ class LoopBridge:
     def _finished(self, ticket: Ticket[Any], task: asyncio.Task[Any]) -> None:
         self._tasks.pop(ticket, None)
         self._ready.append((ticket, task))
-        self._watcher.send()  # thread-safe: wakes the hub, which runs _deliver
+        if not self._woken:  # one wake-up per batch: each send costs a syscall under the GIL
+            self._woken = True
+            self._watcher.send()  # thread-safe: wakes the hub, which runs _deliver
 
     def _cancel(self, ticket: Ticket[Any]) -> None:
         task = self._tasks.get(ticket)

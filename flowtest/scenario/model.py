@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -128,7 +129,7 @@ class Case:
     def name(self) -> str:
         return self.scenario.name if self.row_id is None else f"{self.scenario.name}[{self.row_id}]"
 
-    @property
+    @functools.cached_property  # read on every template lookup of the conversation
     def scenario_id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", self.scenario.name.lower()).strip("-")
         return slug if self.row_id is None else f"{slug}-{self.row_id}"
