@@ -11,22 +11,28 @@ mapping and the ``BuildContext``), plus its key in the scenario schema.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from itertools import combinations
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+import regex
 from deepdiff import DeepDiff
 from rapidfuzz.distance import Levenshtein
 
+from flowtest.errors import FlowtestError
 from flowtest.templating import Bindings, as_text, render, render_pattern
 
 Render = Callable[[Any], Any]
+# The stdlib's regex parser, to tell a pattern's structure (renamed re._parser in 3.11).
+sre_parse: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
 _JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -199,9 +205,56 @@ class Regex:
         return f"matches regex {show(render_pattern(self.pattern, bindings))}{_MODE_WORDS[self.mode]}"
 
 
+REGEX_TIMEOUT = 1.0  # seconds one search may take; a real bot text takes microseconds
+
+
+class PatternError(FlowtestError):
+    """A scenario's regex that cannot run: invalid once templated, or too slow on the text."""
+
+
 def _search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
-    flags = re.IGNORECASE if mode is not TextMode.EXACT else 0
-    return re.search(pattern, text, flags)
+    """``re.search`` with its cost bounded: the ``regex`` engine stops after REGEX_TIMEOUT
+    (``re`` cannot be stopped, nor interrupted by Ctrl-C), and releases the GIL meanwhile."""
+    flags = regex.IGNORECASE if mode is not TextMode.EXACT else 0
+    try:
+        found = regex.search(pattern, text, flags, timeout=REGEX_TIMEOUT, concurrent=True)
+    except regex.error as exc:
+        raise PatternError(f"regex {show(pattern)} is not a valid regex once templated: {exc}") from None
+    except TimeoutError:
+        raise PatternError(
+            f"regex {show(pattern)} was stopped after {REGEX_TIMEOUT:g}s on a {len(text):,}-character "
+            "text: it backtracks catastrophically (as (a|aa)+ can); rewrite it"
+        ) from None
+    return cast("re.Match[str] | None", found)
+
+
+def backtracking_risk(pattern: str) -> str | None:
+    """Why ``pattern`` may take exponential time (an unbounded repeat inside another), or None."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None  # the schema reports invalid patterns
+    return _nested_repeat(parsed, outer=None)
+
+
+def _nested_repeat(items: Any, outer: str | None) -> str | None:
+    for op, value in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+            _, high, body = value
+            unbounded = high == sre_parse.MAXREPEAT
+            if unbounded and outer is not None:
+                return "an unbounded repeat inside another, such as (a+)+, can take exponential time"
+            found = _nested_repeat(body, "repeat" if unbounded else outer)
+        elif name == "SUBPATTERN":
+            found = _nested_repeat(value[-1], outer)
+        elif name == "BRANCH":
+            found = next((f for b in value[1] if (f := _nested_repeat(b, outer)) is not None), None)
+        else:
+            found = None
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ keeps its line and column, without subclassing or patching PyYAML.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ from flowtest.errors import Location, SourceError
 JsonPath = tuple[str | int, ...]
 _LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_NODES = 200_000  # an alias bomb expands exponentially; real files stay far below this
+_MAX_DEPTH = 100  # real scenarios nest a dozen levels; Python's recursion limit is near 1000
+MAX_FILE_BYTES = 2_000_000  # a scenario, partial or table is kilobytes; parsing 50 MB takes a minute
+_RESOLVER: Any = yaml.resolver.Resolver()
+_STANDARD_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -64,6 +69,10 @@ class Document:
 def read_text(path: Path, display: str) -> str:
     """A file's text, or a SourceError that says why it cannot be read."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            message = f"the file is {_megabytes(size)}, over the {_megabytes(MAX_FILE_BYTES)} limit: not read"
+            raise SourceError(Location(display, 1, 1), message)
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Location(display, 1, 1), f"not UTF-8 text ({exc.reason})") from None
@@ -71,20 +80,45 @@ def read_text(path: Path, display: str) -> str:
         raise SourceError(Location(display, 1, 1), f"cannot read file: {exc.strerror}") from None
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
 def load_documents(text: str, display: str) -> list[Document]:
-    """Every non-empty document of a YAML stream; a syntax error becomes a SourceError."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_LOADER))
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, display) from None
-    except yaml.YAMLError as exc:
-        raise SourceError(Location(display, 1, 1), f"invalid YAML: {exc}") from None
-    documents = []
-    for index, node in enumerate(nodes):
-        if node is None or _is_empty(node):
-            continue
-        documents.append(_Builder(display).document(node, index))
+    """Every non-empty document of a YAML stream; the first error becomes a SourceError."""
+    documents, errors = load_stream(text, display)
+    if errors:
+        raise errors[0]
     return documents
+
+
+def load_stream(text: str, display: str) -> tuple[list[Document], list[SourceError]]:
+    """Every document that can be read, and one error for each that cannot.
+
+    A syntax error ends the stream there: the documents before it are kept.
+    """
+    documents: list[Document] = []
+    errors: list[SourceError] = []
+    nodes = yaml.compose_all(text, Loader=_LOADER)
+    index = 0
+    while True:
+        try:
+            node = next(nodes)
+        except StopIteration:
+            break
+        except yaml.MarkedYAMLError as exc:
+            errors.append(_syntax_error(exc, display))
+            break
+        except yaml.YAMLError as exc:
+            errors.append(SourceError(Location(display, 1, 1), f"invalid YAML: {exc}"))
+            break
+        if node is not None and not _is_empty(node):
+            try:
+                documents.append(_Builder(display).document(node, index))
+            except SourceError as exc:
+                errors.append(exc)
+        index += 1
+    return documents, errors
 
 
 def _is_empty(node: Node) -> bool:
@@ -111,6 +145,7 @@ class _Builder:
         self.key_marks: dict[JsonPath, tuple[int, int]] = {}
         self.templated: list[JsonPath] = []
         self.written: dict[JsonPath, str] = {}
+        self.own_keys: set[JsonPath] = set()
         self.count = 0
 
     def document(self, node: Node, index: int) -> Document:
@@ -122,7 +157,10 @@ class _Builder:
     def build(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
         self.count += 1
         if self.count > _MAX_NODES:
-            raise self.error(node, "document too large (aliases expand to too many nodes)")
+            message = f"document too large: over {_MAX_NODES:,} values (each use of an alias counts again)"
+            raise self.error(node, message)
+        if len(at) > _MAX_DEPTH:
+            raise self.error(node, f"nested more than {_MAX_DEPTH} levels deep")
         self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
             value = self.scalar(node)
@@ -134,6 +172,8 @@ class _Builder:
             return value
         if id(node) in ancestors:
             raise self.error(node, "an alias refers to a node that contains it")
+        if node.tag not in _STANDARD_TAGS:
+            raise self.error(node, f"unsupported YAML tag '{node.tag}'")
         ancestors.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -155,21 +195,45 @@ class _Builder:
             value = self.constructor.construct_object(node)
         except yaml.YAMLError:
             raise self.error(node, f"unsupported YAML tag '{node.tag}'") from None
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            return self.unreadable(node)
         # Dates and binary have no JSON form: keep what the designer typed.
         if isinstance(value, (datetime.date, bytes)):
             return node.value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(node, f"{node.value} is not a number JSON can carry; quote it for the text")
         return value
 
+    def unreadable(self, node: ScalarNode) -> str:
+        """A scalar its tag cannot build: a text when YAML only guessed the tag, else an error."""
+        implicit = _RESOLVER.resolve(ScalarNode, node.value, (True, False)) == node.tag
+        if implicit and node.tag.endswith(":int"):
+            digits = sum(char.isdigit() for char in node.value)
+            raise self.error(node, f"a number of {digits} digits is too long; quote it for the text")
+        if implicit:  # 2024-02-30 looks like a date but is none: the designer's text
+            return str(node.value)
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise self.error(node, f"'{node.value}' is not a valid !!{kind}")
+
     def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int]) -> dict[str, Any]:
+        own = len(node.value)
         if any(key.tag == _MERGE_TAG for key, _ in node.value):
-            self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            own -= sum(1 for key, _ in node.value if key.tag == _MERGE_TAG)
+            try:
+                self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<), merged first
+            except yaml.YAMLError as exc:
+                raise self.error(node, f"cannot merge: {getattr(exc, 'problem', exc)}") from None
+        merged = len(node.value) - own
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for position, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, ScalarNode):
                 raise self.error(key_node, "a key must be plain text, not a list or mapping")
-            key = str(self.scalar(key_node))
-            if key in result:
+            # A key is the text as written: "null: 1" names "null", not "None".
+            key = key_node.value
+            if key in result and position >= merged and (*at, key) in self.own_keys:
                 raise self.error(key_node, f"duplicate key '{key}'")
+            if position >= merged:  # the mapping's own keys override what a merge brought
+                self.own_keys.add((*at, key))
             self.key_marks[(*at, key)] = (
                 key_node.start_mark.line + 1,
                 key_node.start_mark.column + 1,

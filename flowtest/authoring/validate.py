@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from flowtest.errors import Location, SourceError
-from flowtest.matchers import Text
+from flowtest.matchers import Regex, Text, backtracking_risk
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import model
 from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
@@ -159,6 +161,7 @@ def _step_findings(steps: Sequence[model.Step]) -> Iterator[Finding]:
             ended = True
         if isinstance(step, model.BotStep):
             yield from _brittle(step)
+        yield from _slow_patterns(step)
 
 
 def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Finding]:
@@ -173,6 +176,26 @@ def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Findin
             f"before asserts {found}"
             + (" (add error: to expect a refusal)" if set(status.statuses) <= set(_TERMINAL) else ""),
         )
+
+
+def _slow_patterns(step: model.Step) -> Iterator[Finding]:
+    """Regexes that can take exponential time on some bot text (at run time they are stopped)."""
+    for pattern in sorted(set(_patterns(step))):
+        risk = backtracking_risk(pattern)
+        if risk is not None:
+            yield Finding(step.location, "warning", f"{step.where}: regex {json.dumps(pattern)}: {risk}")
+
+
+def _patterns(value: object) -> Iterator[str]:
+    """Every regex pattern held by a step's matchers, however they nest."""
+    if isinstance(value, Regex):
+        yield value.pattern
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _patterns(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield from _patterns(getattr(value, item.name))
 
 
 def _brittle(step: model.BotStep) -> Iterator[Finding]:

@@ -27,7 +27,7 @@ from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, load_schema, validator
 from flowtest.templating import bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
-from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, read_text
+from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
 
 SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
 _MAX_INCLUDE_DEPTH = 20
@@ -98,14 +98,15 @@ class ScenarioLoader:
     def load_file(self, path: Path) -> LoadedFile:
         display = self.display(path)
         try:
-            documents = load_documents(read_text(path, display), display)
+            documents, unreadable = load_stream(read_text(path, display), display)
         except SourceError as exc:
             return LoadedFile(path, broken=(BrokenDocument((exc,), None, exc.location),))
-        if not documents:
+        if not documents and not unreadable:
             error = SourceError(Location(display, 1, 1), "the file holds no scenario")
             return LoadedFile(path, broken=(BrokenDocument((error,), None, error.location),))
         scenarios: list[model.Scenario] = []
-        broken: list[BrokenDocument] = []
+        # A document that cannot be read costs only itself: the others in the file still run.
+        broken = [BrokenDocument((error,), None, error.location) for error in unreadable]
         for document in documents:
             result = self.load_document(path, document)
             (broken if isinstance(result, BrokenDocument) else scenarios).append(result)  # type: ignore[arg-type]
