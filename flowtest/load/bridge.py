@@ -71,16 +71,18 @@ class LoopBridge:
         self._tasks: dict[Ticket[Any], asyncio.Task[Any]] = {}
         self._watcher: Any = None
         self._woken = False  # a wake-up is on its way to the hub: no need for another
+        self._closing = False
 
-    def submit(self, coroutine: Coroutine[Any, Any, T]) -> Ticket[T]:
-        """Start the coroutine on the loop; call from a greenlet."""
+    def submit(self, coroutine: Coroutine[Any, Any, T], cancellable: bool = True) -> Ticket[T]:
+        """Start the coroutine on the loop; call from a greenlet. ``cancel_all`` reaches it if cancellable."""
         loop = self._ensure_loop()
         ticket: Ticket[T] = Ticket()
-        loop.call_soon_threadsafe(self._launch, coroutine, ticket)
+        loop.call_soon_threadsafe(self._launch, coroutine, ticket, cancellable)
         return ticket
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return self.submit(coroutine).wait(timeout)
+        """Run a coroutine of our own (closing, cancelling) to its end: ``cancel_all`` leaves it alone."""
+        return self.submit(coroutine, cancellable=False).wait(timeout)
 
     def cancel(self, ticket: Ticket[Any]) -> None:
         """Cancel the conversation: asyncio cancellation, so its teardown still ends the session."""
@@ -93,13 +95,15 @@ class LoopBridge:
             self.run(self._cancel_everything(), timeout)
 
     def close(self, timeout: float) -> None:
-        if self._loop is None or self._running is None or self._pool is None:
-            return
+        loop, running, pool = self._loop, self._running, self._pool
+        if loop is None or running is None or pool is None or self._closing:
+            return  # Locust may shut down twice at once (SIGTERM during its own shutdown)
+        self._closing = True
         self.cancel_all(timeout)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._running.get(timeout=timeout)
-        self._loop.close()
-        self._pool.kill()
+        loop.call_soon_threadsafe(loop.stop)
+        running.get(timeout=timeout)
+        loop.close()
+        pool.kill()
         self._watcher.close()
         self._loop = self._running = self._pool = None
 
@@ -129,9 +133,10 @@ class LoopBridge:
 
     # -- the loop thread ------------------------------------------------------------------
 
-    def _launch(self, coroutine: Coroutine[Any, Any, Any], ticket: Ticket[Any]) -> None:
+    def _launch(self, coroutine: Coroutine[Any, Any, Any], ticket: Ticket[Any], cancellable: bool) -> None:
         task = asyncio.ensure_future(coroutine)
-        self._tasks[ticket] = task
+        if cancellable:
+            self._tasks[ticket] = task
         task.add_done_callback(lambda done: self._finished(ticket, done))
 
     def _finished(self, ticket: Ticket[Any], task: asyncio.Task[Any]) -> None:
@@ -147,8 +152,7 @@ class LoopBridge:
             task.cancel()
 
     async def _cancel_everything(self) -> None:
-        current = asyncio.current_task()
-        tasks = [task for task in self._tasks.values() if task is not current]
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

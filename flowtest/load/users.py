@@ -21,6 +21,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
+from gevent.lock import Semaphore
 from locust import User, constant, events
 from locust.env import Environment
 from locust.runners import MasterRunner
@@ -54,6 +55,7 @@ class LoadRun:
     running: set[Conversation] = field(default_factory=set)
     worker_tallies: dict[str, dict[str, int]] = field(default_factory=dict)
     client: AsyncFlowClient | None = None
+    closing: Semaphore = field(default_factory=Semaphore)
 
     def connect(self, host: str | None) -> None:
         """The client for this run's target: Locust's host (-H, the web UI) or FLOWTEST_BASE_URL."""
@@ -96,10 +98,16 @@ class LoadRun:
         self.tally.unfinished = sum(1 for c in self.running if c.session_id is not None and not c.ended)
 
     def close(self) -> None:
-        if self.client is not None:
+        """End the client and the loop thread, then say how many sessions may be open; once."""
+        # Locust may shut down twice at once (SIGTERM during its own shutdown): the second
+        # waits for the first, or its exit would cut the first short.
+        with self.closing:
+            if self.client is None:
+                return
             self.bridge.run(self.client.aclose(), STOP_WAIT)
+            self.bridge.close(STOP_WAIT)
             self.client = None
-        self.bridge.close(STOP_WAIT)
+            print(f"flowtest: {self.tally.summary()}", file=sys.stderr, flush=True)
 
 
 def load_scenarios(paths: Sequence[Path], root: Path, utterances: str) -> tuple[Scenario, ...]:
@@ -216,6 +224,4 @@ def _listen(run: LoadRun) -> None:
             workers = len(run.worker_tallies)
             print(f"flowtest: {total.summary()} (as {workers} worker(s) last reported)", file=sys.stderr)
             return
-        if run.tally.started or run.client is not None:
-            run.close()
-            print(f"flowtest: {run.tally.summary()}", file=sys.stderr, flush=True)
+        run.close()
