@@ -423,6 +423,34 @@ def peer(root: Path, flows: Path, count: int, latency: str, workers: int) -> Non
     raise NotImplementedError
 
 
+def write_utterance_suite(folder: Path, count: int) -> Path:
+    """The same suite in 100 folders, every scenario sending phrases of lists one and two levels up."""
+    (folder / "top.utterances.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "top.utterances.yaml").write_text("HELLO: [hi, hello, hey]\n")
+    for index in range(count):
+        sub = folder / f"d{index % 100:03d}"
+        if index < 100:
+            sub.mkdir()
+            (sub / "local.utterances.yaml").write_text(f"ASK{index}: [help me, I need help]\n")
+        text = scenario(index).replace("  - user: message 0", "  - user: {utterance: HELLO}\n  - user: x")
+        text = text.replace("conversation:", "utterances: first\nconversation:")
+        text += f"  - user: {{utterance: ASK{index % 100}}}\n"
+        (sub / f"c{index:05d}.scenario.yaml").write_text(text)
+    return folder
+
+
+def collect_only(folder: Path, count: int) -> float:
+    command = [sys.executable, "-m", "pytest", str(folder), "--collect-only", *PYTEST_FLAGS]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--rootdir", str(folder)], capture_output=True, text=True, cwd=folder, env=ENV
+    )
+    collected = time.perf_counter() - start
+    if f"{count} tests collected" not in done.stdout:
+        raise SystemExit(f"collection failed:\n{done.stdout[-2000:]}")
+    return collected
+
+
 def collection(root: Path, count: int) -> None:
     import yaml
 
@@ -433,23 +461,14 @@ def collection(root: Path, count: int) -> None:
     for path in folder.glob("*.scenario.yaml"):
         yaml.load(path.read_text(), Loader=loader)  # the C *safe* loader
     floor = time.perf_counter() - start
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(folder),
-        "--collect-only",
-        *PYTEST_FLAGS,
-        "--rootdir",
-        str(folder),
-    ]
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=folder, env=ENV)
-    collected = time.perf_counter() - start
-    if f"{count} tests collected" not in done.stdout:
-        raise SystemExit(f"collection failed:\n{done.stdout[-2000:]}")
+    collected = collect_only(folder, count)
+    with_lists = collect_only(write_utterance_suite(root / "collect-utterances", count), count)
     print(f"PyYAML C loader alone:                  {floor:6.2f}s")
     print(f"pytest --collect-only (whole process):  {collected:6.2f}s  ({collected / floor:.1f}x the parse)")
+    print(
+        f"the same, each sending two utterance lists from 100 folders: {with_lists:6.2f}s "
+        f"({with_lists / collected:.2f}x)"
+    )
 
 
 def validate_speed(root: Path, count: int) -> None:

@@ -16,18 +16,21 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
+from flowtest.authoring.botium import import_botium, write
 from flowtest.authoring.init import InitConflict, init
-from flowtest.authoring.record import Recorder, Recording, dump
+from flowtest.authoring.record import Recorder, Recording, dump, secret_env
 from flowtest.authoring.validate import find_files, validate
 from flowtest.client import ClientConfig, FlowClient
 from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load import INSTALL_HINT, PATHS_VARIABLE, locustfile_path
+from flowtest.redact import Redactor
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
 from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, running_sandbox, serve
+from flowtest.scenario.loader import ScenarioLoader
 from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
@@ -242,6 +245,12 @@ def _add_record(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--base-url", default=None, help="the API (default: FLOWTEST_BASE_URL, else the sandbox)"
     )
     parser.add_argument("--org", default=None, help="organization id (default: FLOWTEST_ORG, else demo)")
+    parser.add_argument(
+        "--utterances",
+        action="store_true",
+        help="write user: {utterance: NAME} for lines that are a phrase of a list seen from --out's folder "
+        "(and take /utterance NAME)",
+    )
     parser.set_defaults(handler=_record)
 
 
@@ -265,17 +274,27 @@ def _record(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists():
         raise FlowtestError(f"{args.out} exists; flowtest record does not overwrite files")
     recording = Recording(
-        args.flow, args.name or f"Recorded {args.flow} conversation", _start_variables(args.var)
+        args.flow,
+        args.name or f"Recorded {args.flow} conversation",
+        _start_variables(args.var),
+        secret_names=frozenset(settings.secret_variables),
+        known_secrets={settings.api_key: f"${{env.{API_KEY_VARIABLE}}}"} if settings.api_key else {},
     )
     shown = sys.stdout if args.out is not None else sys.stderr
-    inputs = _input_lines(args.inputs, shown)
+    secrets = Redactor().with_values(recording.secret_values)
+    inputs = _input_lines(args.inputs, shown, secrets)
     with contextlib.ExitStack() as stack:
         config = _record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
-        document = Recorder(
-            client, recording, inputs, shown, lambda text: print(text, end="", file=shown, flush=True)
-        ).run()
-        header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
+        prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
+        lists = _recording_lists(root, args.out) if args.utterances else {}
+        document = Recorder(client, recording, inputs, shown, prompt, lists).run()
+        source = config.effective_redactor.text(config.base_url)
+        header = f"# Recorded with flowtest record from {source} ({datetime.date.today()}).\n"
+        header += "".join(
+            f"# Set {secret_env(name)} to replay: the secret variable {name} is read from it.\n"
+            for name in sorted(recording.secret_names & set(recording.variables))
+        )
     text = dump(document, header)
     if args.out is None:
         sys.stdout.write(text)
@@ -286,7 +305,17 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
-def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
+def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]:
+    """The utterance lists the recorded scenario will see (from its folder up to the project root)."""
+    folder = (out.parent if out is not None else Path.cwd()).resolve()
+    library = ScenarioLoader(root).utterance_finder.library(folder)
+    problems = [*library.broken, *library.duplicates.values()]
+    if problems:
+        raise FlowtestError(str(problems[0]))
+    return {name: found.phrases for name, found in library.lists.items()}
+
+
+def _input_lines(path: Path | None, shown: TextIO, redactor: Redactor) -> Iterator[str]:
     """The user's lines; echoed when they do not come from a terminal, so the transcript reads well."""
     if path is not None:
         source: Iterable[str] = path.read_text(encoding="utf-8").splitlines()
@@ -295,7 +324,7 @@ def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
     echo = path is not None or not sys.stdin.isatty()
     for line in source:
         if echo:
-            print(line.rstrip("\n"), file=shown, flush=True)
+            print(redactor.text(line.rstrip("\n")), file=shown, flush=True)
         yield line
 
 
@@ -313,6 +342,7 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
             settings.auth_scheme,
             settings.timeout,
             settings.fields,
+            redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
         )
     sandbox_config = SandboxConfig(flows_dir=settings.sandbox_flows, orgs=(settings.org,), port=0)
     try:
@@ -320,6 +350,55 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
     except FlowFilesError as exc:
         raise FlowtestError("the sandbox cannot start:\n" + "\n".join(str(e) for e in exc.errors)) from None
     return ClientConfig(sandbox.url, settings.org, DEFAULT_API_KEY, timeout=settings.timeout)
+
+
+def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("import", help="convert another tool's test suite into scenarios")
+    sources = parser.add_subparsers(dest="source", required=True, metavar="FORMAT")
+    botium = sources.add_parser(
+        "botium",
+        help="BotiumScript: *.convo.txt, *.pconvo.txt, *.utterances.txt, *.scriptingmemory.txt, YAML/JSON",
+    )
+    botium.add_argument("src", type=Path, help="a Botium file or a folder of them")
+    botium.add_argument("--out", type=Path, required=True, help="folder for the scenarios (new files only)")
+    botium.add_argument("--flow", required=True, help="the flowId every imported scenario starts")
+    botium.set_defaults(handler=_import_botium)
+
+
+def _import_botium(args: argparse.Namespace) -> int:
+    root = project_root(Path.cwd())
+    out = args.out.resolve()
+    if not out.is_relative_to(root):
+        root = out  # includes must stay inside the project: the output folder is one
+    display = _displayer(args.src.resolve() if args.src.is_dir() else args.src.resolve().parent)
+    imported = import_botium(args.src, args.out, args.flow, display)
+    for problem in imported.problems:
+        print(problem, file=sys.stderr)
+    write(imported)
+    counts = ", ".join(f"{count} {what}" for what, count in imported.counts.items())
+    print(f"flowtest: imported {counts} into {args.out}")
+    if imported.notes:
+        print(f"{len(imported.notes)} thing(s) without an equivalent, kept as comments:")
+        for note in imported.notes:
+            print(f"  {note}")
+    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
+    for finding in findings:
+        print(finding.text(), file=sys.stderr)
+    if findings:
+        print("flowtest: the imported files do not validate (a bug: please report it)", file=sys.stderr)
+    if imported.problems:
+        print(f"flowtest: {len(imported.problems)} Botium file(s) could not be read", file=sys.stderr)
+    return 1 if findings or imported.problems else 0
+
+
+def _displayer(base: Path) -> Callable[[Path], str]:
+    """Source paths as the Botium suite names them: relative to its folder."""
+
+    def display(path: Path) -> str:
+        absolute = path.resolve()
+        return str(absolute.relative_to(base)) if absolute.is_relative_to(base) else str(path)
+
+    return display
 
 
 def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -388,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schema(commands)
     _add_record(commands)
     _add_init(commands)
+    _add_import(commands)
     _add_load(commands)
     return parser
 
@@ -401,7 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except FlowtestError as exc:
-        print(f"flowtest: error: {exc}", file=sys.stderr)
+        # What a server said may hold the key it was sent (an echoed Authorization header).
+        redactor = Redactor().with_values([os.environ.get(API_KEY_VARIABLE)])
+        print(f"flowtest: error: {redactor.text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

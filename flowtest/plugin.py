@@ -169,9 +169,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not any(isinstance(item, (ScenarioItem, BrokenScenarioItem)) for item in session.items):
         return
     run = config.stash[RUN_SESSION]
-    properties = allure_report.environment_properties(
-        run.base_url, run.settings.org, run.settings.uses_sandbox
-    )
+    base_url = run.redactor.text(run.base_url) if run.base_url else None
+    properties = allure_report.environment_properties(base_url, run.settings.org, run.settings.uses_sandbox)
     if any(_uses_random(item) for item in session.items):
         properties["utterance seed"] = str(config.stash[SEED])
     allure_report.write_run_files(Path(results), properties)
@@ -233,6 +232,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     settings = session.settings
     target = f"embedded sandbox ({settings.sandbox_flows})" if settings.uses_sandbox else settings.base_url
+    target = session.redactor.text(str(target))
     seed = config.stash[SEED]
     return f"flowtest: {target}, org {settings.org}, run id {session.run_id}, utterance seed {seed}"
 
@@ -323,7 +323,7 @@ class ScenarioItem(pytest.Item):
         self.stash[RESULT] = result
         reporter = _allure(self.config)
         if reporter is not None:
-            reporter.report(self, self.case, result)
+            reporter.report(self, self.case, result, self.config.stash[RUN_SESSION].redactor)
         for attempt in result.attempts:
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)

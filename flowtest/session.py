@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
 from flowtest.errors import ConfigError, FlowtestError
-from flowtest.redact import Redactor
+from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.sandbox.flows import FlowFilesError
@@ -62,11 +62,12 @@ class RunSession:
         self._restore_signals: Callable[[], None] | None = None
         self.notify: Callable[[str], None] = _to_stderr
 
-    @property
+    @functools.cached_property
     def redactor(self) -> Redactor:
         """The API key and secret variables, for what the run writes outside conversations."""
-        keys = frozenset(self.settings.secret_variables)
-        return Redactor(secret_keys=keys).with_values([self.settings.api_key])
+        settings = self.settings
+        keys = frozenset(settings.secret_variables)
+        return Redactor(secret_keys=keys).with_values([settings.api_key, *url_secrets(settings.base_url)])
 
     @property
     def context(self) -> RunContext:

@@ -201,3 +201,25 @@ def test_a_bad_table_is_one_line_at_the_row_at_fault(
     with pytest.raises(SourceError) as caught:
         table(tmp_path, name, text)
     assert str(caught.value) == message
+
+
+def test_record_writes_utterance_steps_when_asked(tmp_path: Path) -> None:
+    folder = suite(tmp_path)
+    done = run(
+        "record",
+        "--flow",
+        "flight-status",
+        "--utterances",
+        "--out",
+        "scenarios/flights/nested/recorded.scenario.yaml",
+        cwd=tmp_path,
+        stdin="/utterance NOPE\n/utterance ASK_STATUS\nba 117\nnope\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no utterance list 'NOPE'; lists: ASK_STATUS, DECLINE" in done.stdout
+    text = (folder / "nested" / "recorded.scenario.yaml").read_text()
+    assert "- user:\n    utterance: ASK_STATUS\n" in text
+    assert "- user:\n    utterance: DECLINE\n" in text  # typed, and a phrase of DECLINE
+    assert "- user: ba 117\n" in text
+    tests = run_pytest(tmp_path, env={"FLOWTEST_BASE_URL": ""})
+    assert "6 passed" in tests.stdout, tests.stdout  # 3 phrases x 2 phrases

@@ -18,7 +18,7 @@ import yaml
 from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
 from flowtest.errors import ApiError, FlowtestError, ProtocolError
 
-HELP = "commands: /transfer success|failed|hangup [reason], /vars, /end, /quit, /help"
+HELP = "commands: /transfer success|failed|hangup [reason], /utterance NAME, /vars, /end, /quit, /help"
 
 # Parts of a text that differ between runs; each becomes a regex of its kind.
 _VOLATILE = [
@@ -84,13 +84,23 @@ def escape_template(value: Any) -> Any:
 
 def variable_checks(variables: Mapping[str, Any], prefix: str = "$") -> Iterator[tuple[str, Any]]:
     """One check per leaf value, with a JSONPath that reads back to it."""
+    for path, value in _leaves(variables, prefix):
+        yield path, value_matcher(value)
+
+
+def _leaves(variables: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
     for key, value in variables.items():
         simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) is not None
         path = f"{prefix}.{key}" if simple else f"{prefix}[{json.dumps(key)}]"
         if isinstance(value, dict) and value:
-            yield from variable_checks(value, path)
+            yield from _leaves(value, path)
         else:
-            yield path, value_matcher(value)
+            yield path, value
+
+
+def secret_env(name: str) -> str:
+    """The environment variable a recorded scenario reads a secret variable from."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
 
 
 @dataclass
@@ -101,9 +111,47 @@ class Recording:
     steps: list[dict[str, Any]] = field(default_factory=list)
     status: str | None = None
     ended: bool = False
+    phrases: dict[str, str] = field(default_factory=dict)  # a phrase sent as {utterance: NAME} -> NAME
+    secret_names: frozenset[str] = frozenset()
+    known_secrets: Mapping[str, str] = field(default_factory=dict)  # value -> template (the API key)
+
+    @property
+    def secret_values(self) -> dict[str, str]:
+        """Each secret's value -> the ${env.NAME} written in its place."""
+        found = {
+            str(value): f"${{env.{secret_env(name)}}}"
+            for name, value in self.variables.items()
+            if name in self.secret_names and value not in (None, "")
+        }
+        return {**self.known_secrets, **found}
+
+    def literal(self, text: str) -> str:
+        """Text the user typed, as a scenario writes it: no template, no secret."""
+        text = escape_template(text)
+        for secret, template in self.secret_values.items():
+            text = text.replace(secret, template)
+        return text
+
+    def _text(self, text: str) -> Any:
+        """A bot text's matcher, with each secret value read from the environment instead."""
+        secrets = self.secret_values
+        marks = {f"\x00{index}\x00": template for index, template in enumerate(secrets.values())}
+        for mark, secret in zip(marks, secrets, strict=True):
+            text = text.replace(secret, mark)
+        matcher = text_matcher(text)
+        for mark, template in marks.items():
+            matcher = _replace(matcher, mark, template)
+        return matcher
+
+    def _value_check(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.phrases:
+            return {"utterance": self.phrases[value]}
+        if isinstance(value, str) and value in self.secret_values:
+            return self._text(value)
+        return value_matcher(value)
 
     def turn(self, turn: TurnResult) -> None:
-        texts = [text_matcher(text) for text in turn.texts]
+        texts = [self._text(text) for text in turn.texts]
         if len(texts) == 1:
             self.steps.append({"bot": texts[0]})
         elif texts:
@@ -115,12 +163,36 @@ class Recording:
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
         if final_variables:
-            steps.append({"variables": dict(variable_checks(final_variables))})
+            # A secret's value is not written: the check says only that it is there. A value
+            # that is a phrase sent from a list differs in each test of it: any phrase will do.
+            checks = {
+                path: self._value_check(value)
+                for path, value in _leaves(final_variables, "$")
+                if path.removeprefix("$.") not in self.secret_names
+            }
+            checks.update({f"$.{k}": {"exists": True} for k in final_variables if k in self.secret_names})
+            steps.append({"variables": checks})
         document: dict[str, Any] = {"name": self.name, "flow": self.flow}
         if self.variables:
-            document["start"] = {"variables": escape_template(self.variables)}
+            variables = {
+                name: f"${{env.{secret_env(name)}}}" if name in self.secret_names else escape_template(value)
+                for name, value in self.variables.items()
+            }
+            document["start"] = {"variables": variables}
         document["conversation"] = steps or [{"status": self.status}]
+        for secret, template in self.secret_values.items():  # wherever else one hides
+            document = _replace(document, secret, template)
         return document
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {key: _replace(item, old, new) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace(item, old, new) for item in value]
+    return value
 
 
 def dump(document: dict[str, Any], header: str) -> str:
@@ -138,9 +210,12 @@ class Recorder:
         lines: Iterable[str],
         out: TextIO,
         prompt: Callable[[str], None],
+        lists: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.client, self.recording, self.lines, self.out, self.prompt = client, recording, lines, out, prompt
         self.session_id: str | None = None
+        # Utterance lists, when asked for: a typed phrase of one is written as {utterance: NAME}.
+        self.lists = dict(lists or {})
 
     def run(self) -> dict[str, Any]:
         try:
@@ -186,20 +261,34 @@ class Recorder:
             return False
         elif command == "/transfer":
             self.transfer(rest)
+        elif command == "/utterance":
+            self.utterance(rest.strip())
         elif command.startswith("/"):
             self.say(f"unknown command {command}; {HELP}")
         else:
             self.send(line)
         return True
 
-    def send(self, text: str) -> None:
+    def send(self, text: str, utterance: str | None = None) -> None:
         try:
             turn = self.client.send_text(self._session(), text)
         except ApiError as exc:
             self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
             return
-        self.recording.steps.append({"user": escape_template(text)})
+        name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
+        if name:
+            self.recording.phrases[text.strip()] = name
+        self.recording.steps.append({"user": {"utterance": name} if name else self.recording.literal(text)})
         self.show(turn)
+
+    def utterance(self, name: str) -> None:
+        """Send the first phrase of a list; the scenario then sends each of them."""
+        if name not in self.lists:
+            known = ", ".join(sorted(self.lists)) or "none (record --utterances reads them)"
+            self.say(f"no utterance list '{name}'; lists: {known}")
+            return
+        self.say(f"you> {self.lists[name][0]}")
+        self.send(self.lists[name][0], name)
 
     def transfer(self, rest: str) -> None:
         result, _, reason = rest.strip().partition(" ")
@@ -213,7 +302,7 @@ class Recorder:
             return
         step: dict[str, Any] = {"transfer": result}
         if reason.strip():
-            step["reason"] = escape_template(reason.strip())
+            step["reason"] = self.recording.literal(reason.strip())
         self.recording.steps.append(step)
         self.show(turn)
 
@@ -237,7 +326,8 @@ class Recorder:
             self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        redactor = self.client.config.effective_redactor.with_values(self.recording.secret_values)
+        print(redactor.text(text), file=self.out, flush=True)
 
     def _session(self) -> str:
         if self.session_id is None:

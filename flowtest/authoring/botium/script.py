@@ -1,0 +1,402 @@
+"""Read BotiumScript: convo, partial convo, utterances and scripting memory files, text and YAML/JSON.
+
+The rules follow botium-core's compilers: a convo text file is a name line, an
+optional description, then sections ``#me``, ``#bot``, ``#include``, ``#begin``,
+``#end``; a section line whose first word names an asserter, logic hook or user
+input is one of those (``NAME arg1|arg2``, ``!`` negates, ``?`` makes optional);
+the other lines are the message text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowtest.errors import Location, SourceError
+from flowtest.yamlsource import Document, load_documents, read_text
+
+SENDERS = ("begin", "include", "me", "bot", "end")
+ASSERTERS = frozenset(
+    [
+        "BUTTONS",
+        "BUTTONS_COUNT",
+        "BUTTONS_COUNT_REC",
+        "MEDIA",
+        "MEDIA_COUNT",
+        "MEDIA_COUNT_REC",
+        "CARDS",
+        "CARDS_COUNT",
+        "CARDS_COUNT_REC",
+        "PAUSE_ASSERTER",
+        "JSON_PATH",
+        "JSON_PATH_COUNT",
+        "RESPONSE_LENGTH",
+        "FORMS",
+        "ENTITIES",
+        "ENTITY_VALUES",
+        "ENTITY_CONTENT",
+        "INTENT",
+        "INTENT_UNIQUE",
+        "INTENT_CONFIDENCE",
+        "TEXT_CONTAINS_ANY",
+        "TEXT_CONTAINS_ANY_IC",
+        "TEXT_CONTAINS_ALL",
+        "TEXT_CONTAINS_ALL_IC",
+        "TEXT_WILDCARD_ANY",
+        "TEXT_WILDCARD_ANY_IC",
+        "TEXT_WILDCARD_ALL",
+        "TEXT_WILDCARD_ALL_IC",
+        "TEXT_WILDCARDEXACT_ANY",
+        "TEXT_WILDCARDEXACT_ANY_IC",
+        "TEXT_WILDCARDEXACT_ALL",
+        "TEXT_WILDCARDEXACT_ALL_IC",
+        "TEXT_REGEXP_ANY",
+        "TEXT_REGEXP_ANY_IC",
+        "TEXT_REGEXP_ALL",
+        "TEXT_REGEXP_ALL_IC",
+        "TEXT_EQUALS",
+        "TEXT_EQUALS_IC",
+        "TEXT",
+        "TEXT_IC",
+        "TEXT_WER",
+        "BOT_CONSUMED",
+        "BOT_UNCONSUMED_COUNT",
+    ]
+)
+LOGIC_HOOKS = frozenset(
+    [
+        "PAUSE",
+        "WAITFORBOT",
+        "SET_SCRIPTING_MEMORY",
+        "CLEAR_SCRIPTING_MEMORY",
+        "ASSIGN_SCRIPTING_MEMORY",
+        "UPDATE_CUSTOM",
+        "SKIP_BOT_UNCONSUMED",
+        "INCLUDE",
+        "CONDITIONAL_STEP_TIME_BASED",
+        "CONDITIONAL_STEP_BUSINESS_HOURS",
+        "CONDITIONAL_STEP_CAPABILITY_VALUE_BASED",
+        "CONDITIONAL_STEP_JSON_PATH_BASED",
+        "CONVO_STEP_PARAMETERS",
+        "ORDERED_LIST_TO_BUTTON",
+    ]
+)
+USER_INPUTS = frozenset({"BUTTON", "MEDIA", "FORM"})
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class Hook:
+    """An asserter, logic hook or user input of a step."""
+
+    kind: str  # "asserter", "logic" or "input"
+    name: str
+    args: tuple[str, ...] = ()
+    negated: bool = False
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    sender: str
+    line: int
+    channel: str | None = None
+    text: str | None = None  # None: no message text (not the same as "")
+    negated: bool = False
+    optional: bool = False
+    hooks: tuple[Hook, ...] = ()
+    source_data: Any = None  # a message written as JSON
+
+
+@dataclass(frozen=True)
+class Convo:
+    name: str
+    path: Path
+    line: int
+    steps: tuple[Step, ...]
+    description: str | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Utterances:
+    name: str
+    phrases: tuple[str, ...]
+    path: Path
+
+
+@dataclass(frozen=True)
+class MemoryCase:
+    name: str
+    values: dict[str, str]  # "$var": value
+
+
+@dataclass(frozen=True)
+class Memory:
+    path: Path
+    cases: tuple[MemoryCase, ...]
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        names: dict[str, None] = {}
+        for case in self.cases:
+            names.update(dict.fromkeys(case.values))
+        return tuple(names)
+
+
+@dataclass
+class Script:
+    """Everything read from one source tree."""
+
+    convos: list[Convo] = field(default_factory=list)
+    utterances: list[Utterances] = field(default_factory=list)
+    memories: list[Memory] = field(default_factory=list)
+
+
+TEXT_KINDS = {
+    ".convo.txt": "convo",
+    ".pconvo.txt": "pconvo",
+    ".utterances.txt": "utterances",
+    ".scriptingmemory.txt": "memory",
+}
+OBJECT_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def source_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix, kind in TEXT_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    return "object" if name.endswith(OBJECT_SUFFIXES) else None
+
+
+def read_file(path: Path, display: str, script: Script) -> None:
+    """Add what one file holds to ``script``; raises SourceError when it cannot be read."""
+    kind = source_kind(path)
+    text = read_text(path, display).removeprefix("\ufeff")
+    if kind in ("convo", "pconvo"):
+        script.convos.append(_text_convo(_EOL.split(text), path, display, kind == "pconvo"))
+    elif kind == "utterances":
+        lines = _EOL.split(text)
+        phrases = tuple(line.rstrip("\n\t\r") for line in lines[1:] if line.strip())
+        script.utterances.append(Utterances(lines[0].strip(), phrases, path))
+    elif kind == "memory":
+        script.memories.append(Memory(path, tuple(memory_cases([ln for ln in _EOL.split(text)]))))
+    elif kind == "object":
+        _object_file(load_documents(text, display), path, display, script)
+
+
+# -- text convos -------------------------------------------------------------------------
+
+
+def _text_convo(lines: list[str], path: Path, display: str, partial: bool) -> Convo:
+    header: list[str] = []
+    steps: list[Step] = []
+    sender: str | None = None
+    channel: str | None = None
+    start = 0
+    body: list[str] = []
+
+    def close() -> None:
+        if sender is not None:
+            steps.append(parse_step(body, sender, start, display, channel))
+        else:
+            header.extend(body)
+
+    for number, line in enumerate(lines, 1):
+        tag = line[1:].split(" ")[0] if line.startswith("#") else None
+        if tag not in SENDERS:
+            body.append(line)
+            continue
+        close()
+        sender, _, rest = line[1:].strip().partition(" ")
+        channel, start, body = rest.strip() or None, number, []
+    close()
+    while header and not header[-1].strip():
+        header.pop()
+    name = header[0].strip() if header else path.name.split(".")[0]
+    description = "\n".join(header[1:]).strip() or None
+    return Convo(name, path, 1, tuple(steps), description, partial)
+
+
+def parse_step(lines: list[Any], sender: str, line: int, display: str, channel: str | None = None) -> Step:
+    """One section's lines (text lines or, from YAML/JSON, objects) as a Step."""
+    hooks: list[Hook] = []
+    text_lines: list[str] = []
+    pending: list[str] = []  # empty lines count only when text follows them
+    text_allowed = True
+    for raw in lines:
+        if isinstance(raw, dict):
+            hooks.append(_object_hook(raw, sender, Location(display, line, 1)))
+            continue
+        raw = str(raw)
+        hook = _line_hook(raw, sender)
+        if hook is not None:
+            hooks.append(hook)
+            text_allowed = text_allowed and hook.kind == "asserter"
+            continue
+        if sender == "me" and not text_allowed:
+            if raw.strip():
+                raise SourceError(Location(display, line, 1), f"#me: no text expected after a hook: '{raw}'")
+            continue
+        pending.append(raw)
+        if raw.strip():
+            text_lines.extend(pending)
+            pending = []
+    if pending and not text_lines:
+        text_lines = pending[:-1]
+    return _with_text(Step(sender, line, channel, hooks=tuple(hooks)), text_lines)
+
+
+def _with_text(step: Step, text_lines: list[str]) -> Step:
+    if not text_lines:
+        return step
+    first, optional, negated = _flags(text_lines[0])
+    content = "\n".join([first, *text_lines[1:]]).rstrip("\n\t\r")
+    stripped = content.strip()
+    if stripped[:1] in ("{", "[") and _is_json(stripped):
+        return Step(**{**step.__dict__, "source_data": json.loads(stripped), "optional": optional})
+    return Step(**{**step.__dict__, "text": content, "optional": optional, "negated": negated})
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _flags(text: str) -> tuple[str, bool, bool]:
+    """``?`` optional, ``!`` negated; ``??`` and ``!!`` escape a literal first character."""
+    optional = negated = False
+    if text.startswith("?"):
+        optional = not text.startswith("??")
+        text = text[1:]
+    if text.startswith("!"):
+        negated = not text.startswith("!!")
+        text = text[1:]
+    return text, optional, negated
+
+
+def _line_hook(raw: str, sender: str) -> Hook | None:
+    logic, optional, negated = _flags(raw)
+    name, _, rest = logic.partition(" ")
+    args = split_args(rest)
+    if sender != "me" and name in ASSERTERS:
+        return Hook("asserter", name, args, negated, optional)
+    if sender == "me" and name in USER_INPUTS:
+        return Hook("input", name, args)
+    if name in LOGIC_HOOKS:
+        return Hook("logic", name, args)
+    return None
+
+
+def split_args(text: str) -> tuple[str, ...]:
+    """``a|b\\|c`` is ("a", "b|c")."""
+    if not text:
+        return ()
+    return tuple(part.replace("\0", "|").strip() for part in text.replace("\\|", "\0").split("|"))
+
+
+def _object_hook(raw: dict[str, Any], sender: str, where: Location) -> Hook:
+    for key, kind in (("asserter", "asserter"), ("logichook", "logic"), ("logicHook", "logic")):
+        if key in raw:
+            return Hook(
+                kind, str(raw[key]), _args(raw.get("args")), bool(raw.get("not")), bool(raw.get("optional"))
+            )
+    for key in ("userinput", "userInput"):
+        if key in raw:
+            return Hook("input", str(raw[key]), _args(raw.get("args")))
+    name, content = next(iter(raw.items()))
+    name, optional, negated = str(name), False, False
+    for prefix, flag in (("?", "optional"), ("OPTIONAL_", "optional"), ("!", "negated"), ("NOT_", "negated")):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            optional, negated = optional or flag == "optional", negated or flag == "negated"
+    if sender != "me" and name in ASSERTERS:
+        return Hook("asserter", name, _args(content), negated, optional)
+    if sender == "me" and name in USER_INPUTS:
+        return Hook("input", name, _args(content))
+    if name in LOGIC_HOOKS:
+        return Hook("logic", name, _args(content))
+    raise SourceError(where, f"#{sender}: line not recognized: {json.dumps(raw)}")
+
+
+def _args(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    return split_args(str(value)) if isinstance(value, str) and "|" in value else (str(value),)
+
+
+# -- scripting memory ------------------------------------------------------------------
+
+
+def memory_cases(lines: list[Any]) -> list[MemoryCase]:
+    """Rows of ``|$var1|$var2`` tables, by test case (or transposed: ``$var|case1|case2``)."""
+    rows = [[cell.strip() for cell in str(line).split("|")] for line in lines if str(line).strip()]
+    if len(rows) < 2:
+        return []
+    if rows[1][0].startswith("$"):  # one row per variable, one column per case
+        names = rows[0][1:]
+        return [
+            MemoryCase(name, {row[0]: row[i + 1] if i + 1 < len(row) else "" for row in rows[1:]})
+            for i, name in enumerate(names)
+        ]
+    variables = rows[0][1:]
+    return [
+        MemoryCase(row[0], {var: row[i + 1] if i + 1 < len(row) else "" for i, var in enumerate(variables)})
+        for row in rows[1:]
+    ]
+
+
+# -- YAML and JSON -------------------------------------------------------------------------
+
+
+def _object_file(documents: list[Document], path: Path, display: str, script: Script) -> None:
+    if len(documents) != 1 or not isinstance(documents[0].data, dict):
+        raise SourceError(Location(display, 1, 1), "a Botium YAML/JSON file is one mapping")
+    document = documents[0]
+    data = document.data
+    for key, partial in (("convos", False), ("partialConvos", True)):
+        for index, raw in enumerate(data.get(key) or []):
+            script.convos.append(_object_convo(document, (key, index), raw, path, display, partial))
+    for name, phrases in (data.get("utterances") or {}).items():
+        if not isinstance(phrases, list):
+            raise SourceError(document.location(("utterances", name)), f"utterances.{name}: expected a list")
+        script.utterances.append(Utterances(str(name), tuple(str(p) for p in phrases), path))
+    memory = data.get("scriptingMemory") or []
+    if memory and all(isinstance(line, str) for line in memory):
+        script.memories.append(Memory(path, tuple(memory_cases(memory))))
+    elif memory:
+        cases = [
+            MemoryCase(
+                str(item.get("header", {}).get("name", index)), {k: str(v) for k, v in item["values"].items()}
+            )
+            for index, item in enumerate(memory)
+            if isinstance(item, dict) and isinstance(item.get("values"), dict)
+        ]
+        script.memories.append(Memory(path, tuple(cases)))
+
+
+def _object_convo(
+    document: Document, at: tuple[str, int], raw: Any, path: Path, display: str, partial: bool
+) -> Convo:
+    where = document.location(at)
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
+        raise SourceError(where, f"{at[0]}[{at[1]}]: a convo has a name and a list of steps")
+    steps = []
+    for index, step in enumerate(raw["steps"]):
+        location = document.location((*at, "steps", index))
+        if not isinstance(step, dict) or len(step) != 1 or next(iter(step)) not in SENDERS:
+            raise SourceError(location, f"a step is one of {', '.join(SENDERS)} with its lines")
+        sender, lines = next(iter(step.items()))
+        lines = lines if isinstance(lines, list) else [lines]
+        steps.append(parse_step(lines, sender, location.line, display))
+    name = str(raw.get("name") or f"{path.name.split('.')[0]} {at[1] + 1}")
+    return Convo(name, path, where.line, tuple(steps), raw.get("description"), partial)
