@@ -35,6 +35,7 @@ from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -49,17 +50,35 @@ def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
-def share(text: str) -> float:
-    """A share from 0 to 1, such as 0.05."""
+def _number_in(text: str, kind: type[N], low: N, high: N, what: str) -> N:
+    """``text`` as a number of ``kind`` from ``low`` to ``high``, else a ValueError saying so."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ValueError(f"expected a share from 0 to 1, got {text!r}")
+        value = kind(low - 1)
+    if not low <= value <= high:
+        raise ValueError(f"expected {what} from {low:g} to {high:g}, got {text!r}")
     return value
 
 
+def share(text: str) -> float:
+    """A share from 0 to 1, such as 0.05."""
+    return _number_in(text, float, 0.0, 1.0, "a share")
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0 picks a free one)."""
+    return _number_in(text, int, 0, 65535, "a port")
+
+
+def api_key(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the API key cannot be empty: clients would be let in with no key")
+    return text
+
+
+_port = _argument(port)
+_api_key = _argument(api_key)
 _duration = _argument(parse_duration)
 _rate = _argument(positive_rate)
 _share = _argument(share)
@@ -70,7 +89,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
@@ -89,6 +108,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--api-key",
+        type=_api_key,
         default=DEFAULT_API_KEY,
         help="the API key clients must send (default: the development key)",
     )
