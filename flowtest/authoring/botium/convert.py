@@ -219,6 +219,11 @@ def _me(step: Step, context: _Context) -> Iterator[str]:
             context.sent[name] = None
             yield _step({"user": {"utterance": name}})
         else:
+            first = step.text.split(" ")[0]
+            if first in context.lists and first != step.text:
+                yield context.note(
+                    step.line, f"{first} with arguments: utterance arguments have no equivalent"
+                )
             yield _step({"user": _user_text(step.text, step.line, context)})
     yield from _hooks(step, context)
 
