@@ -139,7 +139,9 @@ class Sandbox:
             "--max-sessions",
             "100000",
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        # The server's own log (tracebacks of clients that gave up) would drown the figures.
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - open as long as the server, closed in stop()
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
         match = re.search(r"(http://\S+)", line)
         if match is None:
@@ -153,9 +155,15 @@ class Sandbox:
     def open_sessions(self) -> int:
         return int(httpx.get(f"{self.url}/_sandbox/stats").json()["liveSessions"])
 
+    def errors(self) -> int:
+        """How many tracebacks the server logged so far."""
+        self.log.seek(0)
+        return self.log.read().count("Traceback")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+        self.log.close()
 
 
 def raw_loop(sandbox: Sandbox, count: int) -> Run:
@@ -419,8 +427,84 @@ def open_file_limit(sandbox: Sandbox, suite: Path, count: int) -> str:
     return f"{summary}; {lines[0] if lines else 'no message about the limit'}"
 
 
+TAVERN = ("tavern==3.7.1", "pytest>=8,<9", "pytest-xdist>=3.5")  # tavern 3.7 does not load on pytest 9
+TAVERN_COMMON = "name: server\ndescription: the sandbox\nvariables:\n  base_url: {url}\n"
+AUTH = f'headers: {{Authorization: "Bearer {KEY}"}}'
+
+
+def tavern_test(index: int) -> str:
+    """The same conversation as ``scenario(index)``, as a Tavern test: one stage per request."""
+    root = "{base_url}/cgw/process/v1/orgs/demo"
+    stages = [
+        f'  - name: start\n    request:\n      url: "{root}/flows/echo/sessions"\n      method: POST\n'
+        f"      {AUTH}\n      json: {{}}\n    response:\n      status_code: 201\n"
+        '      json: {messages: [{text: "Hello, say something."}]}\n'
+        "      save: {json: {session_id: sessionId}}"
+    ]
+    for turn in range(TURNS):
+        text = f"message {turn} of {index}"
+        stages.append(
+            f'  - name: turn {turn}\n    request:\n      url: "{root}/sessions/{{session_id}}/messages"\n'
+            f'      method: POST\n      {AUTH}\n      json: {{text: "{text}"}}\n    response:\n'
+            f'      status_code: 200\n      json: {{messages: [{{text: "You said {text}."}}]}}'
+        )
+    stages.append(
+        f'  - name: end\n    request:\n      url: "{root}/sessions/{{session_id}}"\n      method: DELETE\n'
+        f"      {AUTH}\n    response:\n      status_code: 200"
+    )
+    head = (
+        f"test_name: conversation {index}\nincludes:\n  - !include common.yaml\nstrict: [json:off]\nstages:\n"
+    )
+    return head + "\n".join(stages) + "\n"
+
+
+def tavern_python() -> Path:
+    """Tavern in a virtualenv of its own (created once, kept in the user's cache)."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "flowtest-bench" / "tavern"
+    python = folder / "bin" / "python"
+    stamp = folder / ".installed"
+    if not stamp.exists() or stamp.read_text() != " ".join(TAVERN):
+        print(f"  installing {', '.join(TAVERN)} into {folder} (once)")
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TAVERN], check=True)
+        stamp.write_text(" ".join(TAVERN))
+    return python
+
+
 def peer(root: Path, flows: Path, count: int, latency: str, workers: int) -> None:
-    raise NotImplementedError
+    print(f"\npeer) Tavern on the same {count} conversations at {latency}, pytest-xdist -n {workers}")
+    python = tavern_python()
+    suite, tavern_suite = write_suite(root / "peer", count), root / "peer-tavern"
+    tavern_suite.mkdir()
+    for index in range(count):
+        (tavern_suite / f"test_c{index:05d}.tavern.yaml").write_text(tavern_test(index))
+    sandbox = Sandbox(flows, latency)
+    try:
+        (tavern_suite / "common.yaml").write_text(TAVERN_COMMON.format(url=sandbox.url))
+        server = sandbox.cpu()
+        command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(workers), "."]
+        done = measure(command, tavern_suite)
+        passed = re.search(r"(\d+) passed", done.output)
+        if passed is None or int(passed.group(1)) != count:
+            raise SystemExit(f"Tavern failed:\n{done.output[-3000:]}")
+        tavern = Run(
+            f"Tavern 3.7, xdist -n {workers}",
+            done.wall,
+            done.cpu,
+            count * REQUESTS,
+            done.rss_mb,
+            sandbox.cpu() - server,
+            sandbox.open_sessions(),
+        )
+        flags = (f"--flowtest-concurrency={count}", *allure_on(suite))
+        ours = flowtest_run(f"flowtest, {count} at once, Allure on", sandbox, suite, count, *flags)
+    finally:
+        sandbox.stop()
+    table([tavern, ours], tavern)
+    print(
+        f"  flowtest / Tavern: wall {ours.wall / tavern.wall:.2f}x ({tavern.wall / ours.wall:.1f}x faster), "
+        f"client CPU {ours.cpu / tavern.cpu:.2f}x (Tavern's includes its xdist workers)"
+    )
 
 
 def write_utterance_suite(folder: Path, count: int, literal: bool = False) -> Path:

@@ -16,12 +16,13 @@ from typing import Any, TextIO, TypeVar
 from flowtest import __version__
 from flowtest.authoring.botium import import_botium, write
 from flowtest.authoring.init import InitConflict, init
-from flowtest.authoring.record import Recorder, Recording, dump
+from flowtest.authoring.record import Recorder, Recording, dump, secret_env
 from flowtest.authoring.validate import find_files, validate
 from flowtest.client import ClientConfig, FlowClient
 from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
+from flowtest.redact import Redactor
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
 from flowtest.sandbox.flows import FlowFilesError
@@ -31,6 +32,7 @@ from flowtest.schemas import load_schema, partial_schema
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -45,17 +47,35 @@ def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
-def share(text: str) -> float:
-    """A share from 0 to 1, such as 0.05."""
+def _number_in(text: str, kind: type[N], low: N, high: N, what: str) -> N:
+    """``text`` as a number of ``kind`` from ``low`` to ``high``, else a ValueError saying so."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ValueError(f"expected a share from 0 to 1, got {text!r}")
+        value = kind(low - 1)
+    if not low <= value <= high:
+        raise ValueError(f"expected {what} from {low:g} to {high:g}, got {text!r}")
     return value
 
 
+def share(text: str) -> float:
+    """A share from 0 to 1, such as 0.05."""
+    return _number_in(text, float, 0.0, 1.0, "a share")
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0 picks a free one)."""
+    return _number_in(text, int, 0, 65535, "a port")
+
+
+def api_key(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the API key cannot be empty: clients would be let in with no key")
+    return text
+
+
+_port = _argument(port)
+_api_key = _argument(api_key)
 _duration = _argument(parse_duration)
 _rate = _argument(positive_rate)
 _share = _argument(share)
@@ -66,7 +86,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
@@ -85,6 +105,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--api-key",
+        type=_api_key,
         default=DEFAULT_API_KEY,
         help="the API key clients must send (default: the development key)",
     )
@@ -270,17 +291,27 @@ def _record(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists():
         raise FlowtestError(f"{args.out} exists; flowtest record does not overwrite files")
     recording = Recording(
-        args.flow, args.name or f"Recorded {args.flow} conversation", _start_variables(args.var)
+        args.flow,
+        args.name or f"Recorded {args.flow} conversation",
+        _start_variables(args.var),
+        secret_names=frozenset(settings.secret_variables),
+        known_secrets={settings.api_key: f"${{env.{API_KEY_VARIABLE}}}"} if settings.api_key else {},
     )
     shown = sys.stdout if args.out is not None else sys.stderr
-    inputs = _input_lines(args.inputs, shown)
+    secrets = Redactor().with_values(recording.secret_values)
+    inputs = _input_lines(args.inputs, shown, secrets)
     with contextlib.ExitStack() as stack:
         config = _record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
         prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
         lists = _recording_lists(root, args.out) if args.utterances else {}
         document = Recorder(client, recording, inputs, shown, prompt, lists).run()
-        header = f"# Recorded with flowtest record from {config.base_url} ({datetime.date.today()}).\n"
+        source = config.effective_redactor.text(config.base_url)
+        header = f"# Recorded with flowtest record from {source} ({datetime.date.today()}).\n"
+        header += "".join(
+            f"# Set {secret_env(name)} to replay: the secret variable {name} is read from it.\n"
+            for name in sorted(recording.secret_names & set(recording.variables))
+        )
     text = dump(document, header)
     if args.out is None:
         sys.stdout.write(text)
@@ -301,7 +332,7 @@ def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]
     return {name: found.phrases for name, found in library.lists.items()}
 
 
-def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
+def _input_lines(path: Path | None, shown: TextIO, redactor: Redactor) -> Iterator[str]:
     """The user's lines; echoed when they do not come from a terminal, so the transcript reads well."""
     if path is not None:
         source: Iterable[str] = path.read_text(encoding="utf-8").splitlines()
@@ -310,7 +341,7 @@ def _input_lines(path: Path | None, shown: TextIO) -> Iterator[str]:
     echo = path is not None or not sys.stdin.isatty()
     for line in source:
         if echo:
-            print(line.rstrip("\n"), file=shown, flush=True)
+            print(redactor.text(line.rstrip("\n")), file=shown, flush=True)
         yield line
 
 
@@ -328,6 +359,7 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
             settings.auth_scheme,
             settings.timeout,
             settings.fields,
+            redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
         )
     sandbox_config = SandboxConfig(flows_dir=settings.sandbox_flows, orgs=(settings.org,), port=0)
     try:
@@ -424,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except FlowtestError as exc:
-        print(f"flowtest: error: {exc}", file=sys.stderr)
+        # What a server said may hold the key it was sent (an echoed Authorization header).
+        redactor = Redactor().with_values([os.environ.get(API_KEY_VARIABLE)])
+        print(f"flowtest: error: {redactor.text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,10 +6,26 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
 MASK = "***"
+_SECRET_QUERY = ("key", "token", "secret", "password", "sig", "auth")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secret parts of a URL: the password of ``user:password@`` and key-like query values."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [
+        value
+        for name, value in parse_qsl(parts.query)
+        if value and any(word in name.lower() for word in _SECRET_QUERY)
+    ]
+    return found
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ class Conversation:
 
     async def _start(self) -> _StepResult:
         bindings = self.bindings
+        self._learn_secrets(dict(self.case.row))  # an examples column named as a secret variable
         variables = render(dict(self.scenario.start_variables), bindings)
         metadata = render(dict(self.scenario.start_metadata), bindings)
         self._learn_secrets(variables)

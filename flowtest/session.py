@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
 from flowtest.errors import ConfigError, FlowtestError
-from flowtest.redact import Redactor
+from flowtest.fdlimit import fit_concurrency
+from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.sandbox.flows import FlowFilesError
@@ -59,14 +60,16 @@ class RunSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_launching = threading.Event()
         self._unreachable: str | None = None
+        self._concurrency = settings.concurrency  # lowered to fit the open-file limit, see prefetch
         self._restore_signals: Callable[[], None] | None = None
         self.notify: Callable[[str], None] = _to_stderr
 
-    @property
+    @functools.cached_property
     def redactor(self) -> Redactor:
         """The API key and secret variables, for what the run writes outside conversations."""
-        keys = frozenset(self.settings.secret_variables)
-        return Redactor(secret_keys=keys).with_values([self.settings.api_key])
+        settings = self.settings
+        keys = frozenset(settings.secret_variables)
+        return Redactor(secret_keys=keys).with_values([settings.api_key, *url_secrets(settings.base_url)])
 
     @property
     def context(self) -> RunContext:
@@ -79,6 +82,7 @@ class RunSession:
         """Start these conversations now, in order, at most ``concurrency`` at a time."""
         if self.settings.concurrency <= 1 or not cases:
             return
+        self._fit_open_files(len(cases))
         client = self._ensure_client()
         queued = [(case, future) for key, case in cases if (future := self._reserve(key)) is not None]
         self._submit(self._launch(queued, client))
@@ -87,7 +91,17 @@ class RunSession:
         """Like prefetch, for a queue that fills while the run goes on (an xdist worker's)."""
         if self.settings.concurrency <= 1:
             return
+        self._fit_open_files(self.settings.concurrency)
         self._submit(self._follow(upcoming, self._ensure_client()))
+
+    def _fit_open_files(self, conversations: int) -> None:
+        """At most as many conversations at once as the open-file limit allows, and a line saying so."""
+        wanted = min(self.settings.concurrency, conversations)
+        # The embedded sandbox holds the server's end of each connection in this process.
+        fit = fit_concurrency(wanted, 2 if self.settings.uses_sandbox else 1)
+        self._concurrency = fit.concurrency
+        if fit.message is not None:
+            self.notify(fit.message)
 
     def _reserve(self, key: str) -> concurrent.futures.Future[Result] | None:
         """A future for a conversation about to start ahead, unless its item already took it."""
@@ -237,7 +251,7 @@ class RunSession:
     async def _launch(
         self, queued: list[tuple[Case, concurrent.futures.Future[Result]]], client: AsyncFlowClient
     ) -> None:
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        slots = asyncio.Semaphore(self._concurrency)
         context = self.context
         for case, future in queued:
             await slots.acquire()
@@ -250,7 +264,7 @@ class RunSession:
     async def _follow(
         self, upcoming: Callable[[], Sequence[tuple[str, Case]]], client: AsyncFlowClient
     ) -> None:
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        slots = asyncio.Semaphore(self._concurrency)
         context, started = self.context, set()
         while not self._stop_launching.is_set():
             for key, case in upcoming():
@@ -311,7 +325,7 @@ class RunSession:
             except FlowtestError as exc:
                 self._start_error = exc
                 raise
-            connections = max(self.settings.concurrency, 10)
+            connections = max(self._concurrency, 10)
             self._client = AsyncFlowClient(
                 config, connections=connections, rate_limit=self.settings.rate_limit
             )

@@ -211,6 +211,7 @@ import pytest
 from flowtest.config import Settings
 from flowtest.errors import Location
 from flowtest.plugin import RUN_SESSION
+from flowtest.redact import Redactor
 from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
 
 
@@ -241,6 +242,8 @@ class OnceFailingRun:
 
     def watch_stop_signals(self):
         pass
+
+    redactor = Redactor()
 
     def close(self):
         pass

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import signal
 import subprocess
 from pathlib import Path
 
 from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
 from flowtest.sandbox.server import RunningSandbox
-from tests.conftest import run_pytest, sandbox_config, start_pytest_with_logs
+from tests.conftest import PYTEST, run_pytest, sandbox_config, start_pytest_with_logs
 
 GOOD = (
     "name: good {n}\nflow: flight-status\nconversation:\n"
@@ -99,3 +101,35 @@ def test_each_xdist_worker_runs_its_share_concurrently(tmp_path: Path) -> None:
         assert sandbox.open_sessions == 0
         # One by one, two workers hold at most two sessions at once.
         assert sandbox.api.peak > 2
+
+
+def _limited_pytest(
+    folder: Path, url: str, soft: int, hard: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    command = [*PYTEST, "--rootdir", str(folder), str(folder), f"--flowtest-base-url={url}", *extra]
+    env = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY}
+    return subprocess.run(
+        command, cwd=folder, env=env, capture_output=True, text=True, timeout=120, preexec_fn=limit
+    )
+
+
+def test_a_concurrency_over_the_open_file_limit_runs_fewer_at_once_and_says_so(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    _suite(tmp_path, ["good"] * 120)
+    done = _limited_pytest(tmp_path, sandbox.url, 160, 160, "--flowtest-concurrency=500", "-q")
+    assert "120 passed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    message = re.search(
+        r"flowtest: 120 conversations at once need about (\d+) open files, but this process may open 160 "
+        r"\(ulimit -n\); running (\d+) at a time\. "
+        r"Raise the limit \(ulimit -n \1\) to run them all at once\.",
+        done.stderr + done.stdout,
+    )
+    assert message is not None, done.stderr[-2000:]
+    assert 0 < int(message.group(2)) < 120 < int(message.group(1))
+    # With room under the hard limit, the soft one is raised and nothing is said.
+    raised = _limited_pytest(tmp_path, sandbox.url, 160, 4096, "--flowtest-concurrency=500", "-q")
+    assert "120 passed" in raised.stdout and "open files" not in raised.stdout + raised.stderr

@@ -98,6 +98,11 @@ def _leaves(variables: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, An
             yield path, value
 
 
+def secret_env(name: str) -> str:
+    """The environment variable a recorded scenario reads a secret variable from."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
+
+
 @dataclass
 class Recording:
     flow: str
@@ -107,9 +112,46 @@ class Recording:
     status: str | None = None
     ended: bool = False
     phrases: dict[str, str] = field(default_factory=dict)  # a phrase sent as {utterance: NAME} -> NAME
+    secret_names: frozenset[str] = frozenset()
+    known_secrets: Mapping[str, str] = field(default_factory=dict)  # value -> template (the API key)
+
+    @property
+    def secret_values(self) -> dict[str, str]:
+        """Each secret's value -> the ${env.NAME} written in its place."""
+        found = {
+            str(value): f"${{env.{secret_env(name)}}}"
+            for name, value in self.variables.items()
+            if name in self.secret_names and value not in (None, "")
+        }
+        return {**self.known_secrets, **found}
+
+    def literal(self, text: str) -> str:
+        """Text the user typed, as a scenario writes it: no template, no secret."""
+        text = escape_template(text)
+        for secret, template in self.secret_values.items():
+            text = text.replace(secret, template)
+        return text
+
+    def _text(self, text: str) -> Any:
+        """A bot text's matcher, with each secret value read from the environment instead."""
+        secrets = self.secret_values
+        marks = {f"\x00{index}\x00": template for index, template in enumerate(secrets.values())}
+        for mark, secret in zip(marks, secrets, strict=True):
+            text = text.replace(secret, mark)
+        matcher = text_matcher(text)
+        for mark, template in marks.items():
+            matcher = _replace(matcher, mark, template)
+        return matcher
+
+    def _value_check(self, value: Any) -> Any:
+        if isinstance(value, str) and value in self.phrases:
+            return {"utterance": self.phrases[value]}
+        if isinstance(value, str) and value in self.secret_values:
+            return self._text(value)
+        return value_matcher(value)
 
     def turn(self, turn: TurnResult) -> None:
-        texts = [text_matcher(text) for text in turn.texts]
+        texts = [self._text(text) for text in turn.texts]
         if len(texts) == 1:
             self.steps.append({"bot": texts[0]})
         elif texts:
@@ -121,19 +163,36 @@ class Recording:
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
         if final_variables:
-            # A value that is a phrase sent from a list differs in each test of it: any phrase will do.
+            # A secret's value is not written: the check says only that it is there. A value
+            # that is a phrase sent from a list differs in each test of it: any phrase will do.
             checks = {
-                path: {"utterance": self.phrases[value]}
-                if isinstance(value, str) and value in self.phrases
-                else value_matcher(value)
+                path: self._value_check(value)
                 for path, value in _leaves(final_variables, "$")
+                if path.removeprefix("$.") not in self.secret_names
             }
+            checks.update({f"$.{k}": {"exists": True} for k in final_variables if k in self.secret_names})
             steps.append({"variables": checks})
         document: dict[str, Any] = {"name": self.name, "flow": self.flow}
         if self.variables:
-            document["start"] = {"variables": escape_template(self.variables)}
+            variables = {
+                name: f"${{env.{secret_env(name)}}}" if name in self.secret_names else escape_template(value)
+                for name, value in self.variables.items()
+            }
+            document["start"] = {"variables": variables}
         document["conversation"] = steps or [{"status": self.status}]
+        for secret, template in self.secret_values.items():  # wherever else one hides
+            document = _replace(document, secret, template)
         return document
+
+
+def _replace(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {key: _replace(item, old, new) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace(item, old, new) for item in value]
+    return value
 
 
 def dump(document: dict[str, Any], header: str) -> str:
@@ -219,7 +278,7 @@ class Recorder:
         name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
         if name:
             self.recording.phrases[text.strip()] = name
-        self.recording.steps.append({"user": {"utterance": name} if name else escape_template(text)})
+        self.recording.steps.append({"user": {"utterance": name} if name else self.recording.literal(text)})
         self.show(turn)
 
     def utterance(self, name: str) -> None:
@@ -243,7 +302,7 @@ class Recorder:
             return
         step: dict[str, Any] = {"transfer": result}
         if reason.strip():
-            step["reason"] = escape_template(reason.strip())
+            step["reason"] = self.recording.literal(reason.strip())
         self.recording.steps.append(step)
         self.show(turn)
 
@@ -267,7 +326,8 @@ class Recorder:
             self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        redactor = self.client.config.effective_redactor.with_values(self.recording.secret_values)
+        print(redactor.text(text), file=self.out, flush=True)
 
     def _session(self) -> str:
         if self.session_id is None:

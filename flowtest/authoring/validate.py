@@ -76,7 +76,9 @@ def validate(
         if kind == "scenario":
             findings.extend(_scenario_findings(loader, path, flow_ids))
         elif kind == "partial":
-            findings.extend(_errors(partial_errors(path, loader.display(path))))
+            outside = loader.outside(path, loader.display(path))
+            errors = [outside] if outside is not None else partial_errors(path, loader.display(path))
+            findings.extend(_errors(errors))
         elif kind == "flow":
             findings.extend(_flow_findings(path, loader.display(path)))
         elif kind == "utterances":

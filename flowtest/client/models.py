@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from flowtest.redact import Redactor
+from flowtest.redact import Redactor, url_secrets
 
 STATUSES = (
     "awaiting_input",
@@ -71,7 +71,7 @@ class ClientConfig:
             self.redactor.secret_keys,
             self.redactor.secret_headers | {self.auth_header.lower()},
         )
-        return extra.with_values([self.api_key])
+        return extra.with_values([self.api_key, *url_secrets(self.base_url)])
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from types import TracebackType
@@ -14,7 +15,8 @@ from flowtest.client import protocol
 from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
 from flowtest.client.protocol import Call, Recorder
-from flowtest.client.retry import retry_arguments
+from flowtest.client.retry import replay_first, retry_arguments, should_retry
+from flowtest.errors import FlowtestError
 
 
 class FlowClient(ClientBase):
@@ -64,8 +66,17 @@ class FlowClient(ClientBase):
         return protocol.parse_end(self.config, call, self._perform(call))
 
     def _perform(self, call: Call) -> Any:
-        for attempt in Retrying(**retry_arguments(self.config.retry, call.kind)):
+        clock = time.perf_counter()
+        try:
+            return self._once(call, 1)
+        except FlowtestError as exc:  # tenacity only once a retry may be needed, see retry_arguments
+            if not should_retry(call.kind, exc):
+                raise
+            first = exc
+        spent = time.perf_counter() - clock
+        for attempt in Retrying(**retry_arguments(self.config.retry, call.kind, spent)):
             with attempt:
+                replay_first(attempt.retry_state.attempt_number, first)
                 return self._once(call, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

@@ -23,11 +23,13 @@ from allure_pytest.utils import allure_full_name, get_history_id
 
 from flowtest import __version__
 from flowtest.client import Exchange
+from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_html
 from flowtest.reporting.writer import BackgroundWriter
 from flowtest.scenario.model import Case
 from flowtest.trace import Category, Outcome, Result, StepRecord, Trace
 
+_NO_SECRETS = Redactor()
 _STATUS = {
     Outcome.PASSED: "passed",
     Outcome.FAILED: "failed",
@@ -61,12 +63,12 @@ class AllureScenarioReporter:
         result: TestResult | None = self.listener.allure_logger.get_test(None)
         return result
 
-    def report(self, item: pytest.Item, case: Case, result: Result) -> None:
+    def report(self, item: pytest.Item, case: Case, result: Result, redactor: Redactor = _NO_SECRETS) -> None:
         test = self._current()
         if test is None:
             return
         self._describe(item, case)
-        for key, value in case.row.items():
+        for key, value in redactor.value(dict(case.row)).items():  # a secret column is masked
             text = value if isinstance(value, str) else json.dumps(value)
             test.parameters.append(Parameter(name=str(key), value=text))  # as written, unquoted
         random_pick = case.scenario.utterance_mode == "random"

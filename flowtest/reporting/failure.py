@@ -9,6 +9,7 @@ from flowtest.durations import format_duration
 from flowtest.trace import Result, StepRecord, Trace
 
 _WIDTH = 6
+MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
 
 
 def failure_text(result: Result, verbose: bool = False) -> str:
@@ -31,7 +32,14 @@ def failure_text(result: Result, verbose: bool = False) -> str:
         lines.append("")
         lines.append("Exchanges (secrets redacted):")
         lines.extend(_exchanges(trace))
-    return "\n".join(lines)
+    return "\n".join(capped(line) for line in lines)
+
+
+def capped(line: str, limit: int = MAX_LINE) -> str:
+    """The line, or its start and how much was cut."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit:,} more characters not shown)"
 
 
 def _headline(trace: Trace, failed: StepRecord | None) -> str:

@@ -132,7 +132,10 @@ class SandboxApi:
         flow = self.flows.get(flow_id)
         if flow is None:
             raise ApiProblem(404, "FLOW_NOT_FOUND", f"no flow '{flow_id}' in organization '{org}'")
-        if len(self.sessions) >= self.limits.max_sessions:
+        if (
+            len(self.sessions) >= self.limits.max_sessions
+            and self.live_sessions() >= self.limits.max_sessions
+        ):
             raise ApiProblem(429, "RATE_LIMITED", "too many live sessions", retry_after=1)
         session = self.new_session(org, flow, variables, metadata)
         messages = engine.start(flow, session.state)
@@ -218,6 +221,8 @@ class SandboxApi:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise ApiProblem(400, "INVALID_REQUEST", "body is not valid JSON") from None
+        except RecursionError:  # [[[[...]]]] deeper than Python's parser recursion
+            raise ApiProblem(400, "INVALID_REQUEST", "body is nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiProblem(400, "INVALID_REQUEST", "body must be a JSON object")
         return body
@@ -281,6 +286,11 @@ class SandboxApi:
         if session.state.transfer is not None and session.state.status == "awaiting_transfer":
             body["transfer"] = session.state.transfer
         return JSONResponse(body, status_code=status_code)
+
+    def live_sessions(self) -> int:
+        """Sessions neither finished nor past their lifetime (kept a while after, for 410s)."""
+        now = self.clock()
+        return sum(1 for s in self.sessions.values() if s.state.status not in TERMINAL and now < s.expires_at)
 
     def purge_expired(self) -> None:
         """Forget sessions well past their limit, at most once a second."""

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_KEY = "flowtest-sandbox-key"
 DEFAULT_PORT = 8765
 _START_TIMEOUT = 15.0
+_KEEP_ALIVE = 75  # seconds, nginx's default
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise FlowtestError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.listen(1024)
+    # As deep a queue of connections as the system allows: runs open thousands at once.
+    sock.listen(socket.SOMAXCONN)
     return sock
 
 
@@ -78,7 +80,12 @@ def url_of(sock: socket.socket) -> str:
 
 def _server(api: SandboxApi, on_ready: Callable[[], None] | None) -> uvicorn.Server:
     app = create_app(api, on_ready)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # Idle connections stay open longer than a client keeps them (aiohttp: 15 s), so the
+    # client closes first: uvicorn's 5 s closed pooled connections as a request went out,
+    # which failed Send Message calls once a run had thousands of conversations in flight.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=_KEEP_ALIVE
+    )
     return uvicorn.Server(config)
 
 

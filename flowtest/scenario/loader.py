@@ -97,6 +97,9 @@ class ScenarioLoader:
 
     def load_file(self, path: Path) -> LoadedFile:
         display = self.display(path)
+        outside = self.outside(path, display)
+        if outside is not None:
+            return LoadedFile(path, broken=(BrokenDocument((outside,), None, outside.location),))
         try:
             documents, unreadable = load_stream(read_text(path, display), display)
         except SourceError as exc:
@@ -111,6 +114,13 @@ class ScenarioLoader:
             result = self.load_document(path, document)
             (broken if isinstance(result, BrokenDocument) else scenarios).append(result)  # type: ignore[arg-type]
         return LoadedFile(path, tuple(scenarios), tuple(broken))
+
+    def outside(self, path: Path, display: str) -> SourceError | None:
+        """A link to a file outside the project is not read: the rule of includes and tables."""
+        if not path.is_symlink() or path.resolve().is_relative_to(self.root):
+            return None
+        message = f"links to a file outside the project ({self.root}): not read"
+        return SourceError(Location(display, 1, 1), message)
 
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
         data = as_written(document).data
