@@ -1,9 +1,16 @@
-"""JSONPath evaluation with a fast path for the plain ``$.a.b`` paths that most checks use."""
+"""JSONPath evaluation with a fast path for the plain ``$.a.b`` paths that most checks use.
+
+Checks read a path's result by one rule everywhere (variables, message, turn, save):
+a path with a wildcard, slice, filter, union or recursive descent gives the list of
+every value it finds, in order; any other path gives its one value.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -12,6 +19,77 @@ from jsonpath_ng.ext.parser import parse as parse_extended
 
 Finder = Callable[[Any], list[Any]]
 _SIMPLE = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_-]*)*)$")
+_MANY = frozenset({"Wildcard", "Slice", "Filter", "Descendants", "Union", "Where", "WhereNot", "SortedThis"})
+_SHOWN = 300  # characters of a value shown when a path finds nothing
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a path gives a check: its value (a list for a many-valued path) and whether it found any."""
+
+    value: Any
+    found: bool
+
+
+def query(expression: str, data: Any) -> Found:
+    """The value the expression gives under the results rule (see the module's docstring)."""
+    finder, many = _compiled(expression)
+    values = finder(data)
+    if many:
+        return Found(values, bool(values))
+    return Found(values[0], True) if values else Found(None, False)
+
+
+_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?\d+)\]|\[['\"]([^'\"]*)['\"]\]")
+
+
+def nothing_at(expression: str, data: Any) -> str:
+    """What was there instead, for a path that found nothing: the nearest value above it."""
+    text = expression.strip()
+    text = text if text.startswith("$") else "$." + text
+    steps = list(_STEP.finditer(text, 1))
+    if sum(len(step.group(0)) for step in steps) != len(text) - 1:  # not a plain path of keys and indices
+        return f"nothing (the whole value is {_short(data)})"
+    value, reached = data, "$"
+    for step in steps:
+        key, index, quoted = step.groups()
+        if index is not None:
+            if not isinstance(value, list) or not -len(value) <= int(index) < len(value):
+                break
+            value = value[int(index)]
+        else:
+            name = key if key is not None else quoted
+            if not isinstance(value, dict) or name not in value:
+                break
+            value = value[name]
+        reached += step.group(0)
+    return f"nothing ({reached} is {_short(value)})"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+@cache
+def _compiled(expression: str) -> tuple[Finder, bool]:
+    text = expression.strip()
+    if not text.startswith("$"):
+        text = "$." + text
+    if _SIMPLE.match(text) is not None:
+        return compile_path(expression), False
+    return compile_path(expression), _is_many(parse_extended(text))
+
+
+def _is_many(node: Any) -> bool:
+    kind = type(node).__name__
+    if kind in _MANY:
+        return True
+    if kind == "Fields":
+        return len(node.fields) != 1 or node.fields[0] == "*"
+    if kind == "Index":
+        return len(node.indices) != 1
+    return any(_is_many(getattr(node, side)) for side in ("left", "right") if hasattr(node, side))
 
 
 class JsonPathSyntaxError(ValueError):

@@ -418,7 +418,8 @@ class Length:
     inner: Matcher
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        sized = found and isinstance(actual, (str, list, dict))
+        # A many-valued JSONPath that finds nothing gives [] (not found), whose length is 0.
+        sized = isinstance(actual, (str, list, dict)) and (found or actual == [])
         if sized and self.inner.check(len(actual), True, bindings) is None:
             return None
         return self.describe(bindings)
@@ -501,6 +502,22 @@ def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator
         passing = next((o for o in matcher.options if o.check(actual, True, bindings) is None), None)
         if passing is not None:
             yield from regex_matches(passing, actual, bindings)
+
+
+_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def regex_group_names(spec: Any) -> Iterator[str]:
+    """Named groups of every regex in a bot step's matchers: they become ${NAME}s."""
+    if isinstance(spec, list):
+        for item in spec:
+            yield from regex_group_names(item)
+    elif isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "regex" and isinstance(value, str):
+                yield from _GROUP.findall(value)
+            else:
+                yield from regex_group_names(value)
 
 
 def _json_equal(expected: Any, actual: Any) -> bool:

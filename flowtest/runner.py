@@ -8,22 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtest.client import AsyncFlowClient, Exchange, SessionInfo, TurnResult
+from flowtest.client import AsyncFlowClient, Exchange, Message, SessionInfo, TurnResult
 from flowtest.durations import format_duration
 from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
-from flowtest.jsonpath import compile_path
-from flowtest.matchers import Equals, Text, TextMode, show
+from flowtest.jsonpath import nothing_at, query
+from flowtest.matchers import Equals, Matcher, Text, TextMode, regex_matches, show
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.templating import Bindings, TemplateError, render, render_text
-from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace, redact_trace
+from flowtest.trace import (
+    Category,
+    Failure,
+    Outcome,
+    Result,
+    StepRecord,
+    Trace,
+    message_line,
+    redact_trace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +68,10 @@ class _StepResult:
     sent: str | None = None
     received: tuple[str, ...] = ()
     title: str | None = None
+    skipped: bool = False
+    messages: tuple[
+        Mapping[str, Any], ...
+    ] = ()  # the raw messages behind ``received``  # an optional step that matched nothing
 
 
 class Conversation:
@@ -75,8 +89,9 @@ class Conversation:
         self.warnings: list[str] = []
         self.session_id: str | None = None
         self.status: str | None = None
-        self.turn: tuple[str, ...] = ()
-        self.consumed = 0
+        self.turn: tuple[Message, ...] = ()
+        self.response: Mapping[str, Any] = {}  # the latest turn's raw response, for turn: checks
+        self.checked: set[int] = set()  # indices of the turn's messages already consumed
         self.saved: dict[str, Any] = {}
         self.ended = False
         self.secret_values: set[str] = set()
@@ -126,7 +141,8 @@ class Conversation:
 
     async def _steps(self) -> None:
         for step in self.scenario.steps:
-            if not await self._record(_KINDS[type(step)], step, _HANDLERS[type(step)](self, step)):
+            kind = step.kind if isinstance(step, model.BotStep) else _KINDS[type(step)]
+            if not await self._record(kind, step, _HANDLERS[type(step)](self, step)):
                 return
         if self.scenario.strict and self._unconsumed():
             last = self.scenario.steps[-1]
@@ -151,7 +167,7 @@ class Conversation:
         except Exception as exc:  # a bug of ours: no traceback (its locals hold the key), a short note
             logger.debug("internal error in %s", kind, exc_info=True)
             result = _StepResult(failure=Failure(Category.INTERNAL, _at(step, internal_error(exc))))
-        outcome = _outcome(result.failure)
+        outcome = Outcome.SKIPPED if result.skipped else _outcome(result.failure)
         self.records.append(
             StepRecord(
                 kind=kind,
@@ -166,10 +182,11 @@ class Conversation:
                 failure=result.failure,
                 sent=result.sent,
                 received=result.received,
+                messages=result.messages,
                 exchanges=tuple(self.exchanges[mark:]),
             )
         )
-        return outcome is Outcome.PASSED
+        return outcome in (Outcome.PASSED, Outcome.SKIPPED)
 
     # -- the calls ----------------------------------------------------------------------
 
@@ -199,7 +216,7 @@ class Conversation:
             raise
         self.session_id = turn.session_id
         self._take_turn(turn)
-        return _StepResult(received=turn.texts, title=title)
+        return _StepResult(received=_lines(turn), title=title, messages=_raw(turn))
 
     async def _started(self, starting: asyncio.Future[TurnResult], metadata: Mapping[str, Any]) -> None:
         """After a failed Start: the id if the answer names one, else a warning if one may exist."""
@@ -259,7 +276,7 @@ class Conversation:
         turn = await call()
         elapsed = time.perf_counter() - clock
         self._take_turn(turn)
-        result = _StepResult(sent=sent, received=turn.texts, title=title)
+        result = _StepResult(sent=sent, received=_lines(turn), title=title, messages=_raw(turn))
         if within is not None and elapsed > within:
             message = _at(
                 step, f"the answer took {format_duration(elapsed)}, over the {format_duration(within)} budget"
@@ -290,27 +307,100 @@ class Conversation:
         self._take_turn(turn)
         message = _at(step, f"expected the API to refuse with {wanted}, it accepted the call")
         return _StepResult(
-            Failure(Category.API, message, wanted, f"status {turn.status}"), sent, turn.texts, title
+            Failure(Category.API, message, wanted, f"status {turn.status}"),
+            sent,
+            _lines(turn),
+            title,
+            messages=_raw(turn),
         )
 
     async def _bot(self, step: model.BotStep) -> _StepResult:
         bindings = self.bindings
-        title = "bot: " + ", ".join(_short(m.describe(bindings), m) for m in step.matchers)
-        for matcher in step.matchers:
-            expected = matcher.describe(bindings)
-            if self.consumed >= len(self.turn):
-                message = _at(step, f"expected a bot message ({expected}), but the turn has no more messages")
-                return _StepResult(
-                    Failure(Category.CONVERSATION, message, expected, _turn_text(self.turn)), title=title
+        title = _bot_title(step, bindings)
+        if len(step.matchers) > 1:  # bot: [A, B]: the next messages, in order
+            for matcher in step.matchers:
+                failure = self._take_message(step, matcher, bindings)
+                if failure is not None:
+                    return _StepResult(failure, title=title)
+            return _StepResult(title=title)
+        only = step.matchers[0] if step.matchers else None
+        failure = self._take_message(step, only, bindings)
+        if failure is _NO_MATCH:
+            return _StepResult(title=f"{title} (skipped: no match)", skipped=True)
+        return _StepResult(failure, title=title)
+
+    def _take_message(
+        self, step: model.BotStep, matcher: Matcher | None, bindings: Bindings
+    ) -> Failure | None:
+        """Consume the message the step matches (the next one, or with anywhere any unchecked one)."""
+        pending = [index for index in range(len(self.turn)) if index not in self.checked]
+        candidates = pending if step.anywhere else pending[:1]
+        expected = _expected(step, matcher, bindings)
+        if not candidates and step.optional:
+            return _NO_MATCH
+        if not candidates:
+            message = _at(step, f"expected a bot message ({expected}), but the turn has no more messages")
+            return Failure(Category.CONVERSATION, message, expected, _turn_text(self.turn))
+        misses = []
+        for index in candidates:
+            miss = self._mismatch(step, matcher, self.turn[index], bindings)
+            if miss is None:
+                self.checked.add(index)
+                return self._keep(step, matcher, self.turn[index], bindings)
+            misses.append((index, miss))
+        if step.optional:
+            return _NO_MATCH
+        if step.anywhere:
+            message = _at(step, f"no unchecked bot message of the turn matches ({expected})")
+            return Failure(
+                Category.CONVERSATION, message, expected, _turn_text([self.turn[i] for i in pending])
+            )
+        index, miss = misses[0]
+        message = _at(step, f"bot message {index + 1} of the turn {miss.why}")
+        return Failure(Category.CONVERSATION, message, miss.expected, miss.actual)
+
+    def _mismatch(
+        self, step: model.BotStep, matcher: Matcher | None, message: Message, bindings: Bindings
+    ) -> _Miss | None:
+        """Why the message fails the step's checks, in words, or None when it passes."""
+        if matcher is not None:
+            if message.text is None:
+                why = (
+                    f"is a {message.type} message without text; a bot step checks text: "
+                    f"check this one with a message: step, e.g. message: {{$.type: {message.type}}}"
                 )
-            text = self.turn[self.consumed]
-            mismatch = matcher.check(text, True, bindings)
+                return _Miss(matcher.describe(bindings), _json(message.raw), why)
+            mismatch = matcher.check(message.text, True, bindings)
             if mismatch is not None:
-                number = self.consumed + 1
-                message = _at(step, f"bot message {number} of the turn does not match")
-                return _StepResult(Failure(Category.CONVERSATION, message, mismatch, show(text)), title=title)
-            self.consumed += 1
-        return _StepResult(title=title)
+                return _Miss(mismatch, show(message.text))
+        problems = _path_problems(step.checks, message.raw, bindings)
+        return _Miss(*problems) if problems is not None else None
+
+    def _keep(
+        self, step: model.BotStep, matcher: Matcher | None, message: Message, bindings: Bindings
+    ) -> Failure | None:
+        """Store what the step saves: named regex groups, and save: paths over the message."""
+        if matcher is not None and message.text is not None:
+            for found in regex_matches(matcher, message.text, bindings):
+                self.saved.update({k: v for k, v in found.groupdict().items() if v is not None})
+        for name, path in step.saves:
+            result = query(path, message.raw)
+            if not result.found:
+                text = _at(step, f"save {name}: {path} found nothing in the message")
+                return Failure(
+                    Category.CONVERSATION, text, f"a value at {path}", nothing_at(path, message.raw)
+                )
+            self.saved[name] = result.value
+        return None
+
+    async def _turn(self, step: model.TurnStep) -> _StepResult:
+        bindings = self.bindings
+        title = "turn: " + ", ".join(_check_title(check, bindings) for check in step.checks)
+        problems = _path_problems(step.checks, self.response, bindings)
+        if problems is None:
+            return _StepResult(title=title)
+        message = _at(step, "the latest response does not match")
+        return _StepResult(Failure(Category.CONVERSATION, message, *problems), title=title)
 
     async def _status(self, step: model.StatusStep) -> _StepResult:
         wanted = " or ".join(step.statuses)
@@ -324,34 +414,26 @@ class Conversation:
         bindings = self.bindings
         title = "variables: " + ", ".join(_check_title(check, bindings) for check in step.checks)
         session = await self._get_session()
-        problems = []
-        for check in step.checks:
-            found = compile_path(check.path)(session.variables)
-            actual = found[0] if found else None
-            mismatch = check.matcher.check(actual, bool(found), bindings)
-            if mismatch is not None:
-                value = show(actual) if found else "nothing"
-                problems.append((check.path, mismatch, value))
-        if not problems:
+        problems = _path_problems(step.checks, session.variables, bindings)
+        if problems is None:
             return _StepResult(title=title)
-        message = _at(step, f"{len(problems)} of {len(step.checks)} variable check(s) failed")
-        expected = "\n".join(f"{path}: {mismatch}" for path, mismatch, _ in problems)
-        actual = "\n".join(f"{path}: {value}" for path, _, value in problems)
-        return _StepResult(Failure(Category.VARIABLE, message, expected, actual), title=title)
+        failed = problems[0].count("\n") + 1
+        message = _at(step, f"{failed} of {len(step.checks)} variable check(s) failed")
+        return _StepResult(Failure(Category.VARIABLE, message, *problems), title=title)
 
     async def _save(self, step: model.SaveStep) -> _StepResult:
         title = "save: " + ", ".join(f"{name} = {path}" for name, path in step.targets)
         session = await self._get_session()
         for name, path in step.targets:
-            found = compile_path(path)(session.variables)
-            if not found:
+            found = query(path, session.variables)
+            if not found.found:
                 message = _at(step, f"save {name}: {path} found nothing in the session's variables")
                 known = ", ".join(sorted(session.variables)) or "none"
                 return _StepResult(
                     Failure(Category.VARIABLE, message, f"a value at {path}", f"variables: {known}"),
                     title=title,
                 )
-            self.saved[name] = found[0]
+            self.saved[name] = found.value
         return _StepResult(title=title)
 
     async def _wait(self, step: model.WaitStep) -> _StepResult:
@@ -360,7 +442,7 @@ class Conversation:
 
     async def _end(self, step: model.EndStep) -> _StepResult:
         await self.client.end_session(self._session(), org=self.org)
-        self.ended, self.status, self.turn, self.consumed = True, "terminated", (), 0
+        self.ended, self.status, self.turn, self.checked = True, "terminated", (), set()
         return _StepResult(title="end: End Session")
 
     async def _final_check(self) -> _StepResult:
@@ -438,20 +520,21 @@ class Conversation:
         return self.session_id
 
     def _take_turn(self, turn: TurnResult) -> None:
-        self.status, self.turn, self.consumed = turn.status, turn.texts, 0
+        self.status, self.turn, self.checked = turn.status, turn.messages, set()
+        self.response = turn.raw
 
-    def _unconsumed(self) -> tuple[str, ...]:
-        return self.turn[self.consumed :]
+    def _unconsumed(self) -> tuple[Message, ...]:
+        return tuple(message for index, message in enumerate(self.turn) if index not in self.checked)
 
     def _unconsumed_failure(
-        self, step: model.Step, pending: tuple[str, ...], at_end: bool = False
+        self, step: model.Step, pending: tuple[Message, ...], at_end: bool = False
     ) -> Failure:
         count = f"{len(pending)} bot message{'s' if len(pending) > 1 else ''}"
         when = "the scenario ended" if at_end else "this step"
         message = _at(
             step,
             f"{count} of the turn not checked before {when}: {_turn_text(pending)} "
-            "(add bot steps for them, or set strict: false)",
+            "(add bot or message steps for them, or set strict: false)",
         )
         return Failure(Category.CONVERSATION, message, "no unchecked bot messages", _turn_text(pending))
 
@@ -470,6 +553,16 @@ class Conversation:
             Outcome.BROKEN,
             failure,
         )
+
+
+@dataclass(frozen=True)
+class _Miss:
+    expected: str
+    actual: str
+    why: str = "does not match"
+
+
+_NO_MATCH = Failure(Category.CONVERSATION, "no message matched an optional step")
 
 
 def _scalars(value: Any) -> set[str]:
@@ -513,8 +606,53 @@ def _outcome(failure: Failure | None) -> Outcome:
     return Outcome.FAILED if failure.category in _CHECK_CATEGORIES else Outcome.BROKEN
 
 
-def _turn_text(texts: tuple[str, ...]) -> str:
-    return ", ".join(show(text) for text in texts) if texts else "(no messages)"
+def _turn_text(messages: Sequence[Message]) -> str:
+    if not messages:
+        return "(no messages)"
+    return ", ".join(
+        show(m.text) if m.text is not None else message_line(m.type, m.text, m.raw) for m in messages
+    )
+
+
+def _lines(turn: TurnResult) -> tuple[str, ...]:
+    """The turn's messages as the transcript shows them, text-less ones too."""
+    return tuple(message_line(m.type, m.text, m.raw) for m in turn.messages)
+
+
+def _raw(turn: TurnResult) -> tuple[Mapping[str, Any], ...]:
+    return tuple(m.raw for m in turn.messages)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _path_problems(
+    checks: tuple[model.PathCheck, ...], data: Any, bindings: Bindings
+) -> tuple[str, str] | None:
+    """(expected, actual) lines for the checks that fail over ``data``, or None when all pass."""
+    expected, actual = [], []
+    for check in checks:
+        found = query(check.path, data)
+        mismatch = check.matcher.check(found.value, found.found, bindings)
+        if mismatch is not None:
+            expected.append(f"{check.path}: {mismatch}")
+            shown = show(found.value) if found.found or isinstance(found.value, list) else ""
+            actual.append(f"{check.path}: {shown or nothing_at(check.path, data)}")
+    return ("\n".join(expected), "\n".join(actual)) if expected else None
+
+
+def _expected(step: model.BotStep, matcher: Matcher | None, bindings: Bindings) -> str:
+    parts = [matcher.describe(bindings)] if matcher is not None else []
+    parts.extend(f"{check.path}: {check.matcher.describe(bindings)}" for check in step.checks)
+    return ", ".join(parts)
+
+
+def _bot_title(step: model.BotStep, bindings: Bindings) -> str:
+    parts = [_short(m.describe(bindings), m) for m in step.matchers]
+    parts.extend(_check_title(check, bindings) for check in step.checks)
+    flags = [flag for flag in ("optional", "anywhere") if getattr(step, flag)]
+    return f"{step.kind}: " + ", ".join(parts) + (f" ({', '.join(flags)})" if flags else "")
 
 
 def _short(description: str, matcher: object) -> str:
@@ -524,7 +662,7 @@ def _short(description: str, matcher: object) -> str:
     return matcher.text if isinstance(matcher.text, str) else description
 
 
-def _check_title(check: model.VariableCheck, bindings: Bindings) -> str:
+def _check_title(check: model.PathCheck, bindings: Bindings) -> str:
     description = check.matcher.describe(bindings)
     if isinstance(check.matcher, Equals):
         return f"{check.path} == {description}"
@@ -538,6 +676,7 @@ _KINDS: dict[type[model.Step], str] = {
     model.StatusStep: "status",
     model.VariablesStep: "variables",
     model.SaveStep: "save",
+    model.TurnStep: "turn",
     model.WaitStep: "wait",
     model.EndStep: "end",
 }
@@ -548,6 +687,7 @@ _HANDLERS: dict[type[model.Step], Callable[[Conversation, Any], Awaitable[_StepR
     model.StatusStep: Conversation._status,
     model.VariablesStep: Conversation._variables,
     model.SaveStep: Conversation._save,
+    model.TurnStep: Conversation._turn,
     model.WaitStep: Conversation._wait,
     model.EndStep: Conversation._end,
 }

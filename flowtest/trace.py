@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from flowtest.client import Exchange
 from flowtest.errors import Location
@@ -52,7 +55,8 @@ class StepRecord:
     outcome: Outcome
     failure: Failure | None = None
     sent: str | None = None  # user text or transfer result, for the transcript
-    received: tuple[str, ...] = ()  # bot messages that arrived with this step's call
+    received: tuple[str, ...] = ()  # bot messages that arrived with this step's call, as lines
+    messages: tuple[Mapping[str, Any], ...] = ()  # the same messages, raw (buttons, cards...)
     exchanges: tuple[Exchange, ...] = ()
 
 
@@ -96,6 +100,55 @@ class Result:
         return len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
 
 
+_BUTTON_LISTS = ("buttons", "quickReplies", "quick_replies", "options")
+_LABELS = ("title", "label", "text")
+
+
+def message_line(kind: str, text: str | None, raw: Mapping[str, Any]) -> str:
+    """A bot message as a person sees it in a chat: its text, a card, its buttons as [Label].
+
+    A plain text message is its text alone; a message of another type without
+    anything to read shows its type and fields, e.g. ``[handoff] {"queue": "billing"}``.
+    """
+    if kind == "typing":
+        return "[typing…]"
+    parts = [text] if text is not None else []
+    title, subtitle = raw.get("title"), raw.get("subtitle")
+    if isinstance(title, str):
+        parts.append(f"[card: {title}" + (f" — {subtitle}]" if isinstance(subtitle, str) else "]"))
+    buttons = " ".join(f"[{label}]" for label in button_labels(raw))
+    if buttons:
+        parts.append(buttons)
+    if parts:
+        return "  ".join(parts)
+    rest = {key: value for key, value in raw.items() if key != "type"}
+    return f"[{kind}]" + (f" {json.dumps(rest, ensure_ascii=False)}" if rest else "")
+
+
+def button_labels(raw: Mapping[str, Any]) -> list[str]:
+    found = buttons(raw)
+    return found[1] if found is not None else []
+
+
+def buttons(raw: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """The JSONPath that reads a message's button labels, and the labels; None without buttons."""
+    for key in _BUTTON_LISTS:
+        items = raw.get(key)
+        if isinstance(items, list) and items:
+            first = items[0]
+            field_name = next((f for f in _LABELS if isinstance(first, Mapping) and f in first), None)
+            path = f"$.{key}[*].{field_name}" if field_name else f"$.{key}[*]"
+            return path, [_label(item) for item in items]
+    return None
+
+
+def _label(item: Any) -> str:
+    if isinstance(item, Mapping):
+        label = next((item[key] for key in _LABELS if isinstance(item.get(key), str)), None)
+        return label if label is not None else json.dumps(item, ensure_ascii=False)
+    return str(item)
+
+
 def redact_trace(trace: Trace, redactor: Redactor, exchanges: Redactor | None = None) -> Trace:
     """The same trace with every secret value masked in every text and exchange.
 
@@ -136,6 +189,7 @@ def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redact
         title=text(step.title),
         sent=text(step.sent) if step.sent is not None else None,
         received=tuple(text(message) for message in step.received),
+        messages=tuple(redactor.value(message) for message in step.messages),
         failure=failure,
         exchanges=exchanges,
     )

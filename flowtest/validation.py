@@ -3,8 +3,9 @@
 The schemas carry a few annotations of ours that only shape messages:
 ``x-noun`` (what the keys of an object are called: "key", "matcher"),
 ``x-expected`` (what a value should look like), ``x-message`` (a fixed
-message for a composite rule) and ``x-one-of-keys`` (keys of which exactly
-one must be present).
+message for a composite rule), ``x-one-of-keys`` (keys of which exactly
+one must be present) and ``x-misplaced`` (a hint for a key written in the
+wrong mapping).
 """
 
 from __future__ import annotations
@@ -63,11 +64,14 @@ def _unknown_keys(
 ) -> list[SourceError]:
     known = list(schema.get("properties", {}))
     noun = schema.get("x-noun", "key")
+    misplaced = schema.get("x-misplaced", {})
     instance = error.instance if isinstance(error.instance, dict) else {}
     return [
         SourceError(
             document.key_location((*at, key)),
-            f"{where}: unknown {noun} '{key}'{did_you_mean(key, known) or _comma_hint(instance, key)}",
+            f"{where}: unknown {noun} '{key}'"
+            + (f" ({misplaced[key]})" if key in misplaced else "")
+            + (did_you_mean(key, known) or _comma_hint(instance, key)),
         )
         for key in instance
         if key not in known
@@ -102,6 +106,7 @@ def _one_of(
             message = f"{what} needs one of: {', '.join(keys)}"
         else:
             message = f"{what} takes exactly one of {', '.join(keys)}; found {', '.join(present)}"
+            message += f" ({one_key['note']})" if "note" in one_key else ""
         return [SourceError(document.location(at), f"{where}: {message}")]
     return _branches(document, error, at, where, schema)
 

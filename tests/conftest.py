@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,6 +61,17 @@ def run_pytest(
         text=True,
         timeout=timeout,
     )
+
+
+def failure_sections(output: str) -> dict[str, str]:
+    """Each failed test's section of the report, by test name, with timings normalised."""
+    found: dict[str, str] = {}
+    parts = re.split(r"^_{3,} (.+?) _{3,}$", output, flags=re.MULTILINE)
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        body = body.split("\n=====")[0].strip("\n")
+        body = re.sub(r"ses_[0-9a-f]+", "ses_X", body)
+        found[name] = re.sub(r"\(\d+(\.\d+)?m?s\)", "(T)", body)
+    return found
 
 
 def start_pytest_with_logs(folder: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:

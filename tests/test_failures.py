@@ -88,7 +88,7 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "unconsumed": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight please\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: 1 bot message of the turn not checked before the scenario ended: "Sure. What is your flight number?" (add bot steps for them, or set strict: false)\n  expected: no unchecked bot messages\n  actual: "Sure. What is your flight number?"\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight please  (T)\n  bot   Sure. What is your flight number?\n  ✗ conversation[1]: end of scenario',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: 1 bot message of the turn not checked before the scenario ended: "Sure. What is your flight number?" (add bot or message steps for them, or set strict: false)\n  expected: no unchecked bot messages\n  actual: "Sure. What is your flight number?"\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight please  (T)\n  bot   Sure. What is your flight number?\n  ✗ conversation[1]: end of scenario',
     ),
     "variable": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight\n  - bot: {contains: number}\n  - user: ba 117\n  - bot: {contains: BA117}\n  - variables:\n      $.flightNumber: BA118\n      $.attempts: {gte: 1}\n      $.delayMinutes: {lt: 30}\n",

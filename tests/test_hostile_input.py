@@ -205,4 +205,6 @@ def test_a_null_message_has_no_text(tmp_path: Path, echo: FaultServer) -> None:
         status=201, body=lambda sid, _: {"sessionId": sid, "status": "awaiting_input", "messages": [None]}
     )
     result = run_echo(echo, tmp_path, "name: Null message\nflow: echo\nconversation:\n  - bot: None\n")
-    assert "but the turn has no more messages" in result.stdout, result.stdout
+    assert "conversation[0]: bot message 1 of the turn is a null message without text" in result.stdout, (
+        result.stdout
+    )

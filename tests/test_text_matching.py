@@ -6,7 +6,6 @@ flowtest sent and how it compared the bot's texts.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from flowtest.config import resolve
 from flowtest.errors import ConfigError
 from flowtest.matchers import TextMode
 from flowtest.scenario.loader import ScenarioLoader
+from tests.conftest import failure_sections as sections
 from tests.conftest import run_pytest
 
 ECHO_FLOW = """\
@@ -43,17 +43,6 @@ def make_suite(folder: Path, pyproject: str = "", **scenarios: str) -> Path:
         text = HEADER.format(name=name) + steps
         (folder / f"{name}.scenario.yaml").write_text(text)
     return folder
-
-
-def sections(output: str) -> dict[str, str]:
-    """Each failed test's section of the report, by test name, with timings normalised."""
-    found: dict[str, str] = {}
-    parts = re.split(r"^_{3,} (.+?) _{3,}$", output, flags=re.MULTILINE)
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        body = body.split("\n=====")[0].strip("\n")
-        body = re.sub(r"ses_[0-9a-f]+", "ses_X", body)
-        found[name] = re.sub(r"\(\d+(\.\d+)?m?s\)", "(T)", body)
-    return found
 
 
 def test_texts_are_sent_and_compared_as_written(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
 from flowtest.errors import ApiError, FlowtestError, ProtocolError
+from flowtest.trace import buttons, message_line
 
 HELP = "commands: /transfer success|failed|hangup [reason], /utterance NAME, /vars, /end, /quit, /help"
 
@@ -98,6 +99,20 @@ def _leaves(variables: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, An
             yield path, value
 
 
+def message_checks(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``message:`` checks for what a message carries besides its type and text: card, buttons, payload."""
+    checks: dict[str, Any] = {}
+    for key in ("title", "subtitle"):
+        if isinstance(raw.get(key), str):
+            checks[f"$.{key}"] = text_matcher(raw[key])
+    found = buttons(raw)
+    if found is not None:
+        checks[found[0]] = [escape_template(label) for label in found[1]]
+    if isinstance(raw.get("payload"), Mapping):
+        checks.update(variable_checks(raw["payload"], "$.payload"))
+    return checks
+
+
 def secret_env(name: str) -> str:
     """The environment variable a recorded scenario reads a secret variable from."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
@@ -151,14 +166,27 @@ class Recording:
         return value_matcher(value)
 
     def turn(self, turn: TurnResult) -> None:
-        texts = [self._text(text) for text in turn.texts]
-        if len(texts) == 1:
-            self.steps.append({"bot": texts[0]})
-        elif texts:
-            self.steps.append({"bot": texts})
+        texts: list[Any] = []  # consecutive plain texts become one bot step
+        for message in turn.messages:
+            checks = message_checks(message.raw)
+            if message.text is not None and not checks:
+                texts.append(self._text(message.text))
+                continue
+            self._texts(texts)
+            step: dict[str, Any] = {"bot": self._text(message.text)} if message.text is not None else {}
+            step["message"] = {"$.type": message.type, **checks}
+            self.steps.append(step)
+        self._texts(texts)
+        if turn.transfer:
+            self.steps.append({"turn": dict(variable_checks(turn.transfer, "$.transfer"))})
         if turn.status != self.status:
             self.steps.append({"status": turn.status})
         self.status = turn.status
+
+    def _texts(self, texts: list[Any]) -> None:
+        if texts:
+            self.steps.append({"bot": texts[0] if len(texts) == 1 else list(texts)})
+            texts.clear()
 
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
@@ -307,8 +335,8 @@ class Recorder:
         self.show(turn)
 
     def show(self, turn: TurnResult) -> None:
-        for text in turn.texts:
-            self.say(f"bot> {text}")
+        for message in turn.messages:
+            self.say(f"bot> {message_line(message.type, message.text, message.raw)}")
         if turn.transfer:
             self.say(f"[transfer requested: {json.dumps(dict(turn.transfer), ensure_ascii=False)}]")
         self.say(f"[{turn.status}]")

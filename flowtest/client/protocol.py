@@ -294,8 +294,10 @@ def parse_turn(config: ClientConfig, call: Call, payload: Any) -> TurnResult:
 
 
 def _message(item: Any, text_of: Callable[[Any], list[Any]]) -> Message:
-    if not isinstance(item, dict):  # a null message has no text: not the word "None"
-        return Message("text", None if item is None else str(item), {"value": item})
+    if item is None:  # kept, like every message, but it has no text: not the word "None"
+        return Message("null", None, {"value": None})
+    if not isinstance(item, dict):
+        return Message("text", str(item), {"value": item})
     found = text_of(item)
     text = str(found[0]) if found and found[0] is not None else None
     return Message(str(item.get("type", "text")), text, item)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from flowtest.durations import format_duration
-from flowtest.trace import Result, StepRecord, Trace
+from flowtest.trace import Outcome, Result, StepRecord, Trace
 
 _WIDTH = 6
 MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
@@ -70,6 +70,8 @@ def transcript_lines(trace: Trace) -> Iterator[str]:
             yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
         if step.failure is not None:
             yield f"  ✗ {step.where or step.kind}: {step.title}"
+        elif step.outcome is Outcome.SKIPPED:
+            yield f"  ○ {step.where or step.kind}: {step.title}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:

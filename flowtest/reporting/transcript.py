@@ -6,10 +6,12 @@ attachment viewer and in any browser offline. Every text is escaped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, StepRecord, Trace
+from flowtest.trace import Outcome, StepRecord, Trace, button_labels
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
@@ -27,6 +29,11 @@ h1{font-size:16px;margin:0 0 2px}
 padding:2px 10px;margin:4px 0}
 .sep.transfer{background:#fff8c5}
 .check{align-self:center;font-size:12px;color:#1a7f37}
+.check.skipped{color:#57606a}
+.bubble.typing{color:#57606a;letter-spacing:2px}.bubble.other{font-style:italic;color:#57606a}
+.bubble.card{border-left:4px solid #0969da}.bubble.card .sub{color:#57606a;font-size:12px}
+.chips{display:flex;flex-wrap:wrap;gap:4px;margin-top:4px}
+.chip{border:1px solid #0969da;color:#0969da;border-radius:12px;padding:1px 10px;font-size:12px}
 .fail{border:2px solid #cf222e;background:#ffebe9;border-radius:8px;padding:8px 12px;margin:6px 0}
 .fail b{color:#cf222e}
 .diff{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:6px}
@@ -35,6 +42,9 @@ padding:2px 10px;margin:4px 0}
 font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 .warn{color:#9a6700;font-size:12px}
 """
+
+
+_CHECKS = ("bot", "message", "turn", "status", "variables", "save")
 
 
 def transcript_html(trace: Trace) -> str:
@@ -63,11 +73,16 @@ def _step_html(step: StepRecord) -> list[str]:
         parts.append("<div class='sep'>End Session</div>")
     elif step.kind in ("start", "teardown"):
         parts.append(f"<div class='sep'>{escape(step.title)}{latency}</div>")
-    parts.extend(_bubble("bot", "bot", text) for text in step.received)
+    if len(step.messages) == len(step.received):
+        parts.extend(_message_html(line, raw) for line, raw in zip(step.received, step.messages, strict=True))
+    else:
+        parts.extend(_bubble("bot", "bot", text) for text in step.received)
     if step.status_after != step.status_before and step.status_after and step.kind != "teardown":
         parts.append(f"<div class='sep'>status: {escape(step.status_after)}</div>")
-    if step.outcome is Outcome.PASSED and step.kind in ("bot", "status", "variables", "save"):
+    if step.outcome is Outcome.PASSED and step.kind in _CHECKS:
         parts.append(f"<div class='check'>✓ {escape(step.title)}</div>")
+    elif step.outcome is Outcome.SKIPPED:
+        parts.append(f"<div class='check skipped'>○ {escape(step.title)}</div>")
     if step.failure is not None:
         parts.append(_failure_html(step))
     return parts
@@ -78,6 +93,27 @@ def _bubble(side: str, label: str, text: str) -> str:
         f"<div class='row {side}'><span class='who'>{escape(label)}</span>"
         f"<div class='bubble'>{escape(text)}</div></div>"
     )
+
+
+def _message_html(line: str, raw: Mapping[str, Any]) -> str:
+    """A bot message as a chat shows it: a bubble, a card, buttons as chips, a typing indicator."""
+    kind, text, title = raw.get("type"), raw.get("text"), raw.get("title")
+    if kind == "typing":
+        inner = "<div class='bubble typing' title='typing'>•••</div>"
+    elif isinstance(title, str):
+        subtitle = raw.get("subtitle")
+        sub = f"<div class='sub'>{escape(subtitle)}</div>" if isinstance(subtitle, str) else ""
+        body = f"<div>{escape(text)}</div>" if isinstance(text, str) else ""
+        inner = f"<div class='bubble card'><b>{escape(title)}</b>{sub}{body}</div>"
+    elif isinstance(text, str):
+        inner = f"<div class='bubble'>{escape(text)}</div>"
+    else:
+        inner = f"<div class='bubble other'>{escape(line)}</div>"
+    labels = button_labels(raw)
+    chips = "".join(f"<span class='chip'>{escape(label)}</span>" for label in labels)
+    buttons = f"<div class='chips'>{chips}</div>" if labels else ""
+    label = "bot" if kind in (None, "text") else f"bot · {kind}"
+    return f"<div class='row bot'><span class='who'>{escape(label)}</span>{inner}{buttons}</div>"
 
 
 def _failure_html(step: StepRecord) -> str:

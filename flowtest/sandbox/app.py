@@ -243,7 +243,7 @@ class SandboxApi:
         if status in TERMINAL:
             raise ApiProblem(409, "SESSION_NOT_ACTIVE", f"the session is {status}")
 
-    def take_text(self, session: LiveSession, text: Any) -> list[str]:
+    def take_text(self, session: LiveSession, text: Any) -> list[engine.Message]:
         if not isinstance(text, str):
             raise ApiProblem(400, "INVALID_REQUEST", "text must be a string")
         if len(text) > MAX_TEXT:
@@ -252,7 +252,7 @@ class SandboxApi:
             raise ApiProblem(400, "INVALID_REQUEST", "the session awaits a transferResult, not text")
         return engine.resume_with_text(session.flow, session.state, text)
 
-    def take_transfer(self, session: LiveSession, result: Any) -> list[str]:
+    def take_transfer(self, session: LiveSession, result: Any) -> list[engine.Message]:
         if not isinstance(result, dict) or result.get("status") not in TRANSFER_STATUSES:
             message = "transferResult.status must be success, failed or hangup"
             raise ApiProblem(400, "INVALID_REQUEST", message)
@@ -276,11 +276,11 @@ class SandboxApi:
         self.peak = max(self.peak, len(self.sessions))
         return session
 
-    def turn(self, session: LiveSession, messages: list[str], status_code: int = 200) -> Response:
+    def turn(self, session: LiveSession, messages: list[engine.Message], status_code: int = 200) -> Response:
         body: dict[str, Any] = {
             "sessionId": session.id,
             "status": session.state.status,
-            "messages": [{"type": "text", "text": text} for text in messages],
+            "messages": messages,
             "expiresAt": _iso(session.expires_at),
         }
         if session.state.transfer is not None and session.state.status == "awaiting_transfer":

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowtest.durations import parse_duration
 from flowtest.sandbox.flows import Flow
 
 MAX_NODES_PER_TURN = 1000
 _TEMPLATE = re.compile(r"\$\{([A-Za-z_][\w.-]*)\}")
 _MISSING = object()
+Message = dict[str, Any]  # one entry of a turn's "messages", as the API returns it
 _TRANSFORMS: dict[str, Callable[[str], str]] = {
     "upper": str.upper,
     "lower": str.lower,
@@ -32,19 +34,29 @@ class FlowState:
     error: str | None = None
 
 
-def start(flow: Flow, state: FlowState) -> list[str]:
+def start(flow: Flow, state: FlowState) -> list[Message]:
     return _run(flow, state, flow.start)
 
 
-def resume_with_text(flow: Flow, state: FlowState, text: str) -> list[str]:
+def resume_with_text(flow: Flow, state: FlowState, text: str) -> list[Message]:
     node = flow.nodes[_waiting_node(state)]
     for name in node.get("transform", []):
         text = _TRANSFORMS[name](text)
-    set_variable(state.variables, node["ask"], text)
+    value = _extract(node["extract"], text) if "extract" in node else text
+    if value is not None:
+        set_variable(state.variables, node["ask"], value)
     return _run(flow, state, node["next"])
 
 
-def resume_with_transfer(flow: Flow, state: FlowState, status: str, reason: str | None) -> list[str]:
+def _extract(pattern: str, text: str) -> str | None:
+    """What entity extraction would keep: the regex's first group (or whole match), else nothing."""
+    found = re.search(pattern, text)
+    if found is None:
+        return None
+    return found.group(1) if found.re.groups else found.group(0)
+
+
+def resume_with_transfer(flow: Flow, state: FlowState, status: str, reason: str | None) -> list[Message]:
     node = flow.nodes[_waiting_node(state)]
     state.transfer = None
     state.variables["transferStatus"] = status
@@ -61,21 +73,65 @@ def _waiting_node(state: FlowState) -> str:
     return state.waiting_at
 
 
-def _run(flow: Flow, state: FlowState, name: str) -> list[str]:
-    messages: list[str] = []
+def _run(flow: Flow, state: FlowState, name: str) -> list[Message]:
+    messages: list[Message] = []
     for _ in range(MAX_NODES_PER_TURN):
         node = flow.nodes[name]
         for key, spec in node.get("set", {}).items():
             _apply_set(state.variables, key, spec)
         say = node.get("say", [])
-        for text in [say] if isinstance(say, str) else say:
-            messages.append(str(render(text, state.variables)))
+        for spec in say if isinstance(say, list) else [say]:
+            message = _message(spec, state.variables)
+            if message is not None:
+                messages.append(message)
         following = _route(name, node, state)
         if following is None:
             return messages
         name = following
     state.status, state.error = "error", f"flow ran {MAX_NODES_PER_TURN} nodes without waiting"
     return messages
+
+
+def _message(spec: Any, variables: dict[str, Any]) -> Message | None:
+    """A ``say`` entry as the API sends it; None when its ``when`` does not hold."""
+    if isinstance(spec, str):
+        return {"type": "text", "text": str(render(spec, variables))}
+    if "when" in spec and not holds(spec["when"], variables):
+        return None
+    message: Message = {"type": spec.get("type", _kind(spec))}
+    if "typing" in spec:
+        message["durationMs"] = round(parse_duration(spec["typing"]) * 1000)
+    if "text" in spec:
+        message["text"] = str(render(spec["text"], variables))
+    if "card" in spec:
+        card = spec["card"]
+        for key, field_name in (("title", "title"), ("subtitle", "subtitle"), ("image", "imageUrl")):
+            if key in card:
+                message[field_name] = str(render(card[key], variables))
+        if "buttons" in card:
+            message["buttons"] = _buttons(card["buttons"], variables)
+    if "buttons" in spec:
+        message["buttons"] = _buttons(spec["buttons"], variables)
+    if "payload" in spec:
+        message["payload"] = render_value(spec["payload"], variables)
+    return message
+
+
+def _kind(spec: dict[str, Any]) -> str:
+    if "typing" in spec:
+        return "typing"
+    if "card" in spec:
+        return "card"
+    return "quick_replies" if "buttons" in spec else "text"
+
+
+def _buttons(specs: list[Any], variables: dict[str, Any]) -> list[dict[str, str]]:
+    buttons = []
+    for spec in specs:
+        title = str(render(spec if isinstance(spec, str) else spec["title"], variables))
+        payload = spec.get("payload", title) if isinstance(spec, dict) else title
+        buttons.append({"title": title, "payload": str(render(payload, variables))})
+    return buttons
 
 
 def _route(name: str, node: Any, state: FlowState) -> str | None:

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
-from flowtest.matchers import BuildContext, TextMode
+from flowtest.matchers import BuildContext, TextMode, regex_group_names
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
@@ -377,6 +377,7 @@ def _semantic_errors(
 def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:
     names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
+    names.update(name for step in steps for name in regex_group_names(step.data.get("bot")))
     return frozenset(names)
 
 
@@ -398,16 +399,14 @@ def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tup
 
 
 def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
-    for key in ("variables", "save"):
+    for key in ("variables", "message", "turn", "save"):
         section = step.data.get(key, {})
         for name, value in section.items():
-            expression = name if key == "variables" else value
+            expression = value if key == "save" else name
             problem = check_syntax(expression)
             if problem is not None:
                 at = (*step.at, key, name)
-                location = (
-                    step.document.key_location(at) if key == "variables" else step.document.location(at)
-                )
+                location = step.document.location(at) if key == "save" else step.document.key_location(at)
                 yield SourceError(location, f"{describe_path(at)}: {problem}")
 
 
@@ -454,6 +453,28 @@ def _build_scenario(
     )
 
 
+def _bot_step(raw: _RawStep, common: dict[str, Any], texts: BuildContext) -> model.BotStep:
+    data = raw.data
+    specs = data.get("bot", [])
+    specs = specs if isinstance(specs, list) else [specs]
+    return model.BotStep(
+        **common,
+        matchers=tuple(build_matcher(spec, texts) for spec in specs),
+        checks=_path_checks(raw, "message"),
+        saves=tuple(data.get("save", {}).items()),
+        optional=data.get("optional", False),
+        anywhere=data.get("anywhere", False),
+    )
+
+
+def _path_checks(raw: _RawStep, key: str) -> tuple[model.PathCheck, ...]:
+    """JSONPATH: MATCHER pairs; values keep their JSON types."""
+    return tuple(
+        model.PathCheck(path, build_matcher(spec), raw.document.key_location((*raw.at, key, path)))
+        for path, spec in raw.data.get(key, {}).items()
+    )
+
+
 def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
     data, document = raw.data, raw.document
     where = describe_path(raw.at)
@@ -473,20 +494,15 @@ def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
         return model.TransferStep(
             **common, result=data["transfer"], reason=data.get("reason"), within=within, error=expected_error
         )
-    if "bot" in data:
-        specs = data["bot"] if isinstance(data["bot"], list) else [data["bot"]]
-        return model.BotStep(**common, matchers=tuple(build_matcher(spec, texts) for spec in specs))
+    if "bot" in data or "message" in data:
+        return _bot_step(raw, common, texts)
     if "status" in data:
         statuses = data["status"] if isinstance(data["status"], list) else [data["status"]]
         return model.StatusStep(**common, statuses=tuple(statuses))
     if "variables" in data:
-        checks = tuple(
-            model.VariableCheck(
-                path, build_matcher(spec), document.key_location((*raw.at, "variables", path))
-            )
-            for path, spec in data["variables"].items()
-        )
-        return model.VariablesStep(**common, checks=checks)
+        return model.VariablesStep(**common, checks=_path_checks(raw, "variables"))
+    if "turn" in data:
+        return model.TurnStep(**common, checks=_path_checks(raw, "turn"))
     if "save" in data:
         return model.SaveStep(**common, targets=tuple(data["save"].items()))
     if "wait" in data:

@@ -44,8 +44,31 @@ class TransferStep(Step):
 
 
 @dataclass(frozen=True)
+class PathCheck:
+    """A JSONPath and what its result must match (variables, message and turn checks)."""
+
+    path: str
+    matcher: Matcher
+    location: Location
+
+
+@dataclass(frozen=True)
 class BotStep(Step):
+    """``bot`` and/or ``message``: consumes the next message(s) of the turn.
+
+    ``matchers`` check texts, one message each (empty for a ``message:`` step);
+    ``checks`` run over the raw message; ``saves`` store values from it.
+    """
+
     matchers: tuple[Matcher, ...]
+    checks: tuple[PathCheck, ...] = ()
+    saves: tuple[tuple[str, str], ...] = ()  # (name, JSONPath over the message)
+    optional: bool = False
+    anywhere: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "bot" if self.matchers else "message"
 
 
 @dataclass(frozen=True)
@@ -54,15 +77,15 @@ class StatusStep(Step):
 
 
 @dataclass(frozen=True)
-class VariableCheck:
-    path: str
-    matcher: Matcher
-    location: Location
+class VariablesStep(Step):
+    checks: tuple[PathCheck, ...]
 
 
 @dataclass(frozen=True)
-class VariablesStep(Step):
-    checks: tuple[VariableCheck, ...]
+class TurnStep(Step):
+    """JSONPath checks over the raw response of the latest Start Session / Send Message."""
+
+    checks: tuple[PathCheck, ...]
 
 
 @dataclass(frozen=True)
