@@ -28,7 +28,7 @@ from deepdiff import DeepDiff
 from rapidfuzz.distance import Levenshtein
 
 from flowtest.errors import FlowtestError
-from flowtest.templating import Bindings, as_text, render, render_pattern
+from flowtest.templating import Bindings, TemplateError, as_text, references, render, render_pattern
 
 Render = Callable[[Any], Any]
 # The stdlib's regex parser, to tell a pattern's structure (renamed re._parser in 3.11).
@@ -226,6 +226,23 @@ def _search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
             "text: it backtracks catastrophically (as (a|aa)+ can); rewrite it"
         ) from None
     return cast("re.Match[str] | None", found)
+
+
+def templated_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is no regex once its ``${...}`` are empty texts (``[${x}]``), or None."""
+    names = list(references(pattern))
+    if not names:
+        return None
+    values = {name.partition(".")[0]: "" for name in names}
+    env = {name.partition(".")[2]: "" for name in names if name.startswith("env.")}
+    try:
+        re.compile(render_pattern(pattern, Bindings(values, env)))
+    except TemplateError:
+        return None  # a dotted name: its value cannot be guessed
+    except re.error as exc:
+        empty = ", ".join(f"${{{name}}}" for name in dict.fromkeys(names))
+        return f"is not a valid regex when {empty} is empty: {exc}"
+    return None
 
 
 def backtracking_risk(pattern: str) -> str | None:

@@ -208,3 +208,16 @@ def test_a_null_message_has_no_text(tmp_path: Path, echo: FaultServer) -> None:
     assert "conversation[0]: bot message 1 of the turn is a null message without text" in result.stdout, (
         result.stdout
     )
+
+
+def test_validate_warns_of_a_regex_an_empty_value_breaks(tmp_path: Path) -> None:
+    scenario = tmp_path / "templated.scenario.yaml"
+    scenario.write_text(
+        'name: t\nflow: flight-status\nexamples:\n  - {letters: ""}\nconversation:\n'
+        '  - bot: {regex: "^Hel[${letters}]o"}\n'
+    )
+    result = validate(tmp_path, str(scenario))
+    assert result.stdout.startswith(
+        'templated.scenario.yaml:6:5: warning: conversation[0]: regex "^Hel[${letters}]o": '
+        "is not a valid regex when ${letters} is empty: unterminated character set at position 4"
+    ), result.stdout

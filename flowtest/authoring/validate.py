@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowtest.errors import Location, SourceError
-from flowtest.matchers import Regex, Text, backtracking_risk
+from flowtest.matchers import Regex, Text, backtracking_risk, templated_pattern_problem
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import model
 from flowtest.scenario.loader import ScenarioLoader, is_scenario_file, partial_errors
@@ -181,11 +181,12 @@ def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Findin
 
 
 def _slow_patterns(step: model.Step) -> Iterator[Finding]:
-    """Regexes that can take exponential time on some bot text (at run time they are stopped)."""
+    """Regexes that can take exponential time on some bot text (at run time they are stopped),
+    or that break with an empty value (at run time the step fails)."""
     for pattern in sorted(set(_patterns(step))):
-        risk = backtracking_risk(pattern)
-        if risk is not None:
-            yield Finding(step.location, "warning", f"{step.where}: regex {json.dumps(pattern)}: {risk}")
+        for risk in (backtracking_risk(pattern), templated_pattern_problem(pattern)):
+            if risk is not None:
+                yield Finding(step.location, "warning", f"{step.where}: regex {json.dumps(pattern)}: {risk}")
 
 
 def _patterns(value: object) -> Iterator[str]:
