@@ -300,13 +300,20 @@ def serial_overhead(root: Path, flows: Path, count: int) -> None:
         raw_loop(sandbox, 20)  # warm the server up
         raw = raw_loop(sandbox, count)
         serial = marginal(
-            "flowtest one by one (marginal)",
-            flowtest_run("n", sandbox, small, count),
-            flowtest_run("2n", sandbox, large, 2 * count),
+            "flowtest one by one, Allure off (marginal)",
+            flowtest_run("n", sandbox, small, count, *ALLURE_OFF),
+            flowtest_run("2n", sandbox, large, 2 * count, *ALLURE_OFF),
+        )
+        reported = marginal(
+            "flowtest one by one, Allure on (marginal)",
+            flowtest_run("n", sandbox, small, count, *allure_on(small)),
+            flowtest_run("2n", sandbox, large, 2 * count, *allure_on(large)),
         )
     finally:
         sandbox.stop()
-    table([raw, serial], raw)
+    table([raw, serial, reported], raw)
+    print("targets:")
+    target("flowtest one by one, Allure off / raw httpx loop, wall per request", serial.wall / raw.wall, 1.3)
 
 
 def many(
@@ -529,7 +536,7 @@ def write_utterance_suite(folder: Path, count: int, literal: bool = False) -> Pa
 
 
 def collect_only(folder: Path, count: int) -> float:
-    command = [sys.executable, "-m", "pytest", str(folder), "--collect-only", *PYTEST_FLAGS]
+    command = [sys.executable, "-m", "pytest", str(folder), "--collect-only", *PYTEST_FLAGS, *ALLURE_OFF]
     start = time.perf_counter()
     done = subprocess.run(
         [*command, "--rootdir", str(folder)], capture_output=True, text=True, cwd=folder, env=ENV

@@ -462,9 +462,11 @@ class Conversation:
                 await asyncio.shield(ending)
             except asyncio.CancelledError:
                 cancelled = True
-            except FlowtestError:
+            except Exception:  # read from the finished call just below
                 pass
-        error = ending.exception()
+        error: BaseException | None = (
+            FlowtestError("the call was cancelled") if ending.cancelled() else ending.exception()
+        )
         if error is None:
             self.ended = True
         elif not (isinstance(error, ApiError) and error.status == 404):
