@@ -526,6 +526,8 @@ _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 def regex_group_names(spec: Any) -> Iterator[str]:
     """Named groups of every regex in a bot step's matchers: they become ${NAME}s."""
+    if isinstance(spec, str):
+        return
     if isinstance(spec, list):
         for item in spec:
             yield from regex_group_names(item)

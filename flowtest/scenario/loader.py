@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
-from flowtest.matchers import BuildContext, TextMode, regex_group_names
+from flowtest.matchers import BuildContext, Matcher, TextMode, regex_group_names
 from flowtest.matchers import build as build_matcher
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
@@ -377,7 +377,7 @@ def _semantic_errors(
 def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:
     names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
-    names.update(name for step in steps for name in regex_group_names(step.data.get("bot")))
+    names.update(name for step in steps if "bot" in step.data for name in regex_group_names(step.data["bot"]))
     return frozenset(names)
 
 
@@ -398,10 +398,12 @@ def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tup
                     yield step.document, at, value
 
 
+_PATH_SECTIONS = frozenset({"variables", "message", "turn", "save"})
+
+
 def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
-    for key in ("variables", "message", "turn", "save"):
-        section = step.data.get(key, {})
-        for name, value in section.items():
+    for key in _PATH_SECTIONS.intersection(step.data):
+        for name, value in step.data[key].items():
             expression = value if key == "save" else name
             problem = check_syntax(expression)
             if problem is not None:
@@ -455,13 +457,20 @@ def _build_scenario(
 
 def _bot_step(raw: _RawStep, common: dict[str, Any], texts: BuildContext) -> model.BotStep:
     data = raw.data
-    specs = data.get("bot", [])
-    specs = specs if isinstance(specs, list) else [specs]
+    specs = data.get("bot")
+    if specs is None and "bot" not in data:  # a message: step
+        matchers: tuple[Matcher, ...] = ()
+    elif isinstance(specs, list):
+        matchers = tuple(build_matcher(spec, texts) for spec in specs)
+    else:
+        matchers = (build_matcher(specs, texts),)
+    if len(data) == 1 and matchers:  # a plain bot step, by far the most common: nothing else to read
+        return model.BotStep(**common, matchers=matchers)
     return model.BotStep(
         **common,
-        matchers=tuple(build_matcher(spec, texts) for spec in specs),
-        checks=_path_checks(raw, "message"),
-        saves=tuple(data.get("save", {}).items()),
+        matchers=matchers,
+        checks=_path_checks(raw, "message") if "message" in data else (),
+        saves=tuple(data["save"].items()) if "save" in data else (),
         optional=data.get("optional", False),
         anywhere=data.get("anywhere", False),
     )
