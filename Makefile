@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 USER_STAMP := $(VENV)/.installed-user
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint serve bench report clean
+.PHONY: run test lint serve bench bench-load report clean
 
 $(USER_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ serve: $(USER_STAMP)
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/plugin_footprint.py
 	$(PY) benchmarks/run.py
+
+## bench-load: flowtest load vs a plain Locust script and vs --flowtest-concurrency (not run by CI)
+bench-load: $(DEV_STAMP)
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache
