@@ -33,7 +33,8 @@ from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load.bridge import LoopBridge, Ticket
 from flowtest.load.samples import SessionTally, samples
 from flowtest.runner import Conversation, RunContext
-from flowtest.scenario.loader import ScenarioLoader, is_scenario_file
+from flowtest.scenario import is_scenario_file
+from flowtest.scenario.loader import ScenarioLoader
 from flowtest.scenario.model import Case, Scenario, cases_of
 from flowtest.session import client_config
 from flowtest.trace import Trace
