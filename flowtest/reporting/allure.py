@@ -158,6 +158,9 @@ def start(
 ) -> AllureScenarioReporter | None:
     """The reporter for this run: on allure-pytest's listener (--alluredir) or on flowtest's own."""
     listener = config.pluginmanager.get_plugin(LISTENER)
+    explicit = getattr(config.option, "allure_report_dir", None)
+    if listener is not None and explicit:
+        results = Path(explicit)  # allure-pytest's own listener, on the folder --alluredir names
     if listener is None:
         if results is None or config.option.collectonly:
             return None
