@@ -271,14 +271,19 @@ def test_nothing_at_shows_the_nearest_value_above() -> None:
 # -- what reports show ---------------------------------------------------------------------
 
 
-def _run_in_process(tmp_path: Path, sandbox: RunningSandbox, steps: str) -> Result:
+def _run_in_process(
+    tmp_path: Path, sandbox: RunningSandbox, steps: str, context: RunContext | None = None
+) -> Result:
     path = tmp_path / "s.scenario.yaml"
-    path.write_text(HEADER.format(name="s") + steps)
+    header = HEADER.format(name="s")
+    if context is not None and context.secret_keys:  # a secret long enough to be masked
+        header = header.replace("customerName: Ada", "customerName: Ada Lovelace")
+    path.write_text(header + steps)
     case = cases_of(ScenarioLoader(tmp_path).load_file(path).scenarios[0])[0]
 
     async def go() -> Result:
         async with AsyncFlowClient(ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)) as client:
-            return await run_case(case, client, RunContext("run1", "demo"))
+            return await run_case(case, client, context or RunContext("run1", "demo"))
 
     return asyncio.run(go())
 
@@ -359,3 +364,19 @@ def test_record_writes_message_checks_and_keeps_buttons(client: FlowClient) -> N
         },
         {"status": "awaiting_transfer"},
     ]
+
+
+def test_a_secret_said_in_a_rich_message_is_masked_in_the_trace(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    result = _run_in_process(
+        tmp_path,
+        sandbox,
+        "  - message: {$.type: typing}\n  - bot: {contains: What can I help you with?}\n",
+        RunContext("run1", "demo", secret_keys=frozenset({"customerName"})),
+    )
+    start = result.final.steps[0]
+    assert result.final.outcome is Outcome.PASSED
+    assert start.messages[1]["text"] == "Hi ***! What can I help you with?"
+    assert start.received[1].startswith("Hi ***! What can I help you with?")
+    assert "Lovelace" not in transcript_html(result.final)
