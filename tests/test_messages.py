@@ -7,6 +7,7 @@ scenarios/flows (typing indicator, quick replies, a card, a transfer with a targ
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,16 @@ import pytest
 
 from flowtest.authoring.record import Recording
 from flowtest.client import AsyncFlowClient, ClientConfig, FlowClient
+from flowtest.errors import Location
 from flowtest.jsonpath import Found, nothing_at, query
+from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_html
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
 from flowtest.scenario.loader import ScenarioLoader
 from flowtest.scenario.model import cases_of
-from flowtest.trace import Outcome, Result
+from flowtest.trace import Outcome, Result, StepRecord, Trace, redact_trace
 from tests.conftest import failure_sections as sections
 from tests.conftest import run_pytest
 
@@ -380,3 +383,18 @@ def test_a_secret_said_in_a_rich_message_is_masked_in_the_trace(
     assert start.messages[1]["text"] == "Hi ***! What can I help you with?"
     assert start.received[1].startswith("Hi ***! What can I help you with?")
     assert "Lovelace" not in transcript_html(result.final)
+
+
+def test_a_secret_only_in_a_button_payload_is_masked() -> None:
+    raw = {
+        "type": "quick_replies",
+        "text": "Pick one",
+        "buttons": [{"title": "Pay", "payload": "card 4111-1111"}],
+    }
+    step = StepRecord(
+        "start", "Start Session: f", None, None, 0.0, 0.0, None, "awaiting_input", Outcome.PASSED
+    )
+    step = replace(step, received=("Pick one  [Pay]",), messages=(raw,))
+    trace = Trace("c", "f", "demo", Location("x", 1, 1), (step,), "ses_1")
+    redacted = redact_trace(trace, Redactor(secret_values=("4111-1111",)))
+    assert redacted.steps[0].messages[0]["buttons"][0]["payload"] == "card ***"
