@@ -450,6 +450,7 @@ def _build_scenario(
         strict=data.get("strict", True),
         text_match=texts.text_mode,
         retries=data.get("retries", 0),
+        weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
         xfail=data.get("xfail"),
