@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,10 +294,15 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
 
 def _mentions_utterance(data: Any) -> bool:
     if isinstance(data, dict):
-        return "utterance" in data or any(_mentions_utterance(value) for value in data.values())
-    if isinstance(data, list):
-        return any(_mentions_utterance(value) for value in data)
-    return False
+        if "utterance" in data:
+            return True
+        values: Iterable[Any] = data.values()
+    elif isinstance(data, list):
+        values = data
+    else:
+        return False
+    # Run on every step of every file: scalars, most of a step, are skipped without a call.
+    return any(_mentions_utterance(value) for value in values if isinstance(value, (dict, list)))
 
 
 def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> UtteranceList | SourceError:
