@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,13 +170,17 @@ class ScenarioLoader:
         self, path: Path, document: Document, steps: list[_RawStep]
     ) -> tuple[list[_RawStep], dict[str, UtteranceList], list[SourceError]]:
         """Steps with bot-side references replaced by their phrases; the lists user steps send from."""
-        if not any(_mentions_utterance(step.data) for step in steps):
+        mentions = [_mentions_utterance(step.data) for step in steps]
+        if not any(mentions):
             return steps, {}, []
         library = self.utterance_finder.library(self._folder(path))
         lists: dict[str, UtteranceList] = {}
         errors: list[SourceError] = []
         resolved = []
-        for step in steps:
+        for step, mentioned in zip(steps, mentions, strict=True):
+            if not mentioned:
+                resolved.append(step)
+                continue
             user = step.data.get("user")
             if isinstance(user, dict):
                 found = _lookup(library, user["utterance"], step, (*step.at, "user", "utterance"))
@@ -184,6 +188,9 @@ class ScenarioLoader:
                     errors.append(found)
                 else:
                     lists.setdefault(found.name, found)
+            if isinstance(user, dict) and len(step.data) == 1:
+                resolved.append(step)  # nothing to expand beside it
+                continue
             data = _expand_matchers(step.data, step, library, errors)
             resolved.append(_RawStep(data, step.document, step.at, step.included_from))
         if not errors:
@@ -292,17 +299,16 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
     return schema_errors(as_written(documents[0]), _partial_validator())
 
 
-def _mentions_utterance(data: Any) -> bool:
-    if isinstance(data, dict):
-        if "utterance" in data:
+def _mentions_utterance(data: dict[str, Any]) -> bool:
+    """Whether a step names an utterance list anywhere (runs for every step: kept cheap)."""
+    pending: list[Any] = [value for value in data.values() if isinstance(value, (dict, list))]
+    while pending:
+        item = pending.pop()
+        values = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict) and "utterance" in item:
             return True
-        values: Iterable[Any] = data.values()
-    elif isinstance(data, list):
-        values = data
-    else:
-        return False
-    # Run on every step of every file: scalars, most of a step, are skipped without a call.
-    return any(_mentions_utterance(value) for value in values if isinstance(value, (dict, list)))
+        pending.extend(value for value in values if isinstance(value, (dict, list)))
+    return False
 
 
 def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> UtteranceList | SourceError:
@@ -320,7 +326,7 @@ def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> Uttera
 
 
 def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[SourceError]) -> Any:
-    """``{utterance: NAME}`` in a matcher becomes {any_of: [phrase, ...]} (the user step keeps its name)."""
+    """``{utterance: NAME}`` in a matcher becomes an any_of of its phrases (the user step keeps its name)."""
 
     def walk(value: Any, at: JsonPath) -> Any:
         if isinstance(value, list):
@@ -332,7 +338,8 @@ def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[S
             if isinstance(found, SourceError):
                 errors.append(found)
                 return value
-            return {"any_of": list(found.phrases)}
+            # Not a key a user can write (the schema refuses it): it only names the list in the words.
+            return {"any_of": list(found.phrases), "utterance_list": found.name}
         return {key: walk(item, (*at, key)) for key, item in value.items()}
 
     return walk(data, step.at)
@@ -443,6 +450,7 @@ def _build_scenario(
         strict=data.get("strict", True),
         text_match=texts.text_mode,
         retries=data.get("retries", 0),
+        weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
         xfail=data.get("xfail"),
