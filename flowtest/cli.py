@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
-from flowtest.authoring.botium import import_botium, write
+from flowtest.authoring.botium import import_botium, remove, write
 from flowtest.authoring.init import InitConflict, init
 from flowtest.authoring.record import Recorder, Recording, dump, secret_env
 from flowtest.authoring.validate import find_files, validate
@@ -391,21 +391,26 @@ def _import_botium(args: argparse.Namespace) -> int:
     imported = import_botium(args.src, args.out, args.flow, display)
     for problem in imported.problems:
         print(problem, file=sys.stderr)
-    write(imported)
+    created = write(imported)
+    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
+    if findings:
+        remove(imported, created)  # never leave files that do not validate (a rerun would refuse them)
+        for finding in findings:
+            print(finding.text(), file=sys.stderr)
+        print(
+            "flowtest: the imported files do not validate, so none were kept (a bug: please report it)",
+            file=sys.stderr,
+        )
+        return 1
     counts = ", ".join(f"{count} {what}" for what, count in imported.counts.items())
     print(f"flowtest: imported {counts} into {args.out}")
     if imported.notes:
         print(f"{len(imported.notes)} thing(s) without an equivalent, kept as comments:")
         for note in imported.notes:
             print(f"  {note}")
-    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
-    for finding in findings:
-        print(finding.text(), file=sys.stderr)
-    if findings:
-        print("flowtest: the imported files do not validate (a bug: please report it)", file=sys.stderr)
     if imported.problems:
         print(f"flowtest: {len(imported.problems)} Botium file(s) could not be read", file=sys.stderr)
-    return 1 if findings or imported.problems else 0
+    return 1 if imported.problems else 0
 
 
 def _displayer(base: Path) -> Callable[[Path], str]:
