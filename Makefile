@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RESULTS := reports/allure-results
 
-.PHONY: run test lint serve bench report clean
+.PHONY: run test lint serve bench bench-load report clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ serve: $(STAMP)
 ## bench: the benchmarks (not run by CI)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+## bench-load: flowtest load vs a plain Locust script and vs --flowtest-concurrency (not run by CI)
+bench-load: $(STAMP)
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache

@@ -514,19 +514,24 @@ def peer(root: Path, flows: Path, count: int, latency: str, workers: int) -> Non
     )
 
 
-def write_utterance_suite(folder: Path, count: int) -> Path:
-    """The same suite in 100 folders, every scenario sending phrases of lists one and two levels up."""
-    (folder / "top.utterances.yaml").parent.mkdir(parents=True, exist_ok=True)
+def write_utterance_suite(folder: Path, count: int, literal: bool = False) -> Path:
+    """The suite in 100 folders, each scenario sending phrases of lists one and two levels up.
+
+    ``literal``: the same files sending plain texts instead, the baseline for what lists cost.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "top.utterances.yaml").write_text("HELLO: [hi, hello, hey]\n")
     for index in range(count):
         sub = folder / f"d{index % 100:03d}"
         if index < 100:
             sub.mkdir()
             (sub / "local.utterances.yaml").write_text(f"ASK{index}: [help me, I need help]\n")
-        text = scenario(index).replace("  - user: message 0", "  - user: {utterance: HELLO}\n  - user: x")
+        hello, ask = (
+            ("hi", "help me") if literal else ("{utterance: HELLO}", f"{{utterance: ASK{index % 100}}}")
+        )
+        text = scenario(index).replace("  - user: message 0", f"  - user: {hello}\n  - user: x")
         text = text.replace("conversation:", "utterances: first\nconversation:")
-        text += f"  - user: {{utterance: ASK{index % 100}}}\n"
-        (sub / f"c{index:05d}.scenario.yaml").write_text(text)
+        (sub / f"c{index:05d}.scenario.yaml").write_text(f"{text}  - user: {ask}\n")
     return folder
 
 
@@ -553,12 +558,13 @@ def collection(root: Path, count: int) -> None:
         yaml.load(path.read_text(), Loader=loader)  # the C *safe* loader
     floor = time.perf_counter() - start
     collected = collect_only(folder, count)
+    literal = collect_only(write_utterance_suite(root / "collect-texts", count, literal=True), count)
     with_lists = collect_only(write_utterance_suite(root / "collect-utterances", count), count)
     print(f"PyYAML C loader alone:                  {floor:6.2f}s")
     print(f"pytest --collect-only (whole process):  {collected:6.2f}s  ({collected / floor:.1f}x the parse)")
+    print(f"in 100 folders, sending two texts:      {literal:6.2f}s")
     print(
-        f"the same, each sending two utterance lists from 100 folders: {with_lists:6.2f}s "
-        f"({with_lists / collected:.2f}x)"
+        f"the same sending two utterance lists:   {with_lists:6.2f}s  ({with_lists / literal:.2f}x the texts)"
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -22,6 +24,7 @@ from flowtest.client import ClientConfig, FlowClient
 from flowtest.config import API_KEY_VARIABLE, Settings, positive_rate, read_pyproject, resolve
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
+from flowtest.load import INSTALL_HINT, PATHS_VARIABLE, locustfile_path
 from flowtest.redact import Redactor
 from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
 from flowtest.sandbox.app import Faults, Limits
@@ -441,6 +444,44 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+LOAD_USAGE = """usage: flowtest load [PATHS ...] [LOCUST OPTIONS]
+
+Runs the scenarios under PATHS (default: scenarios) as a Locust load test: each scenario
+is a task (its tags are Locust tags, its weight: the task weight), each iteration a new
+session. Every other option is Locust's own, for example:
+  flowtest load scenarios --headless -u 50 -r 10 -t 1m -H https://api.example.com
+  flowtest load scenarios --master --expect-workers 2 --headless -u 200 -r 20 -t 5m -H URL
+  flowtest load scenarios --worker --master-host 10.0.0.5
+  flowtest load scenarios --tags smoke --csv reports/load --html reports/load.html
+The API key comes from FLOWTEST_API_KEY on every machine. See `locust --help`."""
+
+
+def _add_load(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Listed for --help only: main() hands `load` and its arguments to Locust before argparse.
+    commands.add_parser("load", help="run the scenarios as a Locust load test (the load extra)")
+
+
+def load(argv: Sequence[str]) -> int:
+    """Replace this process with Locust running flowtest's locustfile on the scenarios."""
+    paths = list(itertools.takewhile(lambda arg: not arg.startswith("-"), argv))
+    rest = list(argv[len(paths) :])
+    if rest[:1] in (["-h"], ["--help"]):
+        print(LOAD_USAGE)
+        return 0
+    if importlib.util.find_spec("locust") is None:
+        print(f"flowtest load needs Locust, an optional extra: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    missing = [path for path in paths if not Path(path).exists()]
+    if missing:
+        print(f"flowtest: error: {', '.join(missing)}: no such file or folder", file=sys.stderr)
+        return 2
+    env = {**os.environ, PATHS_VARIABLE: os.pathsep.join(paths or ["scenarios"])}
+    command = [sys.executable, "-m", "locust", "-f", locustfile_path(), *rest]
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)
+    return 0  # pragma: no cover  (execve does not return)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowtest", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowtest {__version__}")
@@ -452,12 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record(commands)
     _add_init(commands)
     _add_import(commands)
+    _add_load(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="flowtest: %(message)s")
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["load"]:
+        return load(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         return int(args.handler(args))
     except FlowtestError as exc:

@@ -333,25 +333,10 @@ class RunSession:
 
     def _client_config(self) -> ClientConfig:
         settings = self.settings
-        api_key = settings.api_key
         if settings.uses_sandbox:
             self.base_url = self._start_sandbox()
-            api_key = DEFAULT_API_KEY
-        elif not api_key:
-            raise ConfigError(
-                f"{API_KEY_VARIABLE} is not set: the API at {settings.base_url} needs an organization API key"
-            )
-        redactor = Redactor(secret_keys=frozenset(settings.secret_variables))
-        return ClientConfig(
-            base_url=str(self.base_url),
-            org=settings.org,
-            api_key=api_key,
-            auth_header=settings.auth_header,
-            auth_scheme=settings.auth_scheme,
-            timeout=settings.timeout,
-            fields=settings.fields,
-            redactor=redactor,
-        )
+            return client_config(settings, self.base_url, DEFAULT_API_KEY)
+        return client_config(settings, str(self.base_url), settings.api_key)
 
     def _start_sandbox(self) -> str:
         config = SandboxConfig(flows_dir=self.settings.sandbox_flows, orgs=tuple(sorted(self.orgs)), port=0)
@@ -362,6 +347,24 @@ class RunSession:
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
         return sandbox.url
+
+
+def client_config(settings: Settings, base_url: str, api_key: str | None) -> ClientConfig:
+    """The client's configuration for an API at ``base_url``: the pytest run's and the load run's."""
+    if not api_key:
+        raise ConfigError(
+            f"{API_KEY_VARIABLE} is not set: the API at {base_url} needs an organization API key"
+        )
+    return ClientConfig(
+        base_url=base_url,
+        org=settings.org,
+        api_key=api_key,
+        auth_header=settings.auth_header,
+        auth_scheme=settings.auth_scheme,
+        timeout=settings.timeout,
+        fields=settings.fields,
+        redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
+    )
 
 
 _STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,8 +104,12 @@ def test_random_picks_from_a_printed_seed_that_replays(tmp_path: Path) -> None:
         assert seed is not None and text is not None, done.stdout
         return seed.group(1), text.group(1)
 
-    seed, first = sent()
+    seed, first = sent("--alluredir", str(tmp_path / "allure"))
     assert sent("--flowtest-seed", seed) == (seed, first)
+    properties = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
+    assert f"utterance seed={seed}" in properties
+    (result,) = [json.loads(p.read_text()) for p in (tmp_path / "allure").glob("*-result.json")]
+    assert {"name": "utterance PHRASE", "value": first, "excluded": True} in result["parameters"]
     picks = {sent("--flowtest-seed", str(other))[1] for other in range(5)}
     assert len(picks) > 1  # five seeds over twenty phrases: not all the same pick
 

@@ -170,13 +170,17 @@ class ScenarioLoader:
         self, path: Path, document: Document, steps: list[_RawStep]
     ) -> tuple[list[_RawStep], dict[str, UtteranceList], list[SourceError]]:
         """Steps with bot-side references replaced by their phrases; the lists user steps send from."""
-        if not any(_mentions_utterance(step.data) for step in steps):
+        mentions = [_mentions_utterance(step.data) for step in steps]
+        if not any(mentions):
             return steps, {}, []
         library = self.utterance_finder.library(self._folder(path))
         lists: dict[str, UtteranceList] = {}
         errors: list[SourceError] = []
         resolved = []
-        for step in steps:
+        for step, mentioned in zip(steps, mentions, strict=True):
+            if not mentioned:
+                resolved.append(step)
+                continue
             user = step.data.get("user")
             if isinstance(user, dict):
                 found = _lookup(library, user["utterance"], step, (*step.at, "user", "utterance"))
@@ -184,6 +188,9 @@ class ScenarioLoader:
                     errors.append(found)
                 else:
                     lists.setdefault(found.name, found)
+            if isinstance(user, dict) and len(step.data) == 1:
+                resolved.append(step)  # nothing to expand beside it
+                continue
             data = _expand_matchers(step.data, step, library, errors)
             resolved.append(_RawStep(data, step.document, step.at, step.included_from))
         if not errors:
@@ -292,11 +299,15 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
     return schema_errors(as_written(documents[0]), _partial_validator())
 
 
-def _mentions_utterance(data: Any) -> bool:
-    if isinstance(data, dict):
-        return "utterance" in data or any(_mentions_utterance(value) for value in data.values())
-    if isinstance(data, list):
-        return any(_mentions_utterance(value) for value in data)
+def _mentions_utterance(data: dict[str, Any]) -> bool:
+    """Whether a step names an utterance list anywhere (runs for every step: kept cheap)."""
+    pending: list[Any] = [value for value in data.values() if isinstance(value, (dict, list))]
+    while pending:
+        item = pending.pop()
+        values = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict) and "utterance" in item:
+            return True
+        pending.extend(value for value in values if isinstance(value, (dict, list)))
     return False
 
 
@@ -438,6 +449,7 @@ def _build_scenario(
         strict=data.get("strict", True),
         text_match=texts.text_mode,
         retries=data.get("retries", 0),
+        weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
         xfail=data.get("xfail"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -132,6 +133,7 @@ class Scenario:
     strict: bool = True
     text_match: TextMode = TextMode.EXACT
     retries: int = 0
+    weight: int = 1  # flowtest load: relative share of iterations; 0 keeps it out of load runs
     timeout: float | None = None
     skip: str | None = None
     xfail: str | None = None
@@ -150,7 +152,7 @@ class Case:
     def name(self) -> str:
         return self.scenario.name if self.row_id is None else f"{self.scenario.name}[{self.row_id}]"
 
-    @property
+    @functools.cached_property  # read on every template lookup of the conversation
     def scenario_id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", self.scenario.name.lower()).strip("-")
         return slug if self.row_id is None else f"{slug}-{self.row_id}"

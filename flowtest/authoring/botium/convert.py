@@ -219,6 +219,11 @@ def _me(step: Step, context: _Context) -> Iterator[str]:
             context.sent[name] = None
             yield _step({"user": {"utterance": name}})
         else:
+            first = step.text.split(" ")[0]
+            if first in context.lists and first != step.text:
+                yield context.note(
+                    step.line, f"{first} with arguments: utterance arguments have no equivalent"
+                )
             yield _step({"user": _user_text(step.text, step.line, context)})
     yield from _hooks(step, context)
 
@@ -240,37 +245,65 @@ def _user_text(text: str, line: int, context: _Context) -> str:
 
 
 def _bot(step: Step, context: _Context) -> Iterator[str]:
+    """A #bot section: one message; its text and text asserters as ``bot``, rich asserters as ``message``."""
     matchers: list[Any] = []
+    message: dict[str, Any] = {}
+    turn: dict[str, Any] = {}
     comments: list[str] = []
     if step.source_data is not None:
         comments.append(
             context.note(step.line, f"#bot expects a structured message ({_flow(step.source_data)})")
         )
     elif step.text is not None:
-        matchers.append(_text_matcher(step.text, context))
+        text = _text_matcher(step.text, context)
+        matchers.append({"not": text} if step.negated else text)
     for hook in step.hooks:
         if hook.kind != "asserter":
             continue
-        matcher = _asserter(hook, context)
-        if matcher is None:
+        matcher, checks, turn_checks = _asserter(hook, context), _message_checks(hook), _turn_checks(hook)
+        if matcher is not None:
+            matchers.append({"not": matcher} if hook.negated else matcher)
+        elif checks is not None and not hook.negated:
+            message.update(checks)
+        elif turn_checks is not None and not hook.negated:
+            turn.update(turn_checks)
+        else:
             comments.append(context.note(step.line, _unmapped(hook)))
-            continue
-        if hook.optional:
-            comments.append(
-                context.note(step.line, f"?{hook.name}: optional asserters are checked as required")
-            )
-        matchers.append({"not": matcher} if hook.negated else matcher)
     yield from comments
-    if step.negated and matchers:
-        matchers[0] = {"not": matchers[0]}
-    if step.optional:
-        yield context.note(step.line, "an optional bot message ('?'): checked as required")
+    fields: dict[str, Any] = {}
     if matchers:
-        yield _step({"bot": matchers[0] if len(matchers) == 1 else {"all_of": matchers}})
-    elif step.text is None and step.source_data is None:
+        fields["bot"] = matchers[0] if len(matchers) == 1 else {"all_of": matchers}
+    if message or not matchers:
         # Botium's #bot with only hooks still waits for (and takes) one message.
-        yield _step({"bot": {"regex": "[\\s\\S]*"}})
+        fields["message"] = message or {"$.type": {"exists": True}}
+    if step.optional or any(hook.optional for hook in step.hooks if hook.kind == "asserter"):
+        fields["optional"] = True
+    if step.source_data is None:
+        yield _step(fields)
+    if turn:
+        yield _step({"turn": turn})
     yield from _hooks(step, context)
+
+
+def _message_checks(hook: Hook) -> dict[str, Any] | None:
+    """BUTTONS and BUTTONS_COUNT as JSONPath checks on the message (the button titles)."""
+    if hook.name == "BUTTONS":
+        titles = [arg.replace("${", "$${") for arg in hook.args]
+        if not titles:
+            return {"$.buttons": {"length": {"gte": 1}}}
+        return {"$.buttons[*].title": {"equals": titles, "ignore_order": True}}
+    if hook.name == "BUTTONS_COUNT" and len(hook.args) == 1 and hook.args[0].isdigit():
+        return {"$.buttons": {"length": int(hook.args[0])}}
+    return None
+
+
+def _turn_checks(hook: Hook) -> dict[str, Any] | None:
+    """JSON_PATH reads Botium's sourceData, the whole answer: flowtest's ``turn`` step."""
+    if hook.name != "JSON_PATH" or not hook.args or not hook.args[0].startswith("$"):
+        return None
+    if len(hook.args) == 1:
+        return {hook.args[0]: {"exists": True}}
+    return {hook.args[0]: hook.args[1].replace("${", "$${")}
 
 
 def _text_matcher(text: str, context: _Context) -> Any:
@@ -374,9 +407,8 @@ def _relative(target: Path, here: Path) -> str:
 
 
 def _step(step: dict[str, Any]) -> str:
-    """A one-key step as the text after "- "."""
-    key, value = next(iter(step.items()))
-    return f"{key}: {_flow(value)}"
+    """A step as the text after "- ": one key a line."""
+    return "\n    ".join(f"{key}: {_flow(value)}" for key, value in step.items())
 
 
 def _flow(value: Any) -> str:

@@ -1,0 +1,152 @@
+"""A conversation's trace as Locust requests, and the count of sessions that may still be open.
+
+One sample per HTTP attempt, named by flow and step (``flight-status: turn 2 (user)``) so
+Locust's table, percentiles and CSV show each turn on its own. A failed check is charged
+to the request whose answer it checked, with the designer's one-line message; a retried
+429 or 503 is a failure of its own. Plain Python: no Locust import, so pytest tests it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import orjson
+
+from flowtest.client import Exchange
+from flowtest.trace import StepRecord, Trace
+
+CHECK = "CHECK"  # the request type of a failure no request carried (a template error before Start Session)
+_CALL_NAMES = {
+    "start": "Start Session",
+    "variables": "Get Session",
+    "save": "Get Session",
+    "end": "End Session",
+    "teardown": "End Session",
+}
+_TURNS = ("user", "transfer")
+_SKIPPED = ("interrupted",)  # the run stopping is not a failure of the flow
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as Locust's ``events.request`` takes it."""
+
+    request_type: str  # the HTTP method
+    name: str
+    response_time: float  # milliseconds
+    response_length: int
+    started_at: float
+    error: str | None = None
+
+
+def samples(trace: Trace) -> list[Sample]:
+    found: list[Sample] = []
+    turn = 0
+    for step in trace.steps:
+        if step.kind in _SKIPPED:
+            continue
+        if step.kind in _TURNS:
+            turn += 1
+        name = f"{trace.flow}: {_step_name(step, turn)}"
+        for index, exchange in enumerate(step.exchanges):
+            last = index == len(step.exchanges) - 1
+            error = _final_error(step, exchange, trace) if last else _retried_error(exchange, trace)
+            found.append(_sample(exchange, name, error))
+        if step.failure is not None and not step.exchanges:
+            _charge_check(found, trace, step)
+    return found
+
+
+def _step_name(step: StepRecord, turn: int) -> str:
+    if step.kind in _TURNS:
+        return f"turn {turn} ({step.kind})"
+    return _CALL_NAMES.get(step.kind, step.kind)
+
+
+def _sample(exchange: Exchange, name: str, error: str | None) -> Sample:
+    body = exchange.response_json
+    return Sample(exchange.method, name, exchange.duration * 1000, _length(body), exchange.started_at, error)
+
+
+def _length(body: object) -> int:
+    """The answer's size as Locust shows it: its JSON re-encoded (the raw bytes are not kept)."""
+    if body is None:
+        return 0
+    try:
+        return len(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
+    except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits
+        return len(json.dumps(body))
+
+
+def _final_error(step: StepRecord, exchange: Exchange, trace: Trace) -> str | None:
+    if step.failure is not None:
+        return _check_message(step, trace)
+    if step.kind == "teardown" and exchange.error and exchange.status != 404:
+        return _one_line(exchange.error, trace)
+    return None  # an answer the step accepted, an expected refusal included
+
+
+def _retried_error(exchange: Exchange, trace: Trace) -> str | None:
+    return f"{_one_line(exchange.error, trace)} (retried)" if exchange.error else None
+
+
+def _charge_check(found: list[Sample], trace: Trace, step: StepRecord) -> None:
+    """A check that failed on an earlier answer: that request fails with the check's message."""
+    message = _check_message(step, trace)
+    if found and found[-1].error is None:
+        found[-1] = replace(found[-1], error=message)
+    else:
+        found.append(Sample(CHECK, f"{trace.flow}: {step.kind}", 0.0, 0, step.started_at, message))
+
+
+def _check_message(step: StepRecord, trace: Trace) -> str:
+    text = step.failure.message if step.failure is not None else step.title
+    where = step.location if step.location is not None else trace.location
+    return f"{where}: {_one_line(text, trace)}"
+
+
+def _one_line(text: str, trace: Trace) -> str:
+    """Locust groups failures by their text: session ids would make each one unique."""
+    if trace.session_id:
+        text = text.replace(trace.session_id, "{sessionId}")
+    return " ".join(text.split())
+
+
+@dataclass
+class SessionTally:
+    """Sessions this process started and knows ended; the rest may still be open."""
+
+    started: int = 0
+    ended: int = 0
+    unfinished: int = 0  # conversations still running when the run gave up waiting
+
+    def add(self, trace: Trace) -> None:
+        if trace.session_id is None:
+            return
+        self.started += 1
+        if any(_closes(step) for step in trace.steps):
+            self.ended += 1
+
+    @property
+    def may_be_open(self) -> int:
+        return self.started - self.ended + self.unfinished
+
+    def as_dict(self) -> dict[str, int]:
+        return {"started": self.started, "ended": self.ended, "unfinished": self.unfinished}
+
+    def merge(self, data: dict[str, int]) -> None:
+        self.started += int(data.get("started", 0))
+        self.ended += int(data.get("ended", 0))
+        self.unfinished += int(data.get("unfinished", 0))
+
+    def summary(self) -> str:
+        return f"{self.started} session(s) started, {self.ended} ended, {self.may_be_open} may still be open"
+
+
+def _closes(step: StepRecord) -> bool:
+    """End Session answered, or the session was already gone (404)."""
+    return step.kind in ("end", "teardown") and any(
+        exchange.status is not None and (200 <= exchange.status < 300 or exchange.status == 404)
+        for exchange in step.exchanges
+    )
