@@ -174,6 +174,10 @@ class ScenarioLoader:
         if not any(mentions):
             return steps, {}, []
         library = self.utterance_finder.library(self._folder(path))
+        if library.broken:
+            # A list file that cannot be read may define (or redefine) any name: no list is
+            # trusted on its path, and its error is charged once to each scenario using lists.
+            return steps, {}, list(library.broken)
         lists: dict[str, UtteranceList] = {}
         errors: list[SourceError] = []
         resolved = []
