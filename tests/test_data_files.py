@@ -10,6 +10,7 @@ import pytest
 
 from flowtest.errors import SourceError
 from flowtest.scenario.tables import read_table
+from flowtest.scenario.utterances import read_lists
 from tests.conftest import FLOWS, run_pytest
 from tests.test_authoring import run
 
@@ -251,3 +252,18 @@ def test_a_broken_list_file_fails_each_scenario_using_lists_once_and_hides_no_du
     )
     assert done.stdout.splitlines().count(error) == 2, done.stdout  # once for each failed scenario
     assert run("validate", cwd=tmp_path).stdout.splitlines() == [error.replace(":7:1: ", ":7:1: error: ")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("B: []\n", "a.utterances.yaml:1:4: B: the list is empty: give it at least one phrase"),
+        ("B: hello\n", "a.utterances.yaml:1:4: B: expected a list of phrases"),
+    ],
+)
+def test_an_empty_list_is_not_called_a_missing_one(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "a.utterances.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceError) as raised:
+        read_lists(path, "a.utterances.yaml")
+    assert str(raised.value) == message
