@@ -524,6 +524,18 @@ def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator
 _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 
+def stored_names(matcher: Matcher) -> Iterator[str]:
+    """The names a passing matcher would store (its regexes' named groups)."""
+    if isinstance(matcher, Regex):
+        yield from _GROUP.findall(matcher.pattern)
+    elif isinstance(matcher, AllOf):
+        for part in matcher.parts:
+            yield from stored_names(part)
+    elif isinstance(matcher, AnyOf):
+        for option in matcher.options:
+            yield from stored_names(option)
+
+
 def regex_group_names(spec: Any) -> Iterator[str]:
     """Named groups of every regex in a bot step's matchers: they become ${NAME}s."""
     if isinstance(spec, str):
