@@ -66,7 +66,7 @@ def test_a_header_with_an_unnamed_column_is_one_located_error(tmp_path: Path) ->
     code, _, stderr = _import(root, {"delay.convo.txt": DELAYED, "flights.scriptingmemory.txt": table})
     assert code == 1
     assert stderr.splitlines() == [
-        "flights.scriptingmemory.txt:1:18: "
+        "botium/flights.scriptingmemory.txt:1:18: "
         "scripting memory: column 4 of the header is empty: it names a variable",
         "flowtest: 1 Botium file(s) could not be read",
     ]
