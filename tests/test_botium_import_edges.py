@@ -8,6 +8,7 @@ import pytest
 
 from flowtest.authoring.botium.script import Script, read_file
 from flowtest.errors import SourceError
+from tests.conftest import run_pytest
 from tests.test_authoring import project, run
 
 DELAYED = """\
@@ -94,3 +95,18 @@ def test_a_convo_file_without_sections_is_an_error_not_an_empty_scenario(tmp_pat
         "notes.convo.txt:1:1: no #me, #bot, #include, #begin or #end section: "
         "not a Botium convo (nothing imported)"
     )
+
+
+def test_a_bot_section_of_asserters_without_equivalent_takes_any_message_even_without_text(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    convo = "Greeting\n\n#bot\nTEXT_WER\n\n#bot\nBUTTONS Billing|Technical support|Talk to a person\n"
+    code, _, stderr = _import(root, {"greeting.convo.txt": convo})
+    assert (code, stderr) == (0, "")
+    scenario = root / "scenarios" / "imported" / "greeting.scenario.yaml"
+    text = scenario.read_text().replace("flow: flight-status", "flow: support")
+    scenario.write_text(text)
+    assert "  - message: {$.type: {exists: true}}\n" in text
+    tests = run_pytest(root, "-v", env={"FLOWTEST_BASE_URL": ""})
+    assert "Greeting PASSED" in tests.stdout, tests.stdout
