@@ -333,12 +333,15 @@ def _composed(folds: tuple[Fold, ...]) -> Fold:
     return fold
 
 
+_HINT = "\nhint: "
+
+
 def _hint(differences: list[str], mode: TextMode) -> str:
     kinds = (
         differences[0] if len(differences) == 1 else ", ".join(differences[:-1]) + " and " + differences[-1]
     )
     return (
-        f"\nhint: the texts differ only in {kinds}; "
+        f"{_HINT}the texts differ only in {kinds}; "
         f"{mode.value}: true (or text_match: {mode.value}) accepts it"
     )
 
@@ -353,7 +356,10 @@ class AnyOf:
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if any(option.check(actual, found, bindings) is None for option in self.options):
             return None
-        return self.describe(bindings)
+        # The first option that is a near miss gives its hint (case, spacing, punctuation).
+        misses = (option.check(actual, found, bindings) or "" for option in self.options)
+        hint = next((miss[miss.index(_HINT) :] for miss in misses if _HINT in miss), "")
+        return self.describe(bindings) + hint
 
     def describe(self, bindings: Bindings) -> str:
         return "any of: " + " | ".join(option.describe(bindings) for option in self.options)
