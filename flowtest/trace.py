@@ -165,6 +165,7 @@ def redact_trace(trace: Trace, redactor: Redactor, exchanges: Redactor | None = 
 def _mentions(step: StepRecord, secrets: tuple[str, ...]) -> bool:
     failure = step.failure
     texts = [step.title, step.sent or "", *step.received]
+    texts += [json.dumps(message, ensure_ascii=False) for message in step.messages]  # buttons' payloads
     if failure is not None:
         texts += [failure.message, failure.expected or "", failure.actual or ""]
     joined = "\n".join(texts)

@@ -7,6 +7,7 @@ scenarios/flows (typing indicator, quick replies, a card, a transfer with a targ
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,16 @@ import pytest
 
 from flowtest.authoring.record import Recording
 from flowtest.client import AsyncFlowClient, ClientConfig, FlowClient
+from flowtest.errors import Location
 from flowtest.jsonpath import Found, nothing_at, query
+from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_html
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
 from flowtest.scenario.loader import ScenarioLoader
 from flowtest.scenario.model import cases_of
-from flowtest.trace import Outcome, Result
+from flowtest.trace import Outcome, Result, StepRecord, Trace, redact_trace
 from tests.conftest import failure_sections as sections
 from tests.conftest import run_pytest
 
@@ -271,14 +274,19 @@ def test_nothing_at_shows_the_nearest_value_above() -> None:
 # -- what reports show ---------------------------------------------------------------------
 
 
-def _run_in_process(tmp_path: Path, sandbox: RunningSandbox, steps: str) -> Result:
+def _run_in_process(
+    tmp_path: Path, sandbox: RunningSandbox, steps: str, context: RunContext | None = None
+) -> Result:
     path = tmp_path / "s.scenario.yaml"
-    path.write_text(HEADER.format(name="s") + steps)
+    header = HEADER.format(name="s")
+    if context is not None and context.secret_keys:  # a secret long enough to be masked
+        header = header.replace("customerName: Ada", "customerName: Ada Lovelace")
+    path.write_text(header + steps)
     case = cases_of(ScenarioLoader(tmp_path).load_file(path).scenarios[0])[0]
 
     async def go() -> Result:
         async with AsyncFlowClient(ClientConfig(sandbox.url, "demo", DEFAULT_API_KEY)) as client:
-            return await run_case(case, client, RunContext("run1", "demo"))
+            return await run_case(case, client, context or RunContext("run1", "demo"))
 
     return asyncio.run(go())
 
@@ -359,3 +367,34 @@ def test_record_writes_message_checks_and_keeps_buttons(client: FlowClient) -> N
         },
         {"status": "awaiting_transfer"},
     ]
+
+
+def test_a_secret_said_in_a_rich_message_is_masked_in_the_trace(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    result = _run_in_process(
+        tmp_path,
+        sandbox,
+        "  - message: {$.type: typing}\n  - bot: {contains: What can I help you with?}\n",
+        RunContext("run1", "demo", secret_keys=frozenset({"customerName"})),
+    )
+    start = result.final.steps[0]
+    assert result.final.outcome is Outcome.PASSED
+    assert start.messages[1]["text"] == "Hi ***! What can I help you with?"
+    assert start.received[1].startswith("Hi ***! What can I help you with?")
+    assert "Lovelace" not in transcript_html(result.final)
+
+
+def test_a_secret_only_in_a_button_payload_is_masked() -> None:
+    raw = {
+        "type": "quick_replies",
+        "text": "Pick one",
+        "buttons": [{"title": "Pay", "payload": "card 4111-1111"}],
+    }
+    step = StepRecord(
+        "start", "Start Session: f", None, None, 0.0, 0.0, None, "awaiting_input", Outcome.PASSED
+    )
+    step = replace(step, received=("Pick one  [Pay]",), messages=(raw,))
+    trace = Trace("c", "f", "demo", Location("x", 1, 1), (step,), "ses_1")
+    redacted = redact_trace(trace, Redactor(secret_values=("4111-1111",)))
+    assert redacted.steps[0].messages[0]["buttons"][0]["payload"] == "card ***"
