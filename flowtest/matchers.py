@@ -352,6 +352,7 @@ def _hint(differences: list[str], mode: TextMode) -> str:
 @dataclass(frozen=True)
 class AnyOf:
     options: tuple[Matcher, ...]
+    utterance: str | None = None  # the list {utterance: NAME} stood for, named in the words
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if any(option.check(actual, found, bindings) is None for option in self.options):
@@ -362,7 +363,8 @@ class AnyOf:
         return self.describe(bindings) + hint
 
     def describe(self, bindings: Bindings) -> str:
-        return "any of: " + " | ".join(option.describe(bindings) for option in self.options)
+        options = "any of: " + " | ".join(option.describe(bindings) for option in self.options)
+        return options if self.utterance is None else f"a phrase of {self.utterance} ({options})"
 
 
 @dataclass(frozen=True)
@@ -502,7 +504,9 @@ BUILDERS: dict[str, Builder] = {
     "ends_with": _text("ends_with"),
     "regex": _regex,
     "fuzzy": _fuzzy,
-    "any_of": lambda options, spec, context: AnyOf(tuple(build(option, context) for option in options)),
+    "any_of": lambda options, spec, context: AnyOf(
+        tuple(build(option, context) for option in options), spec.get("utterance_list")
+    ),
     "all_of": lambda parts, spec, context: AllOf(tuple(build(part, context) for part in parts)),
     "not": lambda inner, spec, context: Not(build(inner, context)),
     **{operator: _compare(operator) for operator in _COMPARISONS},

@@ -84,7 +84,7 @@ def test_bot_utterance_matches_any_phrase_and_names_the_list_when_none_does(tmp_
     done = run_pytest(tmp_path, "-v", env={"FLOWTEST_BASE_URL": ""})
     assert "bye PASSED" in done.stdout
     assert "wrong FAILED" in done.stdout
-    assert 'expected: any of: "Farewell" | "Ciao"' in done.stdout
+    assert 'expected: a phrase of WRONG (any of: "Farewell" | "Ciao")' in done.stdout
     assert 'actual: "Goodbye."' in done.stdout
 
 

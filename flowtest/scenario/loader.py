@@ -330,7 +330,7 @@ def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> Uttera
 
 
 def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[SourceError]) -> Any:
-    """``{utterance: NAME}`` in a matcher becomes {any_of: [phrase, ...]} (the user step keeps its name)."""
+    """``{utterance: NAME}`` in a matcher becomes an any_of of its phrases (the user step keeps its name)."""
 
     def walk(value: Any, at: JsonPath) -> Any:
         if isinstance(value, list):
@@ -342,7 +342,8 @@ def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[S
             if isinstance(found, SourceError):
                 errors.append(found)
                 return value
-            return {"any_of": list(found.phrases)}
+            # Not a key a user can write (the schema refuses it): it only names the list in the words.
+            return {"any_of": list(found.phrases), "utterance_list": found.name}
         return {key: walk(item, (*at, key)) for key, item in value.items()}
 
     return walk(data, step.at)
