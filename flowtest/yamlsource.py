@@ -59,7 +59,10 @@ class Document:
         return self.location(at)
 
     def _nearest(self, marks: Mapping[JsonPath, tuple[int, int]], at: JsonPath) -> Location:
-        for end in range(len(at), -1, -1):
+        mark = marks.get(at)  # nearly always there: asked for every step of every file
+        if mark is not None:
+            return Location(self.path, mark[0], mark[1])
+        for end in range(len(at) - 1, -1, -1):
             mark = marks.get(at[:end])
             if mark is not None:
                 return Location(self.path, mark[0], mark[1])
@@ -216,29 +219,31 @@ class _Builder:
         raise self.error(node, f"'{node.value}' is not a valid !!{kind}")
 
     def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int]) -> dict[str, Any]:
-        own = len(node.value)
-        if any(key.tag == _MERGE_TAG for key, _ in node.value):
-            own -= sum(1 for key, _ in node.value if key.tag == _MERGE_TAG)
+        merges = sum(1 for key, _ in node.value if key.tag == _MERGE_TAG)
+        if merges:
+            own = len(node.value) - merges
             try:
                 self.constructor.flatten_mapping(node)  # resolves YAML merge keys (<<), merged first
             except yaml.YAMLError as exc:
                 raise self.error(node, f"cannot merge: {getattr(exc, 'problem', exc)}") from None
-        merged = len(node.value) - own
+            merged = len(node.value) - own
+        else:
+            merged = 0
         result: dict[str, Any] = {}
+        key_marks, own_keys = self.key_marks, self.own_keys
         for position, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, ScalarNode):
                 raise self.error(key_node, "a key must be plain text, not a list or mapping")
             # A key is the text as written: "null: 1" names "null", not "None".
             key = key_node.value
-            if key in result and position >= merged and (*at, key) in self.own_keys:
-                raise self.error(key_node, f"duplicate key '{key}'")
+            child = (*at, key)
             if position >= merged:  # the mapping's own keys override what a merge brought
-                self.own_keys.add((*at, key))
-            self.key_marks[(*at, key)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            result[key] = self.build(value_node, (*at, key), ancestors)
+                if key in result and child in own_keys:
+                    raise self.error(key_node, f"duplicate key '{key}'")
+                own_keys.add(child)
+            mark = key_node.start_mark
+            key_marks[child] = (mark.line + 1, mark.column + 1)
+            result[key] = self.build(value_node, child, ancestors)
         return result
 
     def error(self, node: Node, message: str) -> SourceError:

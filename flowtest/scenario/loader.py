@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class ScenarioLoader:
         self, root: Path, utterance_mode: str = "all", text_match: TextMode = TextMode.EXACT
     ) -> None:
         self.root = root.resolve()
+        self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self.utterance_mode = utterance_mode
         self.text_match = text_match
         self._partials: dict[Path, Document] = {}
@@ -88,8 +90,11 @@ class ScenarioLoader:
 
     def display(self, path: Path) -> str:
         """The path as the user reads it: relative to the project root when inside it."""
-        if path.is_absolute() and path.is_relative_to(self.root):
-            return str(path.relative_to(self.root))  # pytest's paths: no resolve() syscalls needed
+        text = str(path)
+        # pytest's paths are absolute and normalised: a prefix test, without resolve()'s
+        # syscalls or pathlib's parsing (this runs for every collected file).
+        if text.startswith(self._root_prefix) and path.is_absolute():
+            return text[len(self._root_prefix) :]
         try:
             return str(path.resolve().relative_to(self.root))
         except ValueError:
