@@ -166,6 +166,10 @@ class _Builder:
             raise self.error(node, f"nested more than {_MAX_DEPTH} levels deep")
         self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
+            if node.tag == _STR_TAG:  # most values of a scenario: no call to scalar()
+                if "${" in node.value:
+                    self.templated.append(at)
+                return node.value
             value = self.scalar(node)
             if isinstance(value, str):
                 if "${" in value:
