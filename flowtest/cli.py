@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
-from flowtest.authoring.botium import import_botium, write
+from flowtest.authoring.botium import import_botium, remove, write
 from flowtest.authoring.init import InitConflict, init
 from flowtest.authoring.record import Recorder, Recording, dump, secret_env
 from flowtest.authoring.validate import find_files, validate
@@ -390,25 +390,39 @@ def _import_botium(args: argparse.Namespace) -> int:
     out = args.out.resolve()
     if not out.is_relative_to(root):
         root = out  # includes must stay inside the project: the output folder is one
-    display = _displayer(args.src.resolve() if args.src.is_dir() else args.src.resolve().parent)
-    imported = import_botium(args.src, args.out, args.flow, display)
+    base = args.src.resolve() if args.src.is_dir() else args.src.resolve().parent
+    # Files name their Botium source as the suite does (from SRC); the terminal, from here.
+    here = _from_here(base)
+    imported = import_botium(args.src, args.out, args.flow, _displayer(base))
     for problem in imported.problems:
-        print(problem, file=sys.stderr)
-    write(imported)
+        print(here(str(problem)), file=sys.stderr)
+    created = write(imported)
+    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
+    if findings:
+        remove(imported, created)  # never leave files that do not validate (a rerun would refuse them)
+        for finding in findings:
+            print(finding.text(), file=sys.stderr)
+        print(
+            "flowtest: the imported files do not validate, so none were kept (a bug: please report it)",
+            file=sys.stderr,
+        )
+        return 1
     counts = ", ".join(f"{count} {what}" for what, count in imported.counts.items())
     print(f"flowtest: imported {counts} into {args.out}")
     if imported.notes:
         print(f"{len(imported.notes)} thing(s) without an equivalent, kept as comments:")
         for note in imported.notes:
-            print(f"  {note}")
-    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
-    for finding in findings:
-        print(finding.text(), file=sys.stderr)
-    if findings:
-        print("flowtest: the imported files do not validate (a bug: please report it)", file=sys.stderr)
+            print(f"  {here(str(note))}")
     if imported.problems:
         print(f"flowtest: {len(imported.problems)} Botium file(s) could not be read", file=sys.stderr)
-    return 1 if findings or imported.problems else 0
+    return 1 if imported.problems else 0
+
+
+def _from_here(base: Path) -> Callable[[str], str]:
+    """A line starting with a path relative to ``base``, as a path from the current folder."""
+    cwd = Path.cwd().resolve()
+    prefix = "" if base == cwd else str(base.relative_to(cwd) if base.is_relative_to(cwd) else base)
+    return lambda line: os.path.join(prefix, line) if prefix else line
 
 
 def _displayer(base: Path) -> Callable[[Path], str]:

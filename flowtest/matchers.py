@@ -333,12 +333,15 @@ def _composed(folds: tuple[Fold, ...]) -> Fold:
     return fold
 
 
+_HINT = "\nhint: "
+
+
 def _hint(differences: list[str], mode: TextMode) -> str:
     kinds = (
         differences[0] if len(differences) == 1 else ", ".join(differences[:-1]) + " and " + differences[-1]
     )
     return (
-        f"\nhint: the texts differ only in {kinds}; "
+        f"{_HINT}the texts differ only in {kinds}; "
         f"{mode.value}: true (or text_match: {mode.value}) accepts it"
     )
 
@@ -354,7 +357,10 @@ class AnyOf:
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if any(option.check(actual, found, bindings) is None for option in self.options):
             return None
-        return self.describe(bindings)
+        # The first option that is a near miss gives its hint (case, spacing, punctuation).
+        misses = (option.check(actual, found, bindings) or "" for option in self.options)
+        hint = next((miss[miss.index(_HINT) :] for miss in misses if _HINT in miss), "")
+        return self.describe(bindings) + hint
 
     def describe(self, bindings: Bindings) -> str:
         options = "any of: " + " | ".join(option.describe(bindings) for option in self.options)
@@ -526,6 +532,18 @@ def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator
 
 
 _GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def stored_names(matcher: Matcher) -> Iterator[str]:
+    """The names a passing matcher would store (its regexes' named groups)."""
+    if isinstance(matcher, Regex):
+        yield from _GROUP.findall(matcher.pattern)
+    elif isinstance(matcher, AllOf):
+        for part in matcher.parts:
+            yield from stored_names(part)
+    elif isinstance(matcher, AnyOf):
+        for option in matcher.options:
+            yield from stored_names(option)
 
 
 def regex_group_names(spec: Any) -> Iterator[str]:

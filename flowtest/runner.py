@@ -20,7 +20,7 @@ from flowtest.client import AsyncFlowClient, Exchange, Message, SessionInfo, Tur
 from flowtest.durations import format_duration
 from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import nothing_at, query
-from flowtest.matchers import Equals, Matcher, Text, TextMode, regex_matches, show
+from flowtest.matchers import Equals, Matcher, Text, TextMode, regex_matches, show, stored_names
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.templating import Bindings, TemplateError, render, render_text
@@ -93,6 +93,7 @@ class Conversation:
         self.response: Mapping[str, Any] = {}  # the latest turn's raw response, for turn: checks
         self.checked: set[int] = set()  # indices of the turn's messages already consumed
         self.saved: dict[str, Any] = {}
+        self.unset: dict[str, str] = {}  # names a skipped optional step would have stored: why
         self.ended = False
         self.secret_values: set[str] = set()
 
@@ -104,7 +105,7 @@ class Conversation:
             "scenario_id": self.case.scenario_id,
             **self.saved,
         }
-        return Bindings(values, self.context.env)
+        return Bindings(values, self.context.env, self.unset)
 
     async def run(self) -> Trace:
         try:
@@ -326,8 +327,19 @@ class Conversation:
         only = step.matchers[0] if step.matchers else None
         failure = self._take_message(step, only, bindings)
         if failure is _NO_MATCH:
+            self._skipped(step, only)
             return _StepResult(title=f"{title} (skipped: no match)", skipped=True)
         return _StepResult(failure, title=title)
+
+    def _skipped(self, step: model.BotStep, matcher: Matcher | None) -> None:
+        """Remember what a skipped optional step would have stored, for a clear word when it is used."""
+        names = [*(stored_names(matcher) if matcher is not None else ()), *(name for name, _ in step.saves)]
+        for name in names:
+            if name not in self.saved:
+                self.unset[name] = (
+                    f"${{{name}}} is not set: the optional step {step.where} at line "
+                    f"{step.location.line} that stores it was skipped (no message matched it)"
+                )
 
     def _take_message(
         self, step: model.BotStep, matcher: Matcher | None, bindings: Bindings
@@ -340,7 +352,7 @@ class Conversation:
             return _NO_MATCH
         if not candidates:
             message = _at(step, f"expected a bot message ({expected}), but the turn has no more messages")
-            return Failure(Category.CONVERSATION, message, expected, _turn_text(self.turn))
+            return Failure(Category.CONVERSATION, message, expected, _none_left(self.turn))
         misses = []
         for index in candidates:
             miss = self._mismatch(step, matcher, self.turn[index], bindings)
@@ -606,6 +618,13 @@ def _outcome(failure: Failure | None) -> Outcome:
     if failure is None:
         return Outcome.PASSED
     return Outcome.FAILED if failure.category in _CHECK_CATEGORIES else Outcome.BROKEN
+
+
+def _none_left(turn: Sequence[Message]) -> str:
+    """What a step found when the turn's messages were all taken by earlier steps."""
+    if not turn:
+        return "(none: the turn had no messages)"
+    return f"(none: the turn had {len(turn)} message(s), all checked by earlier steps)"
 
 
 def _turn_text(messages: Sequence[Message]) -> str:

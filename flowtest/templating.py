@@ -11,7 +11,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -29,6 +29,7 @@ class Bindings:
 
     values: Mapping[str, Any]
     env: Mapping[str, str]
+    unset: Mapping[str, str] = field(default_factory=dict)  # name -> why it holds no value
 
     def lookup(self, reference: str) -> Any:
         root, _, rest = reference.partition(".")
@@ -37,7 +38,7 @@ class Bindings:
                 raise TemplateError(f"environment variable {rest} is not set (used as ${{env.{rest}}})")
             return self.env[rest]
         if root not in self.values:
-            raise TemplateError(f"unknown template name '{root}'")
+            raise TemplateError(self.unset.get(root, f"unknown template name '{root}'"))
         value = self.values[root]
         for part in rest.split(".") if rest else ():
             if not isinstance(value, dict) or part not in value:

@@ -17,11 +17,11 @@ SUITE = ROOT / "tests" / "fixtures" / "botium"
 SUMMARY = [
     "flowtest: imported 4 scenario(s), 1 partial(s), 2 utterance list(s), 1 table(s) into scenarios",
     "4 thing(s) without an equivalent, kept as comments:",
-    "  convos/declines-agent.convo.txt:15: INTENT flight_delayed: "
+    f"  {SUITE}/convos/declines-agent.convo.txt:15: INTENT flight_delayed: "
     "no equivalent (the API returns messages, not NLU results)",
-    "  convos/reuses-number.convo.txt:18: $now: a Botium function; sent as written",
-    "  convos/smalltalk.convo.yaml:12: BUTTON LH400: sent as the text 'LH400'",
-    "  convos/straight-to-agent.convo.json:10: CLEAR_SCRIPTING_MEMORY flight: "
+    f"  {SUITE}/convos/reuses-number.convo.txt:18: $now: a Botium function; sent as written",
+    f"  {SUITE}/convos/smalltalk.convo.yaml:12: BUTTON LH400: sent as the text 'LH400'",
+    f"  {SUITE}/convos/straight-to-agent.convo.json:10: CLEAR_SCRIPTING_MEMORY flight: "
     "no equivalent in flowtest (in #end)",
 ]
 
@@ -108,8 +108,8 @@ def test_a_broken_botium_file_is_one_line_and_the_rest_is_imported(tmp_path: Pat
     done = run("import", "botium", str(src), "--out", "scenarios", "--flow", "flight-status", cwd=root)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "bad.convo.txt:3:1: #me: no text expected after a hook: 'and some text'",
-        "bad.convo.yaml:4:9: a step is one of begin, include, me, bot, end with its lines",
+        "botium/bad.convo.txt:3:1: #me: no text expected after a hook: 'and some text'",
+        "botium/bad.convo.yaml:4:9: a step is one of begin, include, me, bot, end with its lines",
         "flowtest: 2 Botium file(s) could not be read",
     ]
     assert (root / "scenarios" / "good.scenario.yaml").is_file()

@@ -10,6 +10,7 @@ import pytest
 
 from flowtest.errors import SourceError
 from flowtest.scenario.tables import read_table
+from flowtest.scenario.utterances import read_lists
 from tests.conftest import FLOWS, run_pytest
 from tests.test_authoring import run
 
@@ -228,3 +229,41 @@ def test_record_writes_utterance_steps_when_asked(tmp_path: Path) -> None:
     assert "- user: ba 117\n" in text
     tests = run_pytest(tmp_path, env={"FLOWTEST_BASE_URL": ""})
     assert "6 passed" in tests.stdout, tests.stdout  # 3 phrases x 2 phrases
+
+
+def test_a_broken_list_file_fails_each_scenario_using_lists_once_and_hides_no_duplicate(
+    tmp_path: Path,
+) -> None:
+    folder = suite(tmp_path)
+    (folder / "phrases.utterances.yaml").write_text(LISTS + "CONFIRM: [yes]\nBAD NAME: [x]\n")
+    (folder / "nested" / "more.utterances.yaml").write_text("DECLINE: [nah]\n")
+    (folder / "nested" / "x.scenario.yaml").write_text(
+        scenario("duplicate", "strict: false\n", "  - user: {utterance: DECLINE}\n")
+        + "---\n"
+        + scenario("two lists", "", "  - user: {utterance: ASK_STATUS}\n  - user: {utterance: CONFIRM}\n")
+        + "---\n"
+        + scenario("no lists", "")
+    )
+    done = run_pytest(tmp_path, "-q", env={"FLOWTEST_BASE_URL": ""})
+    assert "2 failed, 1 passed" in done.stdout, done.stdout
+    error = (
+        "scenarios/flights/phrases.utterances.yaml:7:1: "
+        "'BAD NAME' is not a list name (letters, digits, _ . -)"
+    )
+    assert done.stdout.splitlines().count(error) == 2, done.stdout  # once for each failed scenario
+    assert run("validate", cwd=tmp_path).stdout.splitlines() == [error.replace(":7:1: ", ":7:1: error: ")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("B: []\n", "a.utterances.yaml:1:4: B: the list is empty: give it at least one phrase"),
+        ("B: hello\n", "a.utterances.yaml:1:4: B: expected a list of phrases"),
+    ],
+)
+def test_an_empty_list_is_not_called_a_missing_one(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "a.utterances.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceError) as raised:
+        read_lists(path, "a.utterances.yaml")
+    assert str(raised.value) == message

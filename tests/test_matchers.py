@@ -124,3 +124,9 @@ def test_redactor_masks_secret_values_keys_and_headers() -> None:
         "Authorization": MASK,
         "Accept": "application/json",
     }
+
+
+def test_any_of_gives_the_near_miss_hint_of_its_closest_option() -> None:
+    matcher = build({"any_of": ["See you.", "Goodbye."]}, TEXTS)
+    assert matcher.check("goodbye.", True, NONE) == 'any of: "See you." | "Goodbye."' + CASE_HINT
+    assert matcher.check("Ciao", True, NONE) == 'any of: "See you." | "Goodbye."'

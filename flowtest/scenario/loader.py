@@ -26,7 +26,7 @@ from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, load_schema, validator
-from flowtest.templating import bind_partial, reference_problem, references
+from flowtest.templating import BUILTINS, bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
 
@@ -179,6 +179,10 @@ class ScenarioLoader:
         if not any(mentions):
             return steps, {}, []
         library = self.utterance_finder.library(self._folder(path))
+        if library.broken:
+            # A list file that cannot be read may define (or redefine) any name: no list is
+            # trusted on its path, and its error is charged once to each scenario using lists.
+            return steps, {}, list(library.broken)
         lists: dict[str, UtteranceList] = {}
         errors: list[SourceError] = []
         resolved = []
@@ -377,7 +381,32 @@ def _semantic_errors(
                     errors.append(SourceError(location, f"{found.name}[{index}]: {problem}"))
     for step in steps:
         errors.extend(_jsonpath_errors(step))
+        errors.extend(_shadowing_errors(step))
     return errors
+
+
+_RESERVED = BUILTINS | {"env"}
+
+
+def _shadowing_errors(step: _RawStep) -> Iterator[SourceError]:
+    """A stored value named like a template flowtest provides would hide it (or be hidden)."""
+    stored = [("bot",), *(("save", name) for name in step.data.get("save", {}))]
+    for section in stored:
+        if section[0] not in step.data:
+            continue
+        names = regex_group_names(step.data["bot"]) if section == ("bot",) else iter([section[1]])
+        for name in names:
+            if name in _RESERVED:
+                at = (*step.at, *section)
+                what, where = ("the regex group", step.document.location(at))
+                if section != ("bot",):
+                    what, where = "save", step.document.key_location(at)
+                template = "${env.NAME}" if name == "env" else f"${{{name}}}"
+                yield SourceError(
+                    where,
+                    f"{describe_path(at)}: {what} '{name}' is named like {template}, which flowtest "
+                    "sets: choose another name",
+                )
 
 
 def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:

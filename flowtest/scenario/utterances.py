@@ -66,8 +66,11 @@ def _one_list(document: Document, name: str, phrases: object) -> UtteranceList:
     key = document.key_location((name,))
     if not NAME.match(name):
         raise SourceError(key, f"'{name}' is not a list name (letters, digits, _ . -)")
-    if not isinstance(phrases, list) or not phrases:
+    if not isinstance(phrases, list):
         raise SourceError(document.location((name,)), f"{name}: expected a list of phrases")
+    if not phrases:
+        where = document.location((name,))
+        raise SourceError(where, f"{name}: the list is empty: give it at least one phrase")
     texts = []
     for index, phrase in enumerate(phrases):
         phrase = document.written.get((name, index), phrase)  # a phrase is a text as typed: 0042, 12:30

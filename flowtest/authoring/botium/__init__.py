@@ -84,20 +84,25 @@ def _plan(
     by_file: dict[Path, list[Convo]] = {}
     for convo in script.convos:
         by_file.setdefault(convo.path, []).append(convo)
+    variables = _Variables({convo.name: convo for convo in script.convos if convo.partial})
     for source, convos in by_file.items():
         scenarios = [convo for convo in convos if not convo.partial]
         if scenarios:
             path = _free(_mirror(source, base, out, ".scenario.yaml"), used)
             context = _context(script, flow, partials, display(source), path.parent)
             chosen = {
-                id(convo): table for convo in scenarios if (table := _table_for(convo, tables, context))
+                id(convo): table
+                for convo in scenarios
+                if (table := _table_for(convo, tables, context, variables))
             }
             result.files.append(convo_file(scenarios, path, context, chosen))
         for convo in convos:
             if convo.partial:
                 target = partials[convo.name]
                 context = _context(script, flow, partials, display(source), target.parent)
-                result.files.append(convo_file([convo], target, context, {}))
+                # A partial's table values come from the scenario that includes it (its examples).
+                table = _table_for(convo, tables, context, variables)
+                result.files.append(convo_file([convo], target, context, {id(convo): table} if table else {}))
     for written in result.files:
         result.notes.extend(written.notes)
     result.counts = {
@@ -114,10 +119,37 @@ def _context(script: Script, flow: str, partials: dict[str, Path], source: str, 
     return _Context(flow, names, partials, here, source=source, sizes=sizes)
 
 
-def _table_for(convo: Convo, tables: list[tuple[Memory, Path]], context: _Context) -> Table | None:
+@dataclass
+class _Variables:
+    """The ``$var`` names a convo uses, with those of the partial convos it includes."""
+
+    partials: dict[str, Convo]
+
+    def used(self, convo: Convo, seen: frozenset[str] = frozenset()) -> set[str]:
+        names = {name for step in convo.steps for name in _VARIABLE.findall(_texts(step))}
+        for included in _included(convo):
+            partial = self.partials.get(included)
+            if partial is not None and included not in seen:
+                names |= self.used(partial, seen | {included})
+        return names
+
+
+def _included(convo: Convo) -> list[str]:
+    names: list[str] = []
+    for step in convo.steps:
+        if step.sender == "include":
+            names.extend([step.channel] if step.channel else (step.text or "").splitlines())
+        names.extend(hook.args[0] for hook in step.hooks if hook.name == "INCLUDE" and hook.args)
+    return [name.strip() for name in names if name.strip()]
+
+
+def _table_for(
+    convo: Convo, tables: list[tuple[Memory, Path]], context: _Context, variables: _Variables
+) -> Table | None:
     """The scripting memory table whose variables the convo uses (Botium runs it once per case)."""
-    used = {name for step in convo.steps for name in _VARIABLE.findall(_texts(step))}
+    used = variables.used(convo)
     matching = [(memory, path) for memory, path in tables if used & set(memory.variables)]
+    matching.sort(key=lambda table: -len(used & set(table[0].variables)))  # the most used first
     if not matching:
         return None
     memory, path = matching[0]
@@ -167,16 +199,33 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "partial"
 
 
-def write(imported: Imported) -> None:
-    """Write every planned file; refuses (writing nothing) when one already exists."""
+def write(imported: Imported) -> list[Path]:
+    """Write every planned file; refuses (writing nothing) when one already exists.
+
+    Returns the folders it created, for ``remove``.
+    """
     taken = [written.path for written in imported.files if written.path.exists()]
     if taken:
         raise FlowtestError(
             f"{taken[0]} exists; flowtest import does not overwrite files (choose another --out)"
         )
+    created: list[Path] = []
     for written in imported.files:
+        folders = (written.path.parent, *written.path.parent.parents)
+        missing = [folder for folder in folders if not folder.exists()]
         written.path.parent.mkdir(parents=True, exist_ok=True)
+        created.extend(missing)
         written.path.write_text(written.text, encoding="utf-8")
+    return created
 
 
-__all__ = ["Imported", "Location", "Note", "import_botium", "write"]
+def remove(imported: Imported, created: list[Path]) -> None:
+    """Undo ``write``: its files, then the folders it created (deepest first)."""
+    for written in imported.files:
+        written.path.unlink(missing_ok=True)
+    for folder in sorted(set(created), key=lambda path: len(path.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+__all__ = ["Imported", "Location", "Note", "import_botium", "remove", "write"]

@@ -318,15 +318,18 @@ def _wildcard(text: str, context: _Context, anchored: bool) -> Any:
     escaped = text.replace("${", "$${")
     if "*" not in text and not _VARIABLE.search(text) and not anchored:
         return {"contains": escaped}
-    pattern, cursor, plain = "", 0, True
+    pattern, literal, cursor, plain = "", "", 0, True
     for match in re.finditer(r"\*|" + _VARIABLE.pattern, escaped):
         pattern += _regex_literal(escaped[cursor : match.start()])
+        literal += escaped[cursor : match.start()]
         cursor = match.end()
         name = match.group(1)
         if match.group(0) == "*":
             pattern, plain = pattern + ".*", False
         elif f"${name}" in context.table_variables or name in context.captured:
             pattern += "${" + name + "}"  # inserted literally (regex-escaped) at run time
+            literal += "${" + name + "}" + (match.group(2) or "")
+            pattern += _regex_literal(match.group(2) or "")
         elif name in _FUNCTIONS:
             pattern, plain = pattern + r"\S+", False
         else:
@@ -334,7 +337,8 @@ def _wildcard(text: str, context: _Context, anchored: bool) -> Any:
             context.captured.add(name)
     pattern += _regex_literal(escaped[cursor:])
     if plain and not anchored:
-        return {"contains": escaped}
+        # Only known values: the text stays a ``contains``, its variables templates.
+        return {"contains": literal + escaped[cursor:]}
     return {"regex": f"^{pattern}$" if anchored else pattern}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,8 @@ def read_file(path: Path, display: str, script: Script) -> None:
         phrases = tuple(line.rstrip("\n\t\r") for line in lines[1:] if line.strip())
         script.utterances.append(Utterances(lines[0].strip(), phrases, path))
     elif kind == "memory":
-        script.memories.append(Memory(path, tuple(memory_cases([ln for ln in _EOL.split(text)]))))
+        cases = memory_cases(_EOL.split(text), lambda index: Location(display, index + 1, 1))
+        script.memories.append(Memory(path, tuple(cases)))
     elif kind == "object":
         _object_file(load_documents(text, display), path, display, script)
 
@@ -215,6 +217,11 @@ def _text_convo(lines: list[str], path: Path, display: str, partial: bool) -> Co
         sender, _, rest = line[1:].strip().partition(" ")
         channel, start, body = rest.strip() or None, number, []
     close()
+    if not steps:
+        raise SourceError(
+            Location(display, 1, 1),
+            "no #me, #bot, #include, #begin or #end section: not a Botium convo (nothing imported)",
+        )
     while header and not header[-1].strip():
         header.pop()
     name = header[0].strip() if header else path.name.split(".")[0]
@@ -337,22 +344,51 @@ def _args(value: Any) -> tuple[str, ...]:
 # -- scripting memory ------------------------------------------------------------------
 
 
-def memory_cases(lines: list[Any]) -> list[MemoryCase]:
-    """Rows of ``|$var1|$var2`` tables, by test case (or transposed: ``$var|case1|case2``)."""
-    rows = [[cell.strip() for cell in str(line).split("|")] for line in lines if str(line).strip()]
+def memory_cases(lines: list[Any], where: Callable[[int], Location] | None = None) -> list[MemoryCase]:
+    """Rows of ``|$var1|$var2`` tables, by test case (or transposed: ``$var|case1|case2``).
+
+    ``where`` locates the line at an index of ``lines`` (for the error a nameless column is).
+    """
+    numbered = [(index, str(line)) for index, line in enumerate(lines) if str(line).strip()]
+    # A table drawn with outer pipes on every line (``|header|$a|$b|``, as Markdown does):
+    # Botium would read an empty case name on each row; the drawing is what was meant.
+    outer = bool(numbered) and all(
+        text.strip().startswith("|") and text.strip().endswith("|") and len(text.strip()) > 1
+        for _, text in numbered
+    )
+    drawn = [text.strip()[1:-1] if outer else text for _, text in numbered]
+    rows = [[cell.strip() for cell in text.split("|")] for text in drawn]
     if len(rows) < 2:
         return []
-    if rows[1][0].startswith("$"):  # one row per variable, one column per case
-        names = rows[0][1:]
+    by_variable = rows[1][0].startswith("$")
+    names = rows[0][1:]
+    for position, name in enumerate(names, 2):
+        if not name:
+            index, text = numbered[0]
+            location = (where or (lambda i: Location("", i + 1, 1)))(index)
+            column = _cell_column(text, position - 1 + int(outer))
+            what = "test case" if by_variable else "variable"
+            raise SourceError(
+                Location(location.path, location.line, location.column + column),
+                f"scripting memory: column {position} of the header is empty: it names a {what}",
+            )
+    if by_variable:  # one row per variable, one column per case
         return [
             MemoryCase(name, {row[0]: row[i + 1] if i + 1 < len(row) else "" for row in rows[1:]})
             for i, name in enumerate(names)
         ]
-    variables = rows[0][1:]
     return [
-        MemoryCase(row[0], {var: row[i + 1] if i + 1 < len(row) else "" for i, var in enumerate(variables)})
+        MemoryCase(row[0], {var: row[i + 1] if i + 1 < len(row) else "" for i, var in enumerate(names)})
         for row in rows[1:]
     ]
+
+
+def _cell_column(text: str, cell: int) -> int:
+    """The 0-based offset of the ``|`` that opens a cell (an empty cell has nothing else to point at)."""
+    offset = -1
+    for _ in range(cell):
+        offset = text.index("|", offset + 1)
+    return offset
 
 
 # -- YAML and JSON -------------------------------------------------------------------------
@@ -372,7 +408,8 @@ def _object_file(documents: list[Document], path: Path, display: str, script: Sc
         script.utterances.append(Utterances(str(name), tuple(str(p) for p in phrases), path))
     memory = data.get("scriptingMemory") or []
     if memory and all(isinstance(line, str) for line in memory):
-        script.memories.append(Memory(path, tuple(memory_cases(memory))))
+        cases = memory_cases(memory, lambda index: document.location(("scriptingMemory", index)))
+        script.memories.append(Memory(path, tuple(cases)))
     elif memory:
         cases = [
             MemoryCase(

@@ -1,0 +1,112 @@
+"""flowtest import botium: data-driven convos, partials, drawn tables and files that are not convos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowtest.authoring.botium.script import Script, read_file
+from flowtest.errors import SourceError
+from tests.conftest import run_pytest
+from tests.test_authoring import project, run
+
+DELAYED = """\
+Flight delay
+The caller's flight number comes from the table.
+
+#me
+status of $typed
+
+#bot
+Flight $stored is delayed by $mins minutes.
+
+#include greet
+"""
+GREET = "greet\n\n#me\nbye\n\n#bot\nBye $customer, have a good flight\n"
+TABLE = """\
+|header |$typed |$stored |$mins |$customer |
+|case1  |ba117  |BA117   |20    |Ada        |
+|case2  |lh400  |LH400   |5     |Grace      |
+"""
+
+
+def _import(root: Path, files: dict[str, str]) -> tuple[int, str, str]:
+    src = root / "botium"
+    src.mkdir()
+    for name, text in files.items():
+        (src / name).write_text(text)
+    args = ("import", "botium", "botium", "--out", "scenarios/imported", "--flow", "flight-status")
+    done = run(*args, cwd=root)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_table_values_in_bot_texts_and_partials_are_templates_and_a_drawn_table_reads(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    code, _, stderr = _import(
+        root, {"delay.convo.txt": DELAYED, "greet.pconvo.txt": GREET, "flights.scriptingmemory.txt": TABLE}
+    )
+    assert (code, stderr) == (0, "")
+    out = root / "scenarios" / "imported"
+    assert (out / "flights.csv").read_text() == (
+        "id,typed,stored,mins,customer\ncase1,ba117,BA117,20,Ada\ncase2,lh400,LH400,5,Grace\n"
+    )
+    scenario = (out / "delay.scenario.yaml").read_text()
+    assert "examples: flights.csv\n" in scenario
+    assert "  - bot: {contains: 'Flight ${stored} is delayed by ${mins} minutes.'}\n" in scenario
+    partial = (out / "partials" / "greet.partial.yaml").read_text()
+    assert "  - bot: {contains: 'Bye ${customer}, have a good flight'}\n" in partial
+    assert run("validate", cwd=root).returncode == 0
+
+
+def test_a_header_with_an_unnamed_column_is_one_located_error(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    table = "|$typed |$stored |\ncase1|ba117|BA117|\n"
+    code, _, stderr = _import(root, {"delay.convo.txt": DELAYED, "flights.scriptingmemory.txt": table})
+    assert code == 1
+    assert stderr.splitlines() == [
+        "botium/flights.scriptingmemory.txt:1:18: "
+        "scripting memory: column 4 of the header is empty: it names a variable",
+        "flowtest: 1 Botium file(s) could not be read",
+    ]
+
+
+def test_output_that_does_not_validate_is_removed_so_a_rerun_is_not_refused(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    # A variable named $id collides with the table's id column: the CSV does not validate.
+    files = {"t.convo.txt": "T\n\n#me\nhi $id $c\n", "t.scriptingmemory.txt": "|$id|$c\none|1|2\n"}
+    code, stdout, stderr = _import(root, files)
+    assert code == 1
+    assert stderr.splitlines()[-1] == (
+        "flowtest: the imported files do not validate, so none were kept (a bug: please report it)"
+    )
+    assert not (root / "scenarios" / "imported").exists()
+    assert stdout == ""
+
+
+def test_a_convo_file_without_sections_is_an_error_not_an_empty_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "notes.convo.txt"
+    path.write_text("just text\nno sections\n")
+    with pytest.raises(SourceError) as raised:
+        read_file(path, "notes.convo.txt", Script())
+    assert str(raised.value) == (
+        "notes.convo.txt:1:1: no #me, #bot, #include, #begin or #end section: "
+        "not a Botium convo (nothing imported)"
+    )
+
+
+def test_a_bot_section_of_asserters_without_equivalent_takes_any_message_even_without_text(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    convo = "Greeting\n\n#bot\nTEXT_WER\n\n#bot\nBUTTONS Billing|Technical support|Talk to a person\n"
+    code, _, stderr = _import(root, {"greeting.convo.txt": convo})
+    assert (code, stderr) == (0, "")
+    scenario = root / "scenarios" / "imported" / "greeting.scenario.yaml"
+    text = scenario.read_text().replace("flow: flight-status", "flow: support")
+    scenario.write_text(text)
+    assert "  - message: {$.type: {exists: true}}\n" in text
+    tests = run_pytest(root, "-v", env={"FLOWTEST_BASE_URL": ""})
+    assert "Greeting PASSED" in tests.stdout, tests.stdout
