@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from flowtest.authoring.botium import Imported, remove, write
+from flowtest.authoring.botium.convert import Written
 from flowtest.authoring.botium.script import Script, read_file
 from flowtest.errors import SourceError
 from tests.conftest import run_pytest
@@ -73,17 +75,32 @@ def test_a_header_with_an_unnamed_column_is_one_located_error(tmp_path: Path) ->
     ]
 
 
-def test_output_that_does_not_validate_is_removed_so_a_rerun_is_not_refused(tmp_path: Path) -> None:
+def test_a_variable_named_id_is_a_located_error_not_output_that_fails_validation(tmp_path: Path) -> None:
     root = project(tmp_path)
-    # A variable named $id collides with the table's id column: the CSV does not validate.
     files = {"t.convo.txt": "T\n\n#me\nhi $id $c\n", "t.scriptingmemory.txt": "|$id|$c\none|1|2\n"}
-    code, stdout, stderr = _import(root, files)
+    code, _, stderr = _import(root, files)
     assert code == 1
-    assert stderr.splitlines()[-1] == (
-        "flowtest: the imported files do not validate, so none were kept (a bug: please report it)"
+    assert stderr.splitlines() == [
+        "botium/t.scriptingmemory.txt:1:1: scripting memory: a variable named $id would be the test case "
+        "column of the flowtest table: rename it (and its uses)",
+        "flowtest: 1 Botium file(s) could not be read",
+    ]
+    assert run("validate", cwd=root).returncode == 0
+
+
+def test_what_an_import_wrote_can_be_removed_whole(tmp_path: Path) -> None:
+    """The command removes its output when it does not validate: no file, no folder it made."""
+    (tmp_path / "out").mkdir()
+    imported = Imported(
+        files=[
+            Written(tmp_path / "out" / "a" / "b" / "x.scenario.yaml", "x"),
+            Written(tmp_path / "out" / "y", "y"),
+        ]
     )
-    assert not (root / "scenarios" / "imported").exists()
-    assert stdout == ""
+    created = write(imported)
+    assert (tmp_path / "out" / "a" / "b" / "x.scenario.yaml").is_file()
+    remove(imported, created)
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_convo_file_without_sections_is_an_error_not_an_empty_scenario(tmp_path: Path) -> None:

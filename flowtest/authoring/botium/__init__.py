@@ -72,6 +72,15 @@ def _plan(
         result.files.append(utterances_file(script, names, _free(out / "botium.utterances.yaml", used)))
     tables: list[tuple[Memory, Path]] = []
     for memory in script.memories:
+        if "$id" in memory.variables:  # the table's id column holds the case names
+            result.problems.append(
+                SourceError(
+                    Location(display(memory.path), 1, 1),
+                    "scripting memory: a variable named $id would be the test case column "
+                    "of the flowtest table: rename it (and its uses)",
+                )
+            )
+            continue
         if memory.cases:
             path = _free(_mirror(memory.path, base, out, ".csv"), used)
             tables.append((memory, path))
