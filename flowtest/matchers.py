@@ -85,7 +85,7 @@ class Matcher(Protocol):
     def describe(self, bindings: Bindings) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Equals:
     """A plain value: equal, JSON types included (1 is not true, "1" is not 1)."""
 
@@ -101,7 +101,7 @@ class Equals:
         return show(render(self.expected, bindings))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeepEquals:
     expected: Any
     ignore_order: bool = False
@@ -156,7 +156,7 @@ _TEXT_OPS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
 _MODE_WORDS = {TextMode.EXACT: "", TextMode.IGNORE_CASE: " (ignoring case)", TextMode.LOOSE: " (loose)"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Text:
     """A text compared whole or in part (``op``), exactly, ignoring case, or in loose form."""
 
@@ -182,7 +182,7 @@ class Text:
         return f"{_TEXT_OPS[self.op][0]}{show(render(self.text, bindings))}{_MODE_WORDS[self.mode]}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Regex:
     """A Python regex search; ``${NAME}`` inside the pattern is inserted literally (escaped)."""
 
@@ -274,7 +274,7 @@ def _nested_repeat(items: Any, outer: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fuzzy:
     """Similarity of the loose forms: 1 - Levenshtein distance / length of the longer one."""
 
@@ -349,7 +349,7 @@ def _hint(differences: list[str], mode: TextMode) -> str:
 # -- combinations ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnyOf:
     options: tuple[Matcher, ...]
     utterance: str | None = None  # the list {utterance: NAME} stood for, named in the words
@@ -367,7 +367,7 @@ class AnyOf:
         return options if self.utterance is None else f"a phrase of {self.utterance} ({options})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllOf:
     parts: tuple[Matcher, ...]
 
@@ -382,7 +382,7 @@ class AllOf:
         return "all of: " + " & ".join(part.describe(bindings) for part in self.parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Not:
     inner: Matcher
 
@@ -401,7 +401,7 @@ _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compare:
     operator: str
     bound: float
@@ -416,7 +416,7 @@ class Compare:
         return f"{_COMPARISONS[self.operator][0]} {show(self.bound)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeIs:
     json_type: str
 
@@ -427,7 +427,7 @@ class TypeIs:
         return f"of type {self.json_type}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exists:
     expected: bool
 
@@ -438,7 +438,7 @@ class Exists:
         return "exists" if self.expected else "does not exist"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Length:
     inner: Matcher
 

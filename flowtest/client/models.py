@@ -64,6 +64,22 @@ class ClientConfig:
         return {self.auth_header: value}
 
     @cached_property
+    def request_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """The headers of a call without and with a JSON body: the same for every call, so built
+        once and shared (each exchange of 10,000 conversations kept its own copy otherwise)."""
+        from flowtest import __version__  # read from the installed metadata: only once a call is made
+
+        plain = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
+        with_body = {**plain, "Content-Type": "application/json"}
+        return {**plain, **self.auth_headers}, {**with_body, **self.auth_headers}
+
+    @cached_property
+    def shown_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """``request_headers`` as reports show them: the key masked."""
+        plain, with_body = self.request_headers
+        return self.effective_redactor.headers(plain), self.effective_redactor.headers(with_body)
+
+    @cached_property
     def effective_redactor(self) -> Redactor:
         """The configured redactor plus this client's auth header and key (computed once)."""
         extra = Redactor(
@@ -74,14 +90,14 @@ class ClientConfig:
         return extra.with_values([self.api_key, *url_secrets(self.base_url)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     type: str
     text: str | None
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     """What Start Session or Send Message returned: one turn of the conversation."""
 
@@ -96,7 +112,7 @@ class TurnResult:
         return tuple(m.text for m in self.messages if m.text is not None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionInfo:
     """What Get Session returned."""
 
@@ -107,14 +123,14 @@ class SessionInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndResult:
     session_id: str
     status: str
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exchange:
     """One HTTP attempt as the reports show it: secrets already redacted."""
 
