@@ -11,7 +11,8 @@ wrong mapping).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from flowtest.errors import SourceError
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 
-def describe_path(at: Sequence[str | int]) -> str:
+@functools.lru_cache(maxsize=4096)  # the same few paths (conversation[3]) for every file collected
+def describe_path(at: JsonPath) -> str:
     """``conversation[3].bot`` style, as designers count steps in the file."""
     text = ""
     for part in at:

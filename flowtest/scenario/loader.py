@@ -376,9 +376,10 @@ def _get(data: Any, at: JsonPath) -> Any:
 def _semantic_errors(
     document: Document, steps: list[_RawStep], rows: tuple[Row, ...], lists: Mapping[str, UtteranceList]
 ) -> list[SourceError]:
-    known = _known_names(rows, steps)
+    templated = list(_template_strings(document, steps))
+    known = _known_names(rows, steps) if templated or lists else frozenset()
     errors: list[SourceError] = []
-    for source, at, text in _template_strings(document, steps):
+    for source, at, text in templated:
         for reference in references(text):
             problem = reference_problem(reference, known)
             if problem is not None:
@@ -389,14 +390,18 @@ def _semantic_errors(
                 problem = reference_problem(reference, known)
                 if problem is not None:
                     errors.append(SourceError(location, f"{found.name}[{index}]: {problem}"))
-    for step in steps:
-        errors.extend(_jsonpath_errors(step))
-        errors.extend(_shadowing_errors(step))
+    for step in steps:  # every step of every file: most have nothing these two check
+        if not _PATH_SECTIONS.isdisjoint(step.data):
+            errors.extend(_jsonpath_errors(step))
+        if "save" in step.data or isinstance(step.data.get("bot"), (dict, list)):
+            errors.extend(_shadowing_errors(step))
     return errors
 
 
 def _row_errors(document: Document, steps: list[_RawStep], rows: tuple[Row, ...]) -> list[SourceError]:
     """Example rows that share an id, or lack a value a template uses: found here, not mid-run."""
+    if not rows:
+        return []
     row_keys = {key for row in rows for key in row}
     saved = {name for step in steps for name in step.data.get("save", {})}
     used: dict[str, Location] = {}
