@@ -338,7 +338,8 @@ def test_a_pass_on_retry_is_an_allure_retry_and_marked_flaky(pytester: pytest.Py
     assert attempts[0]["historyId"] == attempts[1]["historyId"]
     assert attempts[1]["statusDetails"] == {"flaky": True, "message": "flaky: passed on attempt 2"}
     assert attempts[0]["steps"][0]["name"] == "bot: Hi"
-    assert attempts[0]["statusDetails"] == {"message": "conversation[0]: bot message 1 of the turn does not match"}
+    headline = "conversation[0]: bot message 1 of the turn does not match"
+    assert attempts[0]["statusDetails"] == {"message": headline}
     # The earlier attempt is the same test: same names and labels, plus its failure's category.
     for key in ("fullName", "testCaseId", "titlePath"):
         assert attempts[0][key] == attempts[1][key], key
