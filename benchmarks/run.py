@@ -13,8 +13,10 @@ serial   One by one at 0 latency: the marginal wall time per request of a raw ht
          loop (the floor) and of flowtest. Marginal = (run with 2N - run with N) /
          N conversations' requests, so start-up and collection cancel out.
 many     N conversations at the given latency, all at once: a bare aiohttp script
-         doing the same requests (benchmarks/bare_aiohttp.py), flowtest with Allure
-         results off, and flowtest with them on (as users run it); optionally xdist.
+         doing the same requests (benchmarks/bare_aiohttp.py), pytest's own floor (the
+         same N files collected by a ten-line YAML plugin whose items do nothing),
+         flowtest with Allure results off, and flowtest with them on (as users run
+         it); optionally xdist.
 scale    10x N conversations in one process against N, Allure on: linear wall time,
          peak RSS, every conversation passes; and the message when the open-file
          limit is below the concurrency asked for.
@@ -203,6 +205,45 @@ def bare_aiohttp(sandbox: Sandbox, count: int, concurrency: int) -> Run:
     )
 
 
+FLOOR_PLUGIN = """
+import pytest, yaml
+
+def pytest_collect_file(parent, file_path):
+    if file_path.name.endswith(".scenario.yaml"):
+        return YamlFile.from_parent(parent, path=file_path)
+
+class YamlFile(pytest.File):
+    def collect(self):
+        document = yaml.load(self.path.read_text(), Loader=yaml.CSafeLoader)
+        yield YamlItem.from_parent(self, name=document["name"])
+
+class YamlItem(pytest.Item):
+    def runtest(self):
+        pass
+
+    def reportinfo(self):
+        return self.path, 0, self.name
+"""
+
+
+def pytest_floor(suite: Path, count: int) -> Run:
+    """What pytest itself costs for these files and items, before any request: the floor of any plugin.
+
+    The pytest documentation's YAML-collector pattern, in a folder beside the suite.
+    """
+    floor = suite.parent / f"{suite.name}-floor"
+    if not floor.exists():
+        floor.mkdir()
+        (floor / "conftest.py").write_text(FLOOR_PLUGIN)
+        for path in suite.glob("*.scenario.yaml"):
+            (floor / path.name).symlink_to(path)
+    command = [sys.executable, "-m", "pytest", str(floor), *PYTEST_FLAGS, "-p", "no:flowtest", *ALLURE_OFF[:2]]
+    done = measure([*command, "--rootdir", str(floor)], floor)
+    if f"{count} passed" not in done.output:
+        raise SystemExit(f"the pytest floor failed:\n{done.output[-2000:]}")
+    return Run("pytest floor: the files as no-op items", done.wall, done.cpu, count * REQUESTS, done.rss_mb)
+
+
 def flowtest_run(
     name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str, check: bool = True, nofile: int = 0
 ) -> Run:
@@ -327,6 +368,7 @@ def many(
     sandbox = Sandbox(flows, latency)
     variants: dict[str, Callable[[], Run]] = {
         "bare": lambda: bare_aiohttp(sandbox, count, concurrency),
+        "floor": lambda: pytest_floor(suite, count),
         "off": lambda: flowtest_run(
             "flowtest, Allure off",
             sandbox,
@@ -373,6 +415,13 @@ def many(
     target("flowtest Allure on / bare aiohttp, client CPU", ratio(runs, "on", "bare", _cpu), 1.5)
     target("Allure on / Allure off, wall", ratio(runs, "on", "off", _wall), 1.25)
     target("Allure on / Allure off, CPU", ratio(runs, "on", "off", _cpu), 1.25)
+    floor = statistics.median(
+        (f.cpu + b.cpu) / b.cpu for f, b in zip(runs["floor"], runs["bare"], strict=True)
+    )
+    print(
+        f"  for scale: pytest's floor plus the bare script, CPU, is already {floor:.2f}x the bare script; "
+        f"flowtest Allure off adds {ratio(runs, 'off', 'bare', _cpu) - floor:+.2f}x to it"
+    )
 
 
 def _wall(run: Run) -> float:
