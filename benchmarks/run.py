@@ -237,7 +237,8 @@ def pytest_floor(suite: Path, count: int) -> Run:
         (floor / "conftest.py").write_text(FLOOR_PLUGIN)
         for path in suite.glob("*.scenario.yaml"):
             (floor / path.name).symlink_to(path)
-    command = [sys.executable, "-m", "pytest", str(floor), *PYTEST_FLAGS, "-p", "no:flowtest", *ALLURE_OFF[:2]]
+    plugins_off = ("-p", "no:flowtest", *ALLURE_OFF[:2])
+    command = [sys.executable, "-m", "pytest", str(floor), *PYTEST_FLAGS, *plugins_off]
     done = measure([*command, "--rootdir", str(floor)], floor)
     if f"{count} passed" not in done.output:
         raise SystemExit(f"the pytest floor failed:\n{done.output[-2000:]}")
