@@ -259,11 +259,7 @@ def _young_collections_less_often() -> Iterator[None]:
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    result = item.stash.get(RESULT, None)
-    reporter = _reporter(item.config)
-    if result is not None and reporter is not None:
-        reporter.mark_flaky(result)
-    if result is not None:
+    if RESULT in item.stash:
         # Reported: keeping every trace to the end made memory (and GC) grow with the run.
         del item.stash[RESULT]
 
@@ -328,7 +324,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if _allure_enabled(config):
         from flowtest.reporting import allure as allure_report
 
-        run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
+        run.reporter = allure_report.start(
+            config, run.session.settings.allure_results, is_scenario, run.session.redactor
+        )
 
 
 def _select_by_name(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -488,7 +486,7 @@ class ScenarioItem(pytest.Item):
         self.stash[RESULT] = result
         reporter = _reporter(self.config)
         if reporter is not None:
-            reporter.report(self, self.case, result, self.config.stash[RUN].session.redactor)
+            reporter.report(self, self.case, result)
         for attempt in result.attempts:
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)

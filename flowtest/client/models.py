@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
+from flowtest import __version__
 from flowtest.redact import Redactor, url_secrets
 
 STATUSES = (
@@ -62,6 +64,25 @@ class ClientConfig:
             return {}
         value = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
         return {self.auth_header: value}
+
+    @cached_property
+    def headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """The request headers without and with a JSON body: built once, shared, never changed."""
+        plain = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
+        with_body = {**plain, "Content-Type": "application/json"}
+        return (
+            MappingProxyType({**plain, **self.auth_headers}),
+            MappingProxyType({**with_body, **self.auth_headers}),
+        )
+
+    @cached_property
+    def recorded_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """``headers`` as exchanges record them, the key masked."""
+        redactor = self.effective_redactor
+        return (
+            MappingProxyType(redactor.headers(self.headers[0])),
+            MappingProxyType(redactor.headers(self.headers[1])),
+        )
 
     @cached_property
     def effective_redactor(self) -> Redactor:

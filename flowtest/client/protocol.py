@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import orjson
 
-from flowtest import __version__
 from flowtest.client.models import (
     STATUSES,
     ClientConfig,
@@ -105,12 +104,8 @@ def _messages_url(config: ClientConfig, org: str, session_id: str) -> str:
     return _session_url(config, org, session_id) + "/messages"
 
 
-def request_headers(config: ClientConfig, call: Call) -> dict[str, str]:
-    headers = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
-    if call.body is not None:
-        headers["Content-Type"] = "application/json"
-    headers.update(config.auth_headers)
-    return headers
+def request_headers(config: ClientConfig, call: Call) -> Mapping[str, str]:
+    return config.headers[call.body is not None]
 
 
 def encode_body(call: Call) -> bytes | None:
@@ -346,7 +341,7 @@ def exchange(
     return Exchange(
         method=call.method,
         url=redactor.text(call.url),
-        request_headers=redactor.headers(request_headers(config, call)),
+        request_headers=config.recorded_headers[call.body is not None],
         request_json=redactor.value(call.body),
         status=response.status if response is not None else None,
         response_json=redactor.value(None if payload is _NOT_JSON else payload),
