@@ -113,6 +113,7 @@ class ScenarioRun:
             self.seed = int(worker_seed) if worker_seed is not None else _seed(config)
         self.gc_paused = False
         self.names: dict[str, Location] = {}  # each scenario name, where it was first seen
+        self.tags: set[str] = set()  # the tags registered as markers so far
 
     def pause_gc(self) -> None:
         """Collection allocates many small acyclic objects that live for the whole run; full GC
@@ -433,8 +434,11 @@ def _allure_enabled(config: pytest.Config) -> bool:
 
 
 def _add_tags(item: pytest.Item, tags: tuple[str, ...]) -> None:
+    registered = _run(item.config).tags
     for tag in tags:
-        item.config.addinivalue_line("markers", f"{tag}: scenario tag")
+        if tag not in registered:  # once per run, not per item: pytest rereads the list for each new mark
+            registered.add(tag)
+            item.config.addinivalue_line("markers", f"{tag}: scenario tag")
         item.add_marker(tag)
 
 
@@ -461,8 +465,6 @@ class ScenarioFile(pytest.File):
 
 class ScenarioItem(pytest.Item):
     def __init__(self, *, case: Case, **kwargs: Any) -> None:
-        from flowtest.reporting.allure import static_marks
-
         super().__init__(**kwargs)
         self.case = case
         scenario = case.scenario
@@ -470,6 +472,8 @@ class ScenarioItem(pytest.Item):
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
         if _allure_enabled(self.config):
+            from flowtest.reporting.allure import static_marks
+
             for mark in static_marks(case):
                 self.add_marker(mark)
         if scenario.xfail is not None:
@@ -535,12 +539,12 @@ class BrokenScenarioItem(pytest.Item):
     """A document that cannot run: it fails on its own, the other files still run."""
 
     def __init__(self, *, broken: BrokenDocument, **kwargs: Any) -> None:
-        from flowtest.reporting.allure import suite_marks
-
         super().__init__(**kwargs)
         self.broken = broken
         _add_tags(self, broken.tags)
         if _allure_enabled(self.config):
+            from flowtest.reporting.allure import suite_marks
+
             for mark in suite_marks(Path(broken.location.path)):
                 self.add_marker(mark)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,17 +71,38 @@ class Document:
 
 
 def read_text(path: Path, display: str) -> str:
-    """A file's text, or a SourceError that says why it cannot be read."""
+    """A file's text (newlines read as ``\\n``), or a SourceError that says why it cannot be read."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            message = f"the file is {_megabytes(size)}, over the {_megabytes(MAX_FILE_BYTES)} limit: not read"
-            raise SourceError(Location(display, 1, 1), message)
-        return path.read_text(encoding="utf-8")
+        text = _read_bytes(path, display).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(Location(display, 1, 1), f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise SourceError(Location(display, 1, 1), f"cannot read file: {exc.strerror}") from None
+    if "\r" in text:  # what Path.read_text's universal newlines did
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _read_bytes(path: Path, display: str) -> bytes:
+    """The bytes of a file not over MAX_FILE_BYTES. With os calls, not pathlib and io: this
+    runs for every collected file, and took a third of the time the file's YAML takes to parse."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(descriptor).st_size  # 0 for a special file: then read until the end
+        chunks: list[bytes] = []
+        done = 0
+        while True:
+            if max(size, done) > MAX_FILE_BYTES:
+                shown = _megabytes(max(size, done))
+                message = f"the file is {shown}, over the {_megabytes(MAX_FILE_BYTES)} limit: not read"
+                raise SourceError(Location(display, 1, 1), message)
+            chunk = os.read(descriptor, size + 1 - done if done <= size else 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            done += len(chunk)
+    finally:
+        os.close(descriptor)
 
 
 def _megabytes(size: int) -> str:

@@ -9,10 +9,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from flowtest.client.models import (
@@ -26,6 +25,9 @@ from flowtest.client.models import (
 )
 from flowtest.errors import ApiError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
+
+if TYPE_CHECKING:
+    import httpx
 
 API_ROOT = "/cgw/process/v1/orgs"
 Recorder = Callable[[Exchange], None]
@@ -223,6 +225,8 @@ def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: b
 
 
 def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
+    import httpx
+
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
         return unanswered(config, call, "refused", str(exc), sent=False)
