@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flowtest.reporting.writer import BackgroundWriter
+from flowtest.reporting.writer import BackgroundWriter, set_aside
 
 
 def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
@@ -31,3 +31,36 @@ def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:
     writer = BackgroundWriter(tmp_path)
     writer.close()
     assert writer.failures == []
+
+
+def test_the_last_runs_files_are_reused_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for index in range(5):
+        (folder / f"old-{index}-result.json").write_text("x" * 10_000)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a report file")
+    (folder / "link-result.json").symlink_to(outside)
+    inodes = {path.stat().st_ino for path in folder.glob("old-*")}
+    aside = set_aside(folder)
+    assert aside is not None and not folder.exists()
+    folder.mkdir()
+    writer = BackgroundWriter(folder, aside)
+    for index in range(8):  # more than there are old files: the rest are created
+        writer.submit({"new": index}, f"new-{index}-result.json")
+    writer.close()
+    assert sorted(path.name for path in folder.iterdir()) == [f"new-{i}-result.json" for i in range(8)]
+    assert all(json.loads((folder / f"new-{i}-result.json").read_text()) == {"new": i} for i in range(8))
+    assert inodes <= {path.stat().st_ino for path in folder.iterdir()}  # reused, not created anew
+    assert outside.read_text() == "not a report file"
+    assert not aside.exists()
+
+
+def test_setting_aside_a_missing_folder_or_a_killed_runs_leftovers(tmp_path: Path) -> None:
+    assert set_aside(tmp_path / "never-written") is None
+    leftover = tmp_path / ".results.previous"
+    leftover.mkdir()
+    (leftover / "stale-result.json").write_text("{}")
+    (tmp_path / "results").mkdir()
+    assert set_aside(tmp_path / "results") == leftover
+    assert list(leftover.iterdir()) == []  # the killed run's stale file is gone, not reused

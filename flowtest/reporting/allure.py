@@ -43,7 +43,7 @@ from flowtest.client import Exchange
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_fragment
-from flowtest.reporting.writer import BackgroundWriter
+from flowtest.reporting.writer import BackgroundWriter, set_aside
 from flowtest.scenario.model import Case
 from flowtest.session import RunSession
 from flowtest.trace import Outcome, Result, StepRecord, Trace
@@ -72,6 +72,7 @@ def start(
         return None
     listener = config.pluginmanager.get_plugin(LISTENER)
     explicit = getattr(config.option, "allure_report_dir", None)
+    reuse = None
     if listener is not None and explicit:
         results = Path(explicit).absolute()
         config.pluginmanager.unregister(listener)
@@ -79,9 +80,9 @@ def start(
     elif results is None:
         return None
     elif not hasattr(config, "workerinput"):  # under pytest-xdist the controller empties it, once
-        _empty(results)
+        reuse = set_aside(results)
     results.mkdir(parents=True, exist_ok=True)
-    reporter = AllureScenarioReporter(results, is_scenario, redactor)
+    reporter = AllureScenarioReporter(results, is_scenario, redactor, reuse)
     config.pluginmanager.register(reporter, "flowtest-allure")
     return reporter
 
@@ -173,9 +174,15 @@ class _Open:
 class AllureScenarioReporter:
     """Writes one Allure result per scenario item, and one per earlier attempt of a retried one."""
 
-    def __init__(self, results: Path, is_scenario: Callable[[pytest.Item], bool], redactor: Redactor) -> None:
+    def __init__(
+        self,
+        results: Path,
+        is_scenario: Callable[[pytest.Item], bool],
+        redactor: Redactor,
+        reuse: Path | None = None,
+    ) -> None:
         self.results = results
-        self.writer = BackgroundWriter(results)
+        self.writer = BackgroundWriter(results, reuse)
         self._is_scenario = is_scenario
         self._redactor = redactor
         self._open: dict[str, _Open] = {}
