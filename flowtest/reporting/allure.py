@@ -16,6 +16,7 @@ other test of the run.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import platform
@@ -395,7 +396,13 @@ def static_marks(case: Case) -> list[pytest.MarkDecorator]:
 
 def suite_marks(path: Path) -> list[pytest.MarkDecorator]:
     """The report's tree: the scenario file's folder, then its name."""
-    return [allure.parent_suite(path.parent.name or "."), allure.suite(path.name.split(".")[0])]
+    return [_parent_suite(path.parent.name or "."), _suite(path.name.split(".")[0])]
+
+
+# Every item of a folder (or a file) gets the same mark: made once, not per item (each
+# allure mark costs 6 us, 0.13 s of collecting 10,000 scenarios). Marks are immutable.
+_parent_suite = functools.lru_cache(maxsize=4096)(allure.parent_suite)
+_suite = functools.lru_cache(maxsize=4096)(allure.suite)
 
 
 Attach = Callable[[str, Any], Json]
