@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,9 @@ def test_results_go_to_reports_by_default_with_titles_and_labels(results: Path) 
     # of each example row carries on from runs written by allure-pytest itself.
     assert first["historyId"] == hashlib.md5(b"greet.scenario#Greets by namefirstflight status").hexdigest()
     assert first["stop"] >= first["start"] > 1_700_000_000_000
+    everything = _results(results)
+    assert len({r["uuid"] for r in everything}) == len(everything) > 5
+    assert all(re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", r["uuid"]) for r in everything)
 
 
 def test_example_rows_are_parameters_with_distinct_history_ids(results: Path) -> None:

@@ -33,7 +33,7 @@ def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:
     assert writer.failures == []
 
 
-def test_the_last_runs_files_are_reused_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
+def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
     for index in range(5):
@@ -41,6 +41,9 @@ def test_the_last_runs_files_are_reused_never_a_link_and_the_rest_deleted(tmp_pa
     outside = tmp_path / "outside.txt"
     outside.write_text("not a report file")
     (folder / "link-result.json").symlink_to(outside)
+    shared = tmp_path / "shared.txt"
+    shared.write_text("another name for a report file")
+    (folder / "hard-link-result.json").hardlink_to(shared)
     inodes = {path.stat().st_ino for path in folder.glob("old-*")}
     aside = set_aside(folder)
     assert aside is not None and not folder.exists()
@@ -53,6 +56,7 @@ def test_the_last_runs_files_are_reused_never_a_link_and_the_rest_deleted(tmp_pa
     assert all(json.loads((folder / f"new-{i}-result.json").read_text()) == {"new": i} for i in range(8))
     assert inodes <= {path.stat().st_ino for path in folder.iterdir()}  # reused, not created anew
     assert outside.read_text() == "not a report file"
+    assert shared.read_text() == "another name for a report file"
     assert not aside.exists()
 
 

@@ -17,6 +17,7 @@ other test of the run.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import platform
 import shutil
@@ -187,6 +188,13 @@ class AllureScenarioReporter:
         self._is_scenario = is_scenario
         self._redactor = redactor
         self._open: dict[str, _Open] = {}
+        # One random UUID per run, then a counter in its last group: unique ids in UUID form
+        # for every file, without a system call and a UUID object each (three per conversation).
+        self._prefix = str(uuid.uuid4())[:24]
+        self._counter = itertools.count()
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}{next(self._counter):012x}"
 
     def report(self, item: pytest.Item, case: Case, result: Result) -> None:
         """The conversation's part of the item's result; called by the item with its trace."""
@@ -270,7 +278,7 @@ class AllureScenarioReporter:
             "name": _title(case) if isinstance(case, Case) else item.name,
             "description": allure_description(item),
             "parameters": parameters,
-            "uuid": str(uuid.uuid4()),
+            "uuid": self._new_id(),
             # allure-pytest's history id: the same test keeps its trend across runs and tools.
             "historyId": md5(full_name, *(p["value"] for p in kept)),
             "testCaseId": md5(full_name),
@@ -286,7 +294,7 @@ class AllureScenarioReporter:
         self.writer.submit(compact, f"{compact['uuid']}-result.json")
 
     def _attach(self, name: str, data: Any) -> Json:
-        file_name = f"{uuid.uuid4()}-attachment.json"
+        file_name = f"{self._new_id()}-attachment.json"
         self.writer.submit(data, file_name, indent=True)
         return {"name": name, "source": file_name, "type": "application/json"}
 

@@ -30,7 +30,7 @@ import orjson
 logger = logging.getLogger(__name__)
 
 _DONE = None
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
 def set_aside(folder: Path) -> Path | None:
@@ -54,7 +54,7 @@ class BackgroundWriter:
     """Writes JSON files into one folder, in the order they were handed over."""
 
     def __init__(self, folder: Path, reuse: Path | None = None) -> None:
-        self.folder = folder
+        self._folder = os.fspath(folder)  # joined as text: pathlib costs more than the write
         self._reuse = reuse
         self._spares: list[str] | None = None
         self._queue: queue.SimpleQueue[tuple[Any, str, bool] | None] = queue.SimpleQueue()
@@ -86,34 +86,43 @@ class BackgroundWriter:
             data, file_name, indent = job
             try:
                 body = data if isinstance(data, bytes) else json_bytes(data, indent)
-                path = self.folder / file_name
-                self._recycle(path)
-                write_file(path, body)
+                path = os.path.join(self._folder, file_name)
+                write_file(path, body, reused=self._recycle(path))
             except (OSError, ValueError) as exc:
                 # A full disk (or a value JSON cannot hold) loses the file, not the run; the warning
                 # says which.
                 logger.warning("could not write the report file %s: %s", file_name, exc)
                 self.failures.append(f"{file_name}: {exc}")
 
-    def _recycle(self, path: Path) -> None:
+    def _recycle(self, path: str) -> bool:
         """Put one of the last run's files at ``path``, if one is left, to be overwritten."""
         if self._reuse is None:
-            return
+            return False
         if self._spares is None:
-            try:
-                # Never a link: overwriting it would overwrite whatever it points to.
-                spares = os.scandir(self._reuse)
-                self._spares = [entry.name for entry in spares if entry.is_file(follow_symlinks=False)]
-            except OSError:
-                self._spares = []
+            self._spares = _own_files(self._reuse)
         while self._spares:
             try:
-                os.rename(self._reuse / self._spares.pop(), path)
-                return
+                os.rename(self._spares.pop(), path)
+                return True
             except FileNotFoundError:
                 continue
             except OSError:
                 self._spares.clear()
+        return False
+
+
+def _own_files(folder: Path) -> list[str]:
+    """The files of ``folder`` that only it holds: overwriting a link, symbolic or hard, would
+    overwrite whatever else it names."""
+    try:
+        with os.scandir(folder) as entries:
+            return [
+                entry.path
+                for entry in entries
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_nlink == 1
+            ]
+    except OSError:
+        return []
 
 
 def json_bytes(data: Any, indent: bool = False) -> bytes:
@@ -125,11 +134,15 @@ def json_bytes(data: Any, indent: bool = False) -> bytes:
         return json.dumps(data, indent=2 if indent else None, ensure_ascii=False, default=str).encode()
 
 
-def write_file(path: Path, body: bytes) -> None:
-    descriptor = os.open(path, _FLAGS, 0o666)
+def write_file(path: str, body: bytes, reused: bool = False) -> None:
+    """Write ``body`` to ``path``; a reused file is written over, then cut to length, which
+    costs less than emptying it first (its blocks are rewritten, not freed and allocated)."""
+    descriptor = os.open(path, _FLAGS if reused else _FLAGS | os.O_TRUNC, 0o666)
     try:
         view = memoryview(body)
         while view:
             view = view[os.write(descriptor, view) :]
+        if reused:
+            os.ftruncate(descriptor, len(body))
     finally:
         os.close(descriptor)
