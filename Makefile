@@ -44,10 +44,9 @@ lint: $(DEV_STAMP)
 serve: $(USER_STAMP)
 	$(VENV)/bin/flowtest serve
 
-## bench: the benchmarks (not run by CI)
+## bench: the benchmarks, and the README's table regenerated from them (not run by CI)
 bench: $(DEV_STAMP)
-	$(PY) benchmarks/plugin_footprint.py
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --readme README.md
 
 ## bench-load: flowtest load vs a plain Locust script and vs --flowtest-concurrency (not run by CI)
 bench-load: $(DEV_STAMP)

@@ -39,28 +39,34 @@ def once(folder: Path, extra: list[str]) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=21, help="runs per arm, alternating")
-    args = parser.parse_args()
+def measure_arms(runs: int) -> dict[str, float]:
+    """The median whole-process time of each arm; fails if flowtest wrote anything into the project."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "test_plain.py").write_text("def test_plain():\n    assert 1 + 1 == 2\n")
         times: dict[str, list[float]] = {name: [] for name in ARMS}
         for extra in ARMS.values():
             once(folder, extra)  # warm the file cache and .pyc files
-        for _ in range(args.runs):
+        for _ in range(runs):
             for name, extra in ARMS.items():
                 times[name].append(once(folder, extra))
         written = sorted(p.name for p in folder.iterdir())
-    baseline = statistics.median(times[BASELINE])
+    if written != ["test_plain.py"]:
+        raise SystemExit(f"the run wrote into the project: {written}")
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=21, help="runs per arm, alternating")
+    args = parser.parse_args()
+    medians = measure_arms(args.runs)
     print(f"pytest --collect-only, one plain test, whole process, median of {args.runs} runs")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"  {name:<36} {median * 1000:7.0f} ms  {median / baseline:5.2f}x")
-    print(f"  files in the project afterwards: {written}")
+    for name, median in medians.items():
+        print(f"  {name:<36} {median * 1000:7.0f} ms  {median / medians[BASELINE]:5.2f}x")
+    print("  files in the project afterwards: only test_plain.py")
 
 
 if __name__ == "__main__":

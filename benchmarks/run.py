@@ -13,8 +13,10 @@ serial   One by one at 0 latency: the marginal wall time per request of a raw ht
          loop (the floor) and of flowtest. Marginal = (run with 2N - run with N) /
          N conversations' requests, so start-up and collection cancel out.
 many     N conversations at the given latency, all at once: a bare aiohttp script
-         doing the same requests (benchmarks/bare_aiohttp.py), flowtest with Allure
-         results off, and flowtest with them on (as users run it); optionally xdist.
+         doing the same requests (benchmarks/bare_aiohttp.py), pytest's own floor (the
+         same N files collected by a ten-line YAML plugin whose items do nothing),
+         flowtest with Allure results off, and flowtest with them on (as users run
+         it); optionally xdist.
 scale    10x N conversations in one process against N, Allure on: linear wall time,
          peak RSS, every conversation passes; and the message when the open-file
          limit is below the concurrency asked for.
@@ -203,6 +205,46 @@ def bare_aiohttp(sandbox: Sandbox, count: int, concurrency: int) -> Run:
     )
 
 
+FLOOR_PLUGIN = """
+import pytest, yaml
+
+def pytest_collect_file(parent, file_path):
+    if file_path.name.endswith(".scenario.yaml"):
+        return YamlFile.from_parent(parent, path=file_path)
+
+class YamlFile(pytest.File):
+    def collect(self):
+        document = yaml.load(self.path.read_text(), Loader=yaml.CSafeLoader)
+        yield YamlItem.from_parent(self, name=document["name"])
+
+class YamlItem(pytest.Item):
+    def runtest(self):
+        pass
+
+    def reportinfo(self):
+        return self.path, 0, self.name
+"""
+
+
+def pytest_floor(suite: Path, count: int) -> Run:
+    """What pytest itself costs for these files and items, before any request: the floor of any plugin.
+
+    The pytest documentation's YAML-collector pattern, in a folder beside the suite.
+    """
+    floor = suite.parent / f"{suite.name}-floor"
+    if not floor.exists():
+        floor.mkdir()
+        (floor / "conftest.py").write_text(FLOOR_PLUGIN)
+        for path in suite.glob("*.scenario.yaml"):
+            (floor / path.name).symlink_to(path)
+    plugins_off = ("-p", "no:flowtest", *ALLURE_OFF[:2])
+    command = [sys.executable, "-m", "pytest", str(floor), *PYTEST_FLAGS, *plugins_off]
+    done = measure([*command, "--rootdir", str(floor)], floor)
+    if f"{count} passed" not in done.output:
+        raise SystemExit(f"the pytest floor failed:\n{done.output[-2000:]}")
+    return Run("pytest floor: the files as no-op items", done.wall, done.cpu, count * REQUESTS, done.rss_mb)
+
+
 def flowtest_run(
     name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str, check: bool = True, nofile: int = 0
 ) -> Run:
@@ -268,9 +310,35 @@ def table(rows: list[Run], floor: Run) -> None:
         )
 
 
-def target(what: str, value: float, limit: float, unit: str = "x") -> None:
+@dataclass(frozen=True)
+class Line:
+    """One row of the summary and of the README's table."""
+
+    part: str
+    what: str
+    figure: str
+    target: str = ""
+    met: bool | None = None
+
+    def markdown(self) -> str:
+        verdict = {True: "met", False: "**not met**", None: ""}[self.met]
+        return f"| {self.part} | {self.what} | {self.figure} | {self.target} | {verdict} |"
+
+
+LINES: list[Line] = []  # what every part measured, in order: the summary at the end
+
+
+def target(what: str, value: float, limit: float, unit: str = "x", figure: str = "", part: str = "") -> None:
     verdict = "ok" if value <= limit else "MISSED"
     print(f"  {what:<68}{value:9.2f}{unit:<3} target <= {limit:g}{unit}  {verdict}")
+    shown = f"{value:.2f}{unit}" + (f": {figure}" if figure else "")
+    LINES.append(Line(part, what, shown, f"<= {limit:g}{unit}", value <= limit))
+
+
+def figure(part: str, what: str, text: str) -> None:
+    """A figure without a target of its own, for the summary."""
+    print(f"  {what}: {text}")
+    LINES.append(Line(part, what, text))
 
 
 def medians(name: str, runs: list[Run]) -> Run:
@@ -313,7 +381,22 @@ def serial_overhead(root: Path, flows: Path, count: int) -> None:
         sandbox.stop()
     table([raw, serial, reported], raw)
     print("targets:")
-    target("flowtest one by one, Allure off / raw httpx loop, wall per request", serial.wall / raw.wall, 1.3)
+    per_request = {run.name: run.wall / run.requests * 1e6 for run in (raw, serial, reported)}
+    us = [f"{value:.0f} µs" for value in per_request.values()]
+    target(
+        "one by one at 0 latency, Allure on / raw httpx loop, wall per request",
+        reported.wall / raw.wall,
+        1.3,
+        figure=f"{us[2]} per request (raw httpx loop {us[0]})",
+        part="serial",
+    )
+    target(
+        "the same, Allure off",
+        serial.wall / raw.wall,
+        1.3,
+        figure=f"{us[1]} per request",
+        part="serial",
+    )
 
 
 def many(
@@ -327,6 +410,7 @@ def many(
     sandbox = Sandbox(flows, latency)
     variants: dict[str, Callable[[], Run]] = {
         "bare": lambda: bare_aiohttp(sandbox, count, concurrency),
+        "floor": lambda: pytest_floor(suite, count),
         "off": lambda: flowtest_run(
             "flowtest, Allure off",
             sandbox,
@@ -367,12 +451,52 @@ def many(
     rows = {key: medians(results[0].name, results) for key, results in runs.items()}
     table(list(rows.values()), rows["bare"])
     print("targets (median of the per-repetition ratios):")
-    target("flowtest Allure off / bare aiohttp, whole run wall", ratio(runs, "off", "bare", _wall), 1.5)
-    target("flowtest Allure off / bare aiohttp, client CPU", ratio(runs, "off", "bare", _cpu), 1.5)
-    target("flowtest Allure on / bare aiohttp, whole run wall", ratio(runs, "on", "bare", _wall), 1.5)
-    target("flowtest Allure on / bare aiohttp, client CPU", ratio(runs, "on", "bare", _cpu), 1.5)
-    target("Allure on / Allure off, wall", ratio(runs, "on", "off", _wall), 1.25)
-    target("Allure on / Allure off, CPU", ratio(runs, "on", "off", _cpu), 1.25)
+    bare, off, on = rows["bare"], rows["off"], rows["on"]
+    what = f"{count} conversations at {latency}, {concurrency} at once"
+    base = f"bare aiohttp script {bare.wall:.1f} s, {bare.cpu:.1f} s CPU"
+    target(
+        f"{what}, Allure on / bare aiohttp script, whole run wall",
+        ratio(runs, "on", "bare", _wall),
+        1.5,
+        figure=f"{on.wall:.1f} s, peak RSS {on.rss_mb:.0f} MB; {base}",
+        part="many",
+    )
+    target(
+        "the same, client CPU",
+        ratio(runs, "on", "bare", _cpu),
+        1.5,
+        figure=f"{on.cpu:.1f} s CPU",
+        part="many",
+    )
+    target(
+        "Allure off / bare aiohttp script, whole run wall",
+        ratio(runs, "off", "bare", _wall),
+        1.5,
+        figure=f"{off.wall:.1f} s",
+        part="many",
+    )
+    target(
+        "Allure off / bare aiohttp script, client CPU",
+        ratio(runs, "off", "bare", _cpu),
+        1.5,
+        figure=f"{off.cpu:.1f} s CPU",
+        part="many",
+    )
+    target("Allure on / Allure off, wall", ratio(runs, "on", "off", _wall), 1.25, part="many")
+    target("Allure on / Allure off, CPU", ratio(runs, "on", "off", _cpu), 1.25, part="many")
+    floor = statistics.median(
+        (f.cpu + b.cpu) / b.cpu for f, b in zip(runs["floor"], runs["bare"], strict=True)
+    )
+    figure(
+        "many",
+        "pytest alone (the same files as no-op items) plus the bare script, CPU",
+        f"{floor:.2f}x the bare script's CPU, before any check or report: "
+        f"flowtest Allure off adds {ratio(runs, 'off', 'bare', _cpu) - floor:+.2f}x to that",
+    )
+    for name, run in rows.items():
+        if name == "xdist":
+            figure("many", run.name, f"{run.wall:.1f} s, {run.cpu:.1f} s CPU")
+    figure("many", "sessions left open on the server", str(max(run.open_sessions for run in rows.values())))
 
 
 def _wall(run: Run) -> float:
@@ -405,14 +529,17 @@ def scale(root: Path, flows: Path, count: int, factor: int, latency: str, repeat
     rows = [medians(results[0].name, results) for results in runs.values()]
     table(rows, rows[0])
     print("targets:")
-    target(f"{large} conversations: failed", rows[1].failed, 0, "")
+    small, big = rows
+    target(f"{large} conversations at {latency} in one process: failed", big.failed, 0, "", part="scale")
     target(
         f"{large} / {count} conversations, wall per conversation",
         ratio(runs, "large", "small", _wall) / factor,
         1.0,
+        figure=f"{big.wall:.0f} s against {small.wall:.1f} s",
+        part="scale",
     )
-    target(f"{large} conversations, peak RSS", rows[1].rss_mb, 500, " MB")
-    print(f"  open-file limit 256, concurrency {count}: {limited}")
+    target(f"{large} conversations, peak RSS", big.rss_mb, 500, " MB", part="scale")
+    figure("scale", f"open-file limit 256, {count} at once", limited)
 
 
 def open_file_limit(sandbox: Sandbox, suite: Path, count: int) -> str:
@@ -508,9 +635,13 @@ def peer(root: Path, flows: Path, count: int, latency: str, workers: int) -> Non
     finally:
         sandbox.stop()
     table([tavern, ours], tavern)
-    print(
-        f"  flowtest / Tavern: wall {ours.wall / tavern.wall:.2f}x ({tavern.wall / ours.wall:.1f}x faster), "
-        f"client CPU {ours.cpu / tavern.cpu:.2f}x (Tavern's includes its xdist workers)"
+    figure(
+        "peer",
+        f"Tavern 3.7 on the same {count} conversations, pytest-xdist -n {workers}, against flowtest "
+        f"with the {count} at once, Allure on",
+        f"Tavern {tavern.wall:.1f} s, flowtest {ours.wall:.1f} s: "
+        f"flowtest {tavern.wall / ours.wall:.1f}x faster "
+        f"(client CPU {ours.cpu / tavern.cpu:.2f}x Tavern's, whose includes its xdist workers)",
     )
 
 
@@ -567,6 +698,19 @@ def collection(root: Path, count: int) -> None:
     print(
         f"the same sending two utterance lists:   {with_lists:6.2f}s  ({with_lists / literal:.2f}x the texts)"
     )
+    target(
+        f"collecting and validating {count} scenario files, whole process",
+        wall,
+        3.0,
+        " s",
+        figure=f"{cpu:.2f} s CPU; PyYAML's C loader alone {floor:.2f} s",
+        part="collect",
+    )
+    figure(
+        "collect",
+        "the same files in 100 folders, sending two utterance lists instead of texts",
+        f"{with_lists / literal:.2f}x",
+    )
 
 
 def validate_speed(root: Path, count: int) -> None:
@@ -581,10 +725,62 @@ def validate_speed(root: Path, count: int) -> None:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import flowtest.cli"], check=True, env=ENV)
     startup = time.perf_counter() - start
-    print(f"whole process: {elapsed:.2f}s, of which interpreter and imports: {startup:.2f}s")
+    figure(
+        "validate",
+        f"`flowtest validate` on {count} files, whole process",
+        f"{elapsed:.2f} s, of which interpreter and imports {startup:.2f} s",
+    )
 
 
-PARTS = ("serial", "many", "scale", "peer", "collect", "validate")
+def footprint(runs: int) -> None:
+    """What the installed plugin costs a project without scenarios (benchmarks/plugin_footprint.py)."""
+    from plugin_footprint import BASELINE, measure_arms
+
+    print(f"\nfootprint) pytest --collect-only on a one-test project, median of {runs} alternating runs")
+    medians = measure_arms(runs)
+    for name, median in medians.items():
+        print(f"  {name:<36} {median * 1000:7.0f} ms  {median / medians[BASELINE]:5.2f}x")
+    installed = medians["flowtest installed"]
+    target(
+        "a project without scenarios, flowtest installed / -p no:flowtest",
+        installed / medians[BASELINE],
+        1.15,
+        figure=f"{installed * 1000:.0f} ms against {medians[BASELINE] * 1000:.0f} ms",
+        part="footprint",
+    )
+
+
+PARTS = ("footprint", "serial", "many", "scale", "peer", "collect", "validate")
+README_START = "<!-- benchmarks/run.py --readme: start -->"
+README_END = "<!-- benchmarks/run.py --readme: end -->"
+
+
+def summary(parts: set[str], readme: Path | None) -> None:
+    """Every target and figure, as the README's table; with --readme, written into it."""
+    header = ["| part | what | figure | target | |", "| --- | --- | --- | --- | --- |"]
+    rows = [line.markdown() for line in LINES]
+    print("\nsummary (the README's table):")
+    print("\n".join(header + rows))
+    if readme is None:
+        return
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no {README_START} ... {README_END} block to regenerate")
+    before, rest = text.split(README_START, 1)
+    block, after = rest.split(README_END, 1)
+    # Rows of the parts not run this time stay as they were.
+    kept = [row for row in block.splitlines() if row.startswith("| ") and row.split(" | ")[0][2:] in PARTS]
+    kept = [row for row in kept if row.split(" | ")[0][2:] not in parts]
+    order = {part: index for index, part in enumerate(PARTS)}
+    merged = sorted(kept + rows, key=lambda row: order[row.split(" | ")[0][2:]])
+    stamp = time.strftime("%Y-%m-%d")
+    measured = ", ".join(sorted(parts, key=order.get))
+    note = f"\nParts {measured} last measured {stamp} on {os.cpu_count()} cores.\n\n"
+    readme.write_text(
+        before + README_START + note + "\n".join(header + merged) + "\n" + README_END + after,
+        encoding="utf-8",
+    )
+    print(f"\n{readme}: the table between the {README_START} marks is regenerated")
 
 
 def main() -> None:
@@ -604,6 +800,8 @@ def main() -> None:
     parser.add_argument("--peer-workers", type=int, default=8, help="pytest-xdist workers for Tavern")
     parser.add_argument("--collect", type=int, default=10_000, help="files for the collection benchmark")
     parser.add_argument("--validate", type=int, default=1000, help="files for the validate benchmark")
+    parser.add_argument("--footprint-runs", type=int, default=15, help="runs per arm of the footprint part")
+    parser.add_argument("--readme", type=Path, help="write the summary into this README's benchmark table")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     if parts - set(PARTS):
@@ -614,6 +812,8 @@ def main() -> None:
         flows = root / "flows"
         flows.mkdir()
         (flows / "echo.flow.yaml").write_text(FLOW)
+        if "footprint" in parts:
+            footprint(args.footprint_runs)
         if "serial" in parts:
             serial_overhead(root, flows, args.serial)
         if "many" in parts:
@@ -626,6 +826,7 @@ def main() -> None:
             collection(root, args.collect)
         if "validate" in parts:
             validate_speed(root, args.validate)
+    summary(parts, args.readme)
 
 
 if __name__ == "__main__":

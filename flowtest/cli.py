@@ -16,11 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from flowtest import __version__
-from flowtest.authoring.botium import import_botium, remove, write
-from flowtest.authoring.init import InitConflict, init
-from flowtest.authoring.record import Recorder, Recording, dump, secret_env
-from flowtest.authoring.validate import find_files, validate
-from flowtest.client import ClientConfig, FlowClient
+from flowtest.client import ClientConfig
 from flowtest.config import (
     API_KEY_VARIABLE,
     DEFAULT_ALLURE_REPORT,
@@ -34,12 +30,12 @@ from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load import INSTALL_HINT, PATHS_VARIABLE, locustfile_path
 from flowtest.redact import Redactor
-from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
-from flowtest.sandbox.app import Faults, Limits
+from flowtest.sandbox import DEFAULT_API_KEY, DEFAULT_PORT
 from flowtest.sandbox.flows import FlowFilesError
-from flowtest.sandbox.server import DEFAULT_API_KEY, DEFAULT_PORT, SandboxConfig, running_sandbox, serve
-from flowtest.scenario.loader import ScenarioLoader
 from flowtest.schemas import load_schema, partial_schema
+
+# Each command imports what it uses when it runs (the server, the HTTP client, the
+# report builder, the importers): `flowtest validate` need not load uvicorn or httpx.
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,6 +126,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from flowtest.sandbox.app import Faults, Limits
+    from flowtest.sandbox.server import SandboxConfig, serve
+
     config = SandboxConfig(
         flows_dir=args.flows,
         orgs=tuple(args.orgs or ["demo"]),
@@ -181,6 +180,8 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _report(args: argparse.Namespace) -> int:
+    from flowtest.reporting.html_report import ReportPaths, build_report, quality_gate
+
     root = Path.cwd()
     paths = ReportPaths(root, (root / args.results).resolve(), (root / args.output).resolve())
     index = build_report(paths)
@@ -223,6 +224,8 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from flowtest.authoring.validate import find_files, validate
+
     root = project_root(Path.cwd())
     paths = args.paths or [root / "scenarios"]
     settings = _settings(root)
@@ -296,6 +299,9 @@ def _start_variables(pairs: list[str]) -> dict[str, Any]:
 
 
 def _record(args: argparse.Namespace) -> int:
+    from flowtest.authoring.record import Recorder, Recording, dump, secret_env
+    from flowtest.client import FlowClient
+
     root = project_root(Path.cwd())
     options = {"base_url": args.base_url, "org": args.org}
     settings = resolve(options, os.environ, read_pyproject(root), root)
@@ -335,6 +341,8 @@ def _record(args: argparse.Namespace) -> int:
 
 def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]:
     """The utterance lists the recorded scenario will see (from its folder up to the project root)."""
+    from flowtest.scenario.loader import ScenarioLoader
+
     folder = (out.parent if out is not None else Path.cwd()).resolve()
     library = ScenarioLoader(root).utterance_finder.library(folder)
     problems = [*library.broken, *library.duplicates.values()]
@@ -372,6 +380,8 @@ def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientCon
             settings.fields,
             redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
         )
+    from flowtest.sandbox.server import SandboxConfig, running_sandbox
+
     sandbox_config = SandboxConfig(flows_dir=settings.sandbox_flows, orgs=(settings.org,), port=0)
     try:
         sandbox = stack.enter_context(running_sandbox(sandbox_config))
@@ -394,6 +404,9 @@ def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _import_botium(args: argparse.Namespace) -> int:
+    from flowtest.authoring.botium import import_botium, remove, write
+    from flowtest.authoring.validate import validate
+
     root = project_root(Path.cwd())
     out = args.out.resolve()
     if not out.is_relative_to(root):
@@ -450,6 +463,8 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _init(args: argparse.Namespace) -> int:
+    from flowtest.authoring.init import InitConflict, init
+
     try:
         written = init(args.dir)
     except InitConflict as exc:

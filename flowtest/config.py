@@ -51,7 +51,7 @@ class Settings:
 
 
 def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    from flowtest import validation  # imports jsonschema: only when there is a message to write
+    from flowtest import validation  # only when there is a message to write
 
     return validation.did_you_mean(name, choices)
 

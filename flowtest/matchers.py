@@ -23,10 +23,6 @@ from enum import Enum
 from itertools import combinations
 from typing import Any, Protocol, cast
 
-import regex
-from deepdiff import DeepDiff
-from rapidfuzz.distance import Levenshtein
-
 from flowtest.errors import FlowtestError
 from flowtest.templating import Bindings, TemplateError, as_text, references, render, render_pattern
 
@@ -110,6 +106,8 @@ class DeepEquals:
         expected = render(self.expected, bindings)
         if not found:
             return self.describe(bindings)
+        from deepdiff import DeepDiff  # imported by the first equals: check that runs, not by every run
+
         diff = DeepDiff(expected, actual, ignore_order=self.ignore_order, ignore_numeric_type_changes=True)
         if not diff:
             return None
@@ -215,6 +213,8 @@ class PatternError(FlowtestError):
 def _search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
     """``re.search`` with its cost bounded: the ``regex`` engine stops after REGEX_TIMEOUT
     (``re`` cannot be stopped, nor interrupted by Ctrl-C), and releases the GIL meanwhile."""
+    import regex  # by the first regex check, not by runs that have none
+
     flags = regex.IGNORECASE if mode is not TextMode.EXACT else 0
     try:
         found = regex.search(pattern, text, flags, timeout=REGEX_TIMEOUT, concurrent=True)
@@ -284,6 +284,8 @@ class Fuzzy:
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if not found or not isinstance(actual, str):
             return self.describe(bindings)
+        from rapidfuzz.distance import Levenshtein
+
         expected = loose_form(as_text(render(self.text, bindings)))
         score = Levenshtein.normalized_similarity(expected, loose_form(actual))
         if score >= self.threshold:

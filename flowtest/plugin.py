@@ -113,6 +113,7 @@ class ScenarioRun:
             self.seed = int(worker_seed) if worker_seed is not None else _seed(config)
         self.gc_paused = False
         self.names: dict[str, Location] = {}  # each scenario name, where it was first seen
+        self.tags: set[str] = set()  # the tags registered as markers so far
 
     def pause_gc(self) -> None:
         """Collection allocates many small acyclic objects that live for the whole run; full GC
@@ -258,11 +259,7 @@ def _young_collections_less_often() -> Iterator[None]:
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    result = item.stash.get(RESULT, None)
-    reporter = _reporter(item.config)
-    if result is not None and reporter is not None:
-        reporter.mark_flaky(result)
-    if result is not None:
+    if RESULT in item.stash:
         # Reported: keeping every trace to the end made memory (and GC) grow with the run.
         del item.stash[RESULT]
 
@@ -307,7 +304,10 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_scenario_file(file_path):
         _run(parent.config).pause_gc()
-        return ScenarioFile.from_parent(parent, path=file_path)
+        # The name pytest would give a file in its folder's node, without its pathlib
+        # relative_to (3 us a file); anywhere else pytest works it out.
+        name = file_path.name if os.path.dirname(file_path) == str(parent.path) else None
+        return ScenarioFile.from_parent(parent, path=file_path, name=name)
     return None
 
 
@@ -327,7 +327,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if _allure_enabled(config):
         from flowtest.reporting import allure as allure_report
 
-        run.reporter = allure_report.start(config, run.session.settings.allure_results, is_scenario)
+        run.reporter = allure_report.start(
+            config, run.session.settings.allure_results, is_scenario, run.session.redactor
+        )
 
 
 def _select_by_name(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -435,8 +437,11 @@ def _allure_enabled(config: pytest.Config) -> bool:
 
 
 def _add_tags(item: pytest.Item, tags: tuple[str, ...]) -> None:
+    registered = _run(item.config).tags
     for tag in tags:
-        item.config.addinivalue_line("markers", f"{tag}: scenario tag")
+        if tag not in registered:  # once per run, not per item: pytest rereads the list for each new mark
+            registered.add(tag)
+            item.config.addinivalue_line("markers", f"{tag}: scenario tag")
         item.add_marker(tag)
 
 
@@ -463,8 +468,6 @@ class ScenarioFile(pytest.File):
 
 class ScenarioItem(pytest.Item):
     def __init__(self, *, case: Case, **kwargs: Any) -> None:
-        from flowtest.reporting.allure import static_marks
-
         super().__init__(**kwargs)
         self.case = case
         scenario = case.scenario
@@ -472,6 +475,8 @@ class ScenarioItem(pytest.Item):
         if scenario.skip is not None:
             self.add_marker(pytest.mark.skip(reason=scenario.skip))
         if _allure_enabled(self.config):
+            from flowtest.reporting.allure import static_marks
+
             for mark in static_marks(case):
                 self.add_marker(mark)
         if scenario.xfail is not None:
@@ -484,7 +489,7 @@ class ScenarioItem(pytest.Item):
         self.stash[RESULT] = result
         reporter = _reporter(self.config)
         if reporter is not None:
-            reporter.report(self, self.case, result, self.config.stash[RUN].session.redactor)
+            reporter.report(self, self.case, result)
         for attempt in result.attempts:
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)
@@ -537,12 +542,12 @@ class BrokenScenarioItem(pytest.Item):
     """A document that cannot run: it fails on its own, the other files still run."""
 
     def __init__(self, *, broken: BrokenDocument, **kwargs: Any) -> None:
-        from flowtest.reporting.allure import suite_marks
-
         super().__init__(**kwargs)
         self.broken = broken
         _add_tags(self, broken.tags)
         if _allure_enabled(self.config):
+            from flowtest.reporting.allure import suite_marks
+
             for mark in suite_marks(Path(broken.location.path)):
                 self.add_marker(mark)
 

@@ -48,11 +48,12 @@ class Redactor:
 
     def value(self, data: Any) -> Any:
         """``data`` with secrets masked; the object itself when no secret is in it (the usual case)."""
-        if isinstance(data, (Mapping, list)) and not self._touches(data):
+        if isinstance(data, (Mapping, list)) and not self.touches(data):
             return data
         return self._masked(data)
 
-    def _touches(self, data: Any) -> bool:
+    def touches(self, data: Any) -> bool:
+        """Whether a secret value, or a key named as secret, is anywhere in ``data``."""
         # One C-speed serialisation is far cheaper than walking every value in Python.
         try:
             text = orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()

@@ -349,10 +349,10 @@ class Conversation:
         """Consume the message the step matches (the next one, or with anywhere any unchecked one)."""
         pending = [index for index in range(len(self.turn)) if index not in self.checked]
         candidates = pending if step.anywhere else pending[:1]
-        expected = _expected(step, matcher, bindings)
         if not candidates and step.optional:
             return _NO_MATCH
         if not candidates:
+            expected = _expected(step, matcher, bindings)
             message = _at(step, f"expected a bot message ({expected}), but the turn has no more messages")
             return Failure(Category.CONVERSATION, message, expected, _none_left(self.turn))
         misses = []
@@ -365,6 +365,7 @@ class Conversation:
         if step.optional:
             return _NO_MATCH
         if step.anywhere:
+            expected = _expected(step, matcher, bindings)
             message = _at(step, f"no unchecked bot message of the turn matches ({expected})")
             return Failure(
                 Category.CONVERSATION, message, expected, _turn_text([self.turn[i] for i in pending])
@@ -672,17 +673,18 @@ def _expected(step: model.BotStep, matcher: Matcher | None, bindings: Bindings) 
 
 
 def _bot_title(step: model.BotStep, bindings: Bindings) -> str:
-    parts = [_short(m.describe(bindings), m) for m in step.matchers]
+    parts = [_short(m, bindings) for m in step.matchers]
     parts.extend(_check_title(check, bindings) for check in step.checks)
     flags = [flag for flag in ("optional", "anywhere") if getattr(step, flag)]
     return f"{step.kind}: " + ", ".join(parts) + (f" ({', '.join(flags)})" if flags else "")
 
 
-def _short(description: str, matcher: object) -> str:
+def _short(matcher: Matcher, bindings: Bindings) -> str:
     # A plain expected text reads best without JSON quotes in a step title.
-    if not isinstance(matcher, Text) or matcher.op != "is" or matcher.mode is not TextMode.EXACT:
-        return description
-    return matcher.text if isinstance(matcher.text, str) else description
+    plain = isinstance(matcher, Text) and matcher.op == "is" and matcher.mode is TextMode.EXACT
+    if plain and isinstance(matcher, Text) and isinstance(matcher.text, str):
+        return matcher.text
+    return matcher.describe(bindings)
 
 
 def _check_title(check: model.PathCheck, bindings: Bindings) -> str:

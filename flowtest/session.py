@@ -27,8 +27,6 @@ from flowtest.errors import ConfigError, FlowtestError
 from flowtest.fdlimit import fit_concurrency
 from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
-from flowtest.sandbox import DEFAULT_API_KEY, SandboxConfig, running_sandbox
-from flowtest.sandbox.flows import FlowFilesError
 from flowtest.scenario.model import Case
 from flowtest.trace import Category, Result
 
@@ -334,11 +332,17 @@ class RunSession:
     def _client_config(self) -> ClientConfig:
         settings = self.settings
         if settings.uses_sandbox:
+            from flowtest.sandbox import DEFAULT_API_KEY
+
             self.base_url = self._start_sandbox()
             return client_config(settings, self.base_url, DEFAULT_API_KEY)
         return client_config(settings, str(self.base_url), settings.api_key)
 
     def _start_sandbox(self) -> str:
+        # The server (uvicorn, starlette) is imported only by runs that start it.
+        from flowtest.sandbox import SandboxConfig, running_sandbox
+        from flowtest.sandbox.flows import FlowFilesError
+
         config = SandboxConfig(flows_dir=self.settings.sandbox_flows, orgs=tuple(sorted(self.orgs)), port=0)
         try:
             sandbox = self._stack.enter_context(running_sandbox(config))

@@ -163,18 +163,19 @@ def redact_trace(trace: Trace, redactor: Redactor, exchanges: Redactor | None = 
     return replace(trace, steps=steps, warnings=warnings)
 
 
-def _mentions(step: StepRecord, secrets: tuple[str, ...]) -> bool:
+def _mentions(step: StepRecord, redactor: Redactor) -> bool:
     failure = step.failure
     texts = [step.title, step.sent or "", *step.received]
-    texts += [json.dumps(message, ensure_ascii=False) for message in step.messages]  # buttons' payloads
     if failure is not None:
         texts += [failure.message, failure.expected or "", failure.actual or ""]
     joined = "\n".join(texts)
-    return any(secret in joined for secret in secrets)
+    if any(secret in joined for secret in redactor.secret_values):
+        return True
+    return any(redactor.touches(message) for message in step.messages)  # buttons' payloads
 
 
 def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redactor) -> StepRecord:
-    if not exchange_redactor.secret_values and not _mentions(step, redactor.secret_values):
+    if not exchange_redactor.secret_values and not _mentions(step, redactor):
         return step  # the usual case: one scan of the texts instead of copying the record
     text = redactor.text
     failure = step.failure

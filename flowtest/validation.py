@@ -11,17 +11,20 @@ wrong mapping).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+import functools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from flowtest.errors import SourceError
 from flowtest.yamlsource import Document, JsonPath
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
-def describe_path(at: Sequence[str | int]) -> str:
+
+@functools.lru_cache(maxsize=4096)  # the same few paths (conversation[3]) for every file collected
+def describe_path(at: JsonPath) -> str:
     """``conversation[3].bot`` style, as designers count steps in the file."""
     text = ""
     for part in at:
@@ -35,13 +38,19 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def schema_errors(
-    document: Document, validator: Draft202012Validator, fast_check: Callable[[Any], bool] | None = None
+    document: Document,
+    validator: Callable[[], Draft202012Validator],
+    fast_check: Callable[[Any], bool] | None = None,
 ) -> list[SourceError]:
-    """Every violation of the document, in file order, one SourceError each."""
+    """Every violation of the document, in file order, one SourceError each.
+
+    ``validator`` makes (or returns the cached) reference validator: called only when
+    ``fast_check`` says no, so that valid files never import jsonschema.
+    """
     if fast_check is not None and fast_check(document.data):
         return []
     found: dict[str, SourceError] = {}
-    for error in validator.iter_errors(document.data):
+    for error in validator().iter_errors(document.data):
         for source_error in _describe(document, error):
             found.setdefault(str(source_error), source_error)
     return sorted(found.values(), key=lambda e: (e.location.line, e.location.column))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,20 @@ conversation:
       $.customerName: Grace
 """
 
+SKIPPED = """name: Not built yet
+flow: flight-status
+description: The call-back offer.
+skip: CX-201 is not built
+tags: [callback]
+labels: {epic: Travel, severity: minor}
+links: [{name: CX-201, url: "https://tracker.example/CX-201", type: issue}]
+examples:
+  - {id: morning, slot: 9}
+  - {id: evening, slot: 18}
+conversation:
+  - bot: {contains: how can I help}
+"""
+
 
 @pytest.fixture(scope="module")
 def keyed_sandbox() -> Iterator[RunningSandbox]:
@@ -63,6 +79,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, keyed_sandbox: RunningSand
     (project / "greet.scenario.yaml").write_text(PASSING)
     (project / "wrong.scenario.yaml").write_text(FAILING)
     (project / "variable.scenario.yaml").write_text(WRONG_VARIABLE)
+    (project / "skipped.scenario.yaml").write_text(SKIPPED)
     (project / "broken.scenario.yaml").write_text("name: x\nflow: y\nconversation: [{bot: {contians: a}}]\n")
     run_pytest(
         project,
@@ -106,6 +123,35 @@ def test_results_go_to_reports_by_default_with_titles_and_labels(results: Path) 
     assert _labels(first, "suite") == ["greet"]
     assert first["links"] == [{"type": "link", "url": "https://tracker.example/CX-1", "name": "CX-1"}]
     assert {label["name"] for label in first["labels"]} & {"host", "thread", "language", "framework"} == set()
+    assert set(first) == {
+        "name",
+        "status",
+        "description",
+        "descriptionHtml",
+        "steps",
+        "attachments",
+        "parameters",
+        "start",
+        "stop",
+        "uuid",
+        "historyId",
+        "testCaseId",
+        "fullName",
+        "labels",
+        "links",
+        "titlePath",
+    }
+    assert first["description"] == "The caller is greeted by name."
+    assert first["fullName"] == "greet.scenario#Greets by name"
+    assert first["titlePath"] == ["greet.scenario.yaml"]
+    assert first["testCaseId"] == hashlib.md5(b"greet.scenario#Greets by name").hexdigest()
+    # allure-pytest's history id (the full name, then the parameters' values by name): the trend
+    # of each example row carries on from runs written by allure-pytest itself.
+    assert first["historyId"] == hashlib.md5(b"greet.scenario#Greets by namefirstflight status").hexdigest()
+    assert first["stop"] >= first["start"] > 1_700_000_000_000
+    everything = _results(results)
+    assert len({r["uuid"] for r in everything}) == len(everything) > 5
+    assert all(re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", r["uuid"]) for r in everything)
 
 
 def test_example_rows_are_parameters_with_distinct_history_ids(results: Path) -> None:
@@ -186,6 +232,31 @@ def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     )
     assert _labels(broken, "failure") == ["broken scenario file"]
     assert not (results / "categories.json").exists()  # Allure 3 reads categories from allurerc.mjs
+
+
+def test_a_skipped_scenario_is_still_reported_with_its_labels_links_and_rows(results: Path) -> None:
+    skipped = sorted(
+        _by_name(results, "Not built yet [morning]") + _by_name(results, "Not built yet [evening]"),
+        key=lambda r: r["name"],
+    )
+    assert [(r["name"], r["status"]) for r in skipped] == [
+        ("Not built yet [evening]", "skipped"),
+        ("Not built yet [morning]", "skipped"),
+    ]
+    evening = skipped[0]
+    assert evening["statusDetails"]["message"] == "Skipped: CX-201 is not built"
+    assert sorted((label["name"], label["value"]) for label in evening["labels"]) == [
+        ("epic", "Travel"),
+        ("parentSuite", "."),
+        ("severity", "minor"),
+        ("suite", "skipped"),
+        ("tag", "callback"),
+    ]
+    assert evening["links"] == [{"type": "issue", "url": "https://tracker.example/CX-201", "name": "CX-201"}]
+    assert evening["description"] == "The call-back offer."
+    assert evening["parameters"] == [{"name": "id", "value": "evening"}, {"name": "slot", "value": "18"}]
+    assert len({r["historyId"] for r in skipped}) == 2  # each row keeps its own trend while skipped
+    assert "steps" not in evening and "attachments" not in evening
 
 
 def test_environment_properties_name_the_target_but_no_key(results: Path) -> None:
@@ -271,3 +342,50 @@ def test_a_pass_on_retry_is_an_allure_retry_and_marked_flaky(pytester: pytest.Py
     assert attempts[0]["historyId"] == attempts[1]["historyId"]
     assert attempts[1]["statusDetails"] == {"flaky": True, "message": "flaky: passed on attempt 2"}
     assert attempts[0]["steps"][0]["name"] == "bot: Hi"
+    headline = "conversation[0]: bot message 1 of the turn does not match"
+    assert attempts[0]["statusDetails"] == {"message": headline}
+    # The earlier attempt is the same test: same names and labels, plus its failure's category.
+    for key in ("fullName", "testCaseId", "titlePath"):
+        assert attempts[0][key] == attempts[1][key], key
+    assert _labels(attempts[0], "failure") == ["conversation mismatch"]
+    assert _labels(attempts[1], "failure") == []
+    assert _labels(attempts[0], "suite") == _labels(attempts[1], "suite") == ["f"]
+    # Each attempt's own timings, from its trace.
+    assert [r["start"] for r in attempts] == [1_700_000_001_000, 1_700_000_002_000]
+    assert [r["stop"] for r in attempts] == [1_700_000_001_010, 1_700_000_002_010]
+
+
+PLAIN_TEST = """
+import allure
+
+
+def test_plain():
+    with allure.step("a step of a plain test"):
+        pass
+"""
+
+
+def test_with_alluredir_allure_pytest_reports_the_other_tests_and_flowtest_the_scenarios(
+    tmp_path: Path, keyed_sandbox: RunningSandbox
+) -> None:
+    (tmp_path / "wrong.scenario.yaml").write_text(FAILING)
+    (tmp_path / "test_plain.py").write_text(PLAIN_TEST)
+    done = run_pytest(
+        tmp_path,
+        f"--flowtest-base-url={keyed_sandbox.url}",
+        "--alluredir=out",
+        env={"FLOWTEST_API_KEY": API_KEY},
+    )
+    assert done.returncode == 1, done.stdout
+    assert not (tmp_path / "reports").exists()
+    results = {r["name"]: r for r in _results(tmp_path / "out")}
+    assert sorted(results) == ["Expects the wrong greeting", "test_plain"]  # each exactly once
+    plain = results["test_plain"]
+    assert [s["name"] for s in plain["steps"]] == ["a step of a plain test"]
+    assert _labels(plain, "framework") == ["pytest"]  # allure-pytest's own result, as usual
+    wrong = results["Expects the wrong greeting"]
+    assert wrong["statusDetails"]["message"] == "conversation[0]: bot message 1 of the turn does not match"
+    assert _labels(wrong, "failure") == ["conversation mismatch"]
+    assert _labels(wrong, "framework") == []
+    assert [a["name"] for a in wrong["attachments"]] == ["exchanges"]
+    assert (tmp_path / "out" / wrong["attachments"][0]["source"]).is_file()

@@ -99,6 +99,23 @@ def test_the_example_suite_validates() -> None:
     assert done.stdout == ""
 
 
+def test_validate_imports_no_server_and_no_http_client(tmp_path: Path) -> None:
+    """Each command imports what it uses: validating files needs neither uvicorn nor httpx."""
+    root = project(tmp_path)
+    write(root / "scenarios", "ok.scenario.yaml", HEAD + "  - bot: hi\n")
+    script = (
+        "import sys\nfrom flowtest.cli import main\ncode = main(['validate'])\n"
+        "loaded = {name.partition('.')[0] for name in sys.modules}\n"
+        "print(sorted(loaded & {'uvicorn', 'starlette', 'httpx', 'aiohttp'}))\nsys.exit(code)\n"
+    )
+    env = {**os.environ, "FLOWTEST_BASE_URL": "", "FLOWTEST_API_KEY": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "[]\n"
+
+
 # -- schema ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from flowtest.config import FIELD_NAMES
 from flowtest.plugin import FIELD_OPTIONS
+from flowtest.sandbox import DEFAULT_API_KEY
+from flowtest.sandbox.server import RunningSandbox
 from tests.conftest import FLOWS, run_pytest
 
 HEAVY = (
@@ -41,6 +43,55 @@ def test_a_suite_without_scenarios_gets_no_files_no_frozen_gc_no_heavy_imports(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_plain.py"]
 
 
+# What a passing run against a base URL does not need: the embedded server, httpx (the
+# conversations go through aiohttp), the reference JSON Schema validator (only explains
+# an invalid file), and the libraries of matchers, retries and JSONPaths beyond plain
+# keys that it does not use.
+NOT_FOR_A_PASSING_RUN = (
+    "flowtest.sandbox",
+    "uvicorn",
+    "starlette",
+    "httpx",
+    "jsonschema",
+    "referencing",
+    "deepdiff",
+    "rapidfuzz",
+    "regex",
+    "tenacity",
+    "jsonpath_ng",
+)
+
+IMPORTS_CHECK = f"""
+import sys
+
+
+def test_what_the_scenarios_imported():
+    assert [name for name in {NOT_FOR_A_PASSING_RUN!r} if name in sys.modules] == []
+"""
+
+
+def test_a_passing_run_against_a_base_url_imports_only_what_it_uses(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    (tmp_path / "hello.partial.yaml").write_text(
+        "conversation:\n  - bot: {starts_with: Hello!}\n  - bot: Have a nice day.\n"
+    )
+    (tmp_path / "a.scenario.yaml").write_text(
+        "name: Hours\nflow: store-hours\nconversation:\n  - include: hello.partial.yaml\n"
+        "  - status: completed\n  - variables:\n      $.announced: true\n      $.hours.open: {type: string}\n"
+    )
+    (tmp_path / "test_zz_imports.py").write_text(IMPORTS_CHECK)  # after the scenarios: files run in order
+    for concurrency in ("1", "2"):
+        done = run_pytest(
+            tmp_path,
+            f"--flowtest-base-url={sandbox.url}",
+            f"--flowtest-concurrency={concurrency}",
+            env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
+        )
+        assert done.returncode == 0, done.stdout
+        assert "2 passed" in done.stdout
+
+
 def test_the_field_options_are_the_settings_fields() -> None:
     assert FIELD_OPTIONS == FIELD_NAMES
 
@@ -69,6 +120,7 @@ def test_each_run_starts_clean_and_only_scenarios_are_reported(tmp_path: Path) -
     done = run_pytest(project)
     assert done.returncode == 0, done.stdout
     assert [(r["name"], r["status"]) for r in _results(project)] == [("Hours 0", "passed")]
+    assert sorted(p.name for p in (project / "reports").iterdir()) == ["allure-results"]  # none set aside
     assert done.stdout.splitlines()[-1] == (
         "flowtest: Allure results in reports/allure-results; "
         "the HTML report: flowtest report (writes reports/allure-report/index.html)"

@@ -2,28 +2,69 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from flowtest.reporting.writer import BackgroundWriter
+from flowtest.reporting.writer import BackgroundWriter, set_aside
 
 
 def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
-    def write(body: bytes, name: str) -> None:
-        (tmp_path / name).write_bytes(body)
-
-    writer = BackgroundWriter(write)
+    writer = BackgroundWriter(tmp_path)
     for index in range(200):
-        writer.submit(f"body {index}".encode(), f"{index}.json")
+        writer.submit({"body": index, "text": "é"}, f"{index}.json")
     writer.submit(b"lost", "missing-folder/x.json")
+    writer.submit({"huge": 2**70, 3: "a non-string key"}, "fallback.json", indent=True)
     writer.submit(b"last", "last.json")
     writer.close()
     assert (tmp_path / "last.json").read_bytes() == b"last"
-    assert all((tmp_path / f"{i}.json").read_bytes() == f"body {i}".encode() for i in range(200))
+    assert all(
+        json.loads((tmp_path / f"{i}.json").read_bytes()) == {"body": i, "text": "é"} for i in range(200)
+    )
+    assert (tmp_path / "0.json").read_text(encoding="utf-8") == '{"body":0,"text":"é"}'  # UTF-8, not \\u
+    # Beyond orjson (an integer over 64 bits): still written, by the standard library.
+    assert json.loads((tmp_path / "fallback.json").read_text()) == {"huge": 2**70, "3": "a non-string key"}
     assert len(writer.failures) == 1 and writer.failures[0].startswith("missing-folder/x.json: ")
     writer.close()  # a second close, as at the end of a run with nothing more to write
 
 
-def test_a_writer_given_nothing_starts_no_thread() -> None:
-    writer = BackgroundWriter(lambda body, name: None)
+def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:
+    writer = BackgroundWriter(tmp_path)
     writer.close()
     assert writer.failures == []
+
+
+def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for index in range(5):
+        (folder / f"old-{index}-result.json").write_text("x" * 10_000)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a report file")
+    (folder / "link-result.json").symlink_to(outside)
+    shared = tmp_path / "shared.txt"
+    shared.write_text("another name for a report file")
+    (folder / "hard-link-result.json").hardlink_to(shared)
+    inodes = {path.stat().st_ino for path in folder.glob("old-*")}
+    aside = set_aside(folder)
+    assert aside is not None and not folder.exists()
+    folder.mkdir()
+    writer = BackgroundWriter(folder, aside)
+    for index in range(8):  # more than there are old files: the rest are created
+        writer.submit({"new": index}, f"new-{index}-result.json")
+    writer.close()
+    assert sorted(path.name for path in folder.iterdir()) == [f"new-{i}-result.json" for i in range(8)]
+    assert all(json.loads((folder / f"new-{i}-result.json").read_text()) == {"new": i} for i in range(8))
+    assert inodes <= {path.stat().st_ino for path in folder.iterdir()}  # reused, not created anew
+    assert outside.read_text() == "not a report file"
+    assert shared.read_text() == "another name for a report file"
+    assert not aside.exists()
+
+
+def test_setting_aside_a_missing_folder_or_a_killed_runs_leftovers(tmp_path: Path) -> None:
+    assert set_aside(tmp_path / "never-written") is None
+    leftover = tmp_path / ".results.previous"
+    leftover.mkdir()
+    (leftover / "stale-result.json").write_text("{}")
+    (tmp_path / "results").mkdir()
+    assert set_aside(tmp_path / "results") == leftover
+    assert list(leftover.iterdir()) == []  # the killed run's stale file is gone, not reused

@@ -9,9 +9,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying
 
 from flowtest.client import protocol
 from flowtest.client.base import ClientBase, now
@@ -22,6 +20,7 @@ from flowtest.errors import FlowtestError, TransportError
 
 if TYPE_CHECKING:
     import aiohttp
+    import httpx
 
 
 class _Pool:
@@ -149,6 +148,8 @@ class AsyncFlowClient(ClientBase):
             if not should_retry(call.kind, exc):
                 raise
             first = exc
+        from tenacity import AsyncRetrying
+
         spent = time.perf_counter() - clock
         async for attempt in AsyncRetrying(**retry_arguments(self.config.retry, call.kind, spent)):
             with attempt:
@@ -170,6 +171,8 @@ class AsyncFlowClient(ClientBase):
         import aiohttp
 
         if self._http is not None:
+            import httpx  # only for a client given one: a run's requests go through aiohttp
+
             try:
                 return protocol.RawResponse.from_httpx(await self._http.request(**self._request(call)))
             except httpx.TransportError as exc:

@@ -7,8 +7,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from flowtest.client import protocol
 from flowtest.client.models import ClientConfig
 from flowtest.client.protocol import Call, RawResponse, Recorder
@@ -36,6 +34,8 @@ class ClientBase:
 
     def _request(self, call: Call) -> dict[str, Any]:
         """Keyword arguments of httpx's request() for this call, the same for both clients."""
+        import httpx  # the async client's requests go through aiohttp: a run need not import httpx
+
         return {
             "method": call.method,
             "url": call.url,

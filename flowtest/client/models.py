@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
+from flowtest import __version__
 from flowtest.redact import Redactor, url_secrets
 
 STATUSES = (
@@ -64,20 +66,23 @@ class ClientConfig:
         return {self.auth_header: value}
 
     @cached_property
-    def request_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
-        """The headers of a call without and with a JSON body: the same for every call, so built
-        once and shared (each exchange of 10,000 conversations kept its own copy otherwise)."""
-        from flowtest import __version__  # read from the installed metadata: only once a call is made
-
+    def headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """The request headers without and with a JSON body: built once, shared, never changed."""
         plain = {"Accept": "application/json", "User-Agent": f"flowtest/{__version__}"}
         with_body = {**plain, "Content-Type": "application/json"}
-        return {**plain, **self.auth_headers}, {**with_body, **self.auth_headers}
+        return (
+            MappingProxyType({**plain, **self.auth_headers}),
+            MappingProxyType({**with_body, **self.auth_headers}),
+        )
 
     @cached_property
-    def shown_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
-        """``request_headers`` as reports show them: the key masked."""
-        plain, with_body = self.request_headers
-        return self.effective_redactor.headers(plain), self.effective_redactor.headers(with_body)
+    def recorded_headers(self) -> tuple[Mapping[str, str], Mapping[str, str]]:
+        """``headers`` as exchanges record them, the key masked."""
+        redactor = self.effective_redactor
+        return (
+            MappingProxyType(redactor.headers(self.headers[0])),
+            MappingProxyType(redactor.headers(self.headers[1])),
+        )
 
     @cached_property
     def effective_redactor(self) -> Redactor:

@@ -9,10 +9,9 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from flowtest.client.models import (
@@ -26,6 +25,9 @@ from flowtest.client.models import (
 )
 from flowtest.errors import ApiError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
+
+if TYPE_CHECKING:
+    import httpx
 
 API_ROOT = "/cgw/process/v1/orgs"
 Recorder = Callable[[Exchange], None]
@@ -103,7 +105,7 @@ def _messages_url(config: ClientConfig, org: str, session_id: str) -> str:
 
 
 def request_headers(config: ClientConfig, call: Call) -> Mapping[str, str]:
-    return config.request_headers[call.body is not None]
+    return config.headers[call.body is not None]
 
 
 def encode_body(call: Call) -> bytes | None:
@@ -225,6 +227,8 @@ def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: b
 
 
 def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
+    import httpx
+
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
         return unanswered(config, call, "refused", str(exc), sent=False)
@@ -339,7 +343,7 @@ def exchange(
     return Exchange(
         method=call.method,
         url=redactor.text(call.url),
-        request_headers=config.shown_headers[call.body is not None],
+        request_headers=config.recorded_headers[call.body is not None],
         request_json=redactor.value(call.body),
         status=response.status if response is not None else None,
         response_json=redactor.value(None if payload is _NOT_JSON else payload),

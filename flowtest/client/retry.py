@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tenacity import (
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_random_exponential,
-)
+from typing import TYPE_CHECKING, Any
 
 from flowtest.client.models import RetryPolicy
 from flowtest.client.protocol import CallKind
 from flowtest.errors import ApiError, TransportError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 # A 502/504 or a timeout may come after the server acted: only safe to repeat an idempotent call.
 _ANY_CALL = frozenset({429, 503})
@@ -33,6 +28,8 @@ class _WaitRetryAfter:
     """Retry-After when the server gives one, else random exponential backoff."""
 
     def __init__(self, policy: RetryPolicy) -> None:
+        from tenacity import wait_random_exponential
+
         self.policy = policy
         self.backoff = wait_random_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff)
 
@@ -53,6 +50,9 @@ def retry_arguments(policy: RetryPolicy, kind: CallKind, spent: float = 0.0) -> 
     with the cycles, 9-11 s without). ``spent`` is that first attempt's time, already
     gone from the total wait; the first attempt is replayed (see ``replay_first``).
     """
+    # tenacity is imported once a call failed in a way worth retrying: most runs never need it.
+    from tenacity import retry_if_exception, stop_after_attempt, stop_before_delay
+
     return {
         "retry": retry_if_exception(lambda exc: should_retry(kind, exc)),
         "wait": _WaitRetryAfter(policy),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,7 @@ def load_flow_file(path: Path, display: str) -> Flow:
         location = documents[1].location() if documents else Location(display, 1, 1)
         raise FlowFilesError([SourceError(location, "a flow file holds exactly one flow")])
     document = documents[0]
-    errors = schema_errors(document, validator("flow"), fast_check("flow"))
+    errors = schema_errors(document, functools.partial(validator, "flow"), fast_check("flow"))
     if not errors:
         errors = list(_broken_links(document))
     if errors:

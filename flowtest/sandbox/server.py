@@ -16,14 +16,12 @@ from pathlib import Path
 import uvicorn
 
 from flowtest.errors import FlowtestError
+from flowtest.sandbox import DEFAULT_API_KEY, DEFAULT_PORT
 from flowtest.sandbox.app import Clock, Faults, Limits, SandboxApi, create_app
 from flowtest.sandbox.flows import load_flows
 
 logger = logging.getLogger(__name__)
 
-# Documented development key: the sandbox is for local use and binds to loopback by default.
-DEFAULT_API_KEY = "flowtest-sandbox-key"
-DEFAULT_PORT = 8765
 _START_TIMEOUT = 15.0
 _KEEP_ALIVE = 75  # seconds, nginx's default
 

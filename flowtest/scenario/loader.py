@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
@@ -27,7 +25,7 @@ from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
-from flowtest.schemas import fast_check, load_schema, validator
+from flowtest.schemas import fast_check, validator
 from flowtest.templating import BUILTINS, bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
@@ -61,13 +59,6 @@ class _RawStep:
     document: Document
     at: JsonPath
     included_from: Location | None
-
-
-@functools.cache
-def _partial_validator() -> Draft202012Validator:
-    schema = load_schema("scenario")
-    partial = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/partial"}
-    return Draft202012Validator(partial, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 class ScenarioLoader:
@@ -137,7 +128,7 @@ class ScenarioLoader:
         data = as_written(document).data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
         tags = _lenient_tags(data.get("tags") if isinstance(data, dict) else None)
-        errors = schema_errors(document, validator("scenario"), fast_check("scenario"))
+        errors = schema_errors(document, functools.partial(validator, "scenario"), fast_check("scenario"))
         if errors:
             return BrokenDocument(tuple(errors), name, document.location(), tags)
         table = self._examples(path, document)
@@ -323,7 +314,9 @@ def partial_errors(path: Path, display: str) -> list[SourceError]:
         return [exc]
     if len(documents) != 1:
         return [SourceError(Location(display, 1, 1), "a partial file holds exactly one document")]
-    return schema_errors(as_written(documents[0]), _partial_validator())
+    return schema_errors(
+        as_written(documents[0]), functools.partial(validator, "partial"), fast_check("partial")
+    )
 
 
 def _mentions_utterance(data: dict[str, Any]) -> bool:
@@ -384,9 +377,10 @@ def _get(data: Any, at: JsonPath) -> Any:
 def _semantic_errors(
     document: Document, steps: list[_RawStep], rows: tuple[Row, ...], lists: Mapping[str, UtteranceList]
 ) -> list[SourceError]:
-    known = _known_names(rows, steps)
+    templated = list(_template_strings(document, steps))
+    known = _known_names(rows, steps) if templated or lists else frozenset()
     errors: list[SourceError] = []
-    for source, at, text in _template_strings(document, steps):
+    for source, at, text in templated:
         for reference in references(text):
             problem = reference_problem(reference, known)
             if problem is not None:
@@ -397,14 +391,18 @@ def _semantic_errors(
                 problem = reference_problem(reference, known)
                 if problem is not None:
                     errors.append(SourceError(location, f"{found.name}[{index}]: {problem}"))
-    for step in steps:
-        errors.extend(_jsonpath_errors(step))
-        errors.extend(_shadowing_errors(step))
+    for step in steps:  # every step of every file: most have nothing these two check
+        if not _PATH_SECTIONS.isdisjoint(step.data):
+            errors.extend(_jsonpath_errors(step))
+        if "save" in step.data or isinstance(step.data.get("bot"), (dict, list)):
+            errors.extend(_shadowing_errors(step))
     return errors
 
 
 def _row_errors(document: Document, steps: list[_RawStep], rows: tuple[Row, ...]) -> list[SourceError]:
     """Example rows that share an id, or lack a value a template uses: found here, not mid-run."""
+    if not rows:
+        return []
     row_keys = {key for row in rows for key in row}
     saved = {name for step in steps for name in step.data.get("save", {})}
     used: dict[str, Location] = {}

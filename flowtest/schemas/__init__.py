@@ -6,10 +6,12 @@ import json
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 
 @cache
@@ -35,7 +37,13 @@ def partial_schema() -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """The reference validator: slow, but its errors say exactly what and where."""
+    """The reference validator: slow, but its errors say exactly what and where.
+
+    Imported and built only for a document the fast check refused (see ``fast_check``):
+    a run of valid files never loads jsonschema.
+    """
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
