@@ -13,7 +13,7 @@ class ConfigError(FlowtestError):
     """Configuration is missing or wrong (an option, an environment variable, pyproject)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where something stands in a file: 1-based line and column."""
 

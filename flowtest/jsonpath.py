@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext.parser import parse as parse_extended
-
 Finder = Callable[[Any], list[Any]]
 _SIMPLE = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_-]*)*)$")
 _MANY = frozenset({"Wildcard", "Slice", "Filter", "Descendants", "Union", "Where", "WhereNot", "SortedThis"})
@@ -78,6 +75,8 @@ def _compiled(expression: str) -> tuple[Finder, bool]:
         text = "$." + text
     if _SIMPLE.match(text) is not None:
         return compile_path(expression), False
+    from jsonpath_ng.ext.parser import parse as parse_extended
+
     return compile_path(expression), _is_many(parse_extended(text))
 
 
@@ -105,6 +104,11 @@ def compile_path(expression: str) -> Finder:
     simple = _SIMPLE.match(text)
     if simple is not None:
         return _walker(tuple(part for part in simple.group(1).split(".") if part))
+    # jsonpath-ng (and its parser generator) only for a path that is more than keys: the
+    # response fields and most checks are plain, and a run need not import it.
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+    from jsonpath_ng.ext.parser import parse as parse_extended
+
     try:
         parsed = parse_extended(text)
     except (JsonPathLexerError, JsonPathParserError, Exception) as exc:

@@ -81,7 +81,7 @@ class Matcher(Protocol):
     def describe(self, bindings: Bindings) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Equals:
     """A plain value: equal, JSON types included (1 is not true, "1" is not 1)."""
 
@@ -97,7 +97,7 @@ class Equals:
         return show(render(self.expected, bindings))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeepEquals:
     expected: Any
     ignore_order: bool = False
@@ -154,7 +154,7 @@ _TEXT_OPS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
 _MODE_WORDS = {TextMode.EXACT: "", TextMode.IGNORE_CASE: " (ignoring case)", TextMode.LOOSE: " (loose)"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Text:
     """A text compared whole or in part (``op``), exactly, ignoring case, or in loose form."""
 
@@ -180,7 +180,7 @@ class Text:
         return f"{_TEXT_OPS[self.op][0]}{show(render(self.text, bindings))}{_MODE_WORDS[self.mode]}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Regex:
     """A Python regex search; ``${NAME}`` inside the pattern is inserted literally (escaped)."""
 
@@ -274,7 +274,7 @@ def _nested_repeat(items: Any, outer: str | None) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fuzzy:
     """Similarity of the loose forms: 1 - Levenshtein distance / length of the longer one."""
 
@@ -351,7 +351,7 @@ def _hint(differences: list[str], mode: TextMode) -> str:
 # -- combinations ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnyOf:
     options: tuple[Matcher, ...]
     utterance: str | None = None  # the list {utterance: NAME} stood for, named in the words
@@ -369,7 +369,7 @@ class AnyOf:
         return options if self.utterance is None else f"a phrase of {self.utterance} ({options})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AllOf:
     parts: tuple[Matcher, ...]
 
@@ -384,7 +384,7 @@ class AllOf:
         return "all of: " + " & ".join(part.describe(bindings) for part in self.parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Not:
     inner: Matcher
 
@@ -403,7 +403,7 @@ _COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Compare:
     operator: str
     bound: float
@@ -418,7 +418,7 @@ class Compare:
         return f"{_COMPARISONS[self.operator][0]} {show(self.bound)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeIs:
     json_type: str
 
@@ -429,7 +429,7 @@ class TypeIs:
         return f"of type {self.json_type}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exists:
     expected: bool
 
@@ -440,7 +440,7 @@ class Exists:
         return "exists" if self.expected else "does not exist"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Length:
     inner: Matcher
 

@@ -304,7 +304,10 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_scenario_file(file_path):
         _run(parent.config).pause_gc()
-        return ScenarioFile.from_parent(parent, path=file_path)
+        # The name pytest would give a file in its folder's node, without its pathlib
+        # relative_to (3 us a file); anywhere else pytest works it out.
+        name = file_path.name if os.path.dirname(file_path) == str(parent.path) else None
+        return ScenarioFile.from_parent(parent, path=file_path, name=name)
     return None
 
 

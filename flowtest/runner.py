@@ -82,6 +82,7 @@ class Conversation:
     ) -> None:
         self.case, self.context, self.attempt = case, context, attempt
         self.scenario = case.scenario
+        self.scenario_id = case.scenario_id
         self.org = self.scenario.org or context.org
         self.exchanges: list[Exchange] = []
         self.client = client.with_options(recorder=self.exchanges.append, timeout=self.scenario.timeout)
@@ -102,7 +103,7 @@ class Conversation:
         values = {
             **self.case.row,
             "run_id": self.context.run_id,
-            "scenario_id": self.case.scenario_id,
+            "scenario_id": self.scenario_id,
             **self.saved,
         }
         return Bindings(values, self.context.env, self.unset)

@@ -34,7 +34,7 @@ class Category(str, Enum):
     INTERNAL = "flowtest internal error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     category: Category
     message: str  # one paragraph a designer reads first
@@ -42,7 +42,7 @@ class Failure:
     actual: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepRecord:
     kind: str  # start, user, transfer, bot, status, variables, save, wait, end, teardown
     title: str  # as a designer reads it: "user: I'd like to check my flight status"
@@ -61,7 +61,7 @@ class StepRecord:
     included_from: Location | None = None  # the include: line, for a step from a partial
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trace:
     case_name: str
     flow: str
@@ -86,7 +86,7 @@ class Trace:
         return sum(step.duration for step in self.steps)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """Every attempt of one case; the last one decides, earlier failures make it flaky."""
 

@@ -125,6 +125,7 @@ def load_stream(text: str, display: str) -> tuple[list[Document], list[SourceErr
     documents: list[Document] = []
     errors: list[SourceError] = []
     nodes = yaml.compose_all(text, Loader=_LOADER)
+    aliases = "*" in text  # without one, no node can contain itself: nothing to watch for
     index = 0
     while True:
         try:
@@ -139,7 +140,7 @@ def load_stream(text: str, display: str) -> tuple[list[Document], list[SourceErr
             break
         if node is not None and not _is_empty(node):
             try:
-                documents.append(_Builder(display).document(node, index))
+                documents.append(_Builder(display).document(node, index, aliases))
             except SourceError as exc:
                 errors.append(exc)
         index += 1
@@ -173,13 +174,14 @@ class _Builder:
         self.own_keys: set[JsonPath] = set()
         self.count = 0
 
-    def document(self, node: Node, index: int) -> Document:
-        data = self.build(node, (), set())
+    def document(self, node: Node, index: int, aliases: bool = True) -> Document:
+        data = self.build(node, (), set() if aliases else None)
         return Document(
             self.display, data, index, self.marks, self.key_marks, tuple(self.templated), self.written
         )
 
-    def build(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
+    def build(self, node: Node, at: JsonPath, ancestors: set[int] | None) -> Any:
+        """``ancestors``: the ids of the collections above, to stop an alias cycle (None: no alias)."""
         self.count += 1
         if self.count > _MAX_NODES:
             message = f"document too large: over {_MAX_NODES:,} values (each use of an alias counts again)"
@@ -199,18 +201,23 @@ class _Builder:
             elif not node.style and node.value:
                 self.written[at] = node.value
             return value
-        if id(node) in ancestors:
-            raise self.error(node, "an alias refers to a node that contains it")
         if node.tag not in _STANDARD_TAGS:
             raise self.error(node, f"unsupported YAML tag '{node.tag}'")
+        if ancestors is None:
+            return self.collection(node, at, None)
+        if id(node) in ancestors:
+            raise self.error(node, "an alias refers to a node that contains it")
         ancestors.add(id(node))
         try:
-            if isinstance(node, SequenceNode):
-                return [self.build(child, (*at, i), ancestors) for i, child in enumerate(node.value)]
-            if isinstance(node, MappingNode):
-                return self.mapping(node, at, ancestors)
+            return self.collection(node, at, ancestors)
         finally:
             ancestors.discard(id(node))
+
+    def collection(self, node: Node, at: JsonPath, ancestors: set[int] | None) -> Any:
+        if isinstance(node, SequenceNode):
+            return [self.build(child, (*at, i), ancestors) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self.mapping(node, at, ancestors)
         raise self.error(node, "unsupported YAML node")
 
     def scalar(self, node: ScalarNode) -> Any:
@@ -244,7 +251,7 @@ class _Builder:
         kind = node.tag.rsplit(":", 1)[-1]
         raise self.error(node, f"'{node.value}' is not a valid !!{kind}")
 
-    def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int]) -> dict[str, Any]:
+    def mapping(self, node: MappingNode, at: JsonPath, ancestors: set[int] | None) -> dict[str, Any]:
         merges = sum(1 for key, _ in node.value if key.tag == _MERGE_TAG)
         if merges:
             own = len(node.value) - merges

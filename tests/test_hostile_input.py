@@ -63,6 +63,16 @@ CORPUS = {
         HEAD + "  - user: [unclosed\n",
         "syntax.scenario.yaml:5:1: invalid YAML: did not find expected",
     ),
+    "alias-loop": (
+        HEAD + "  - bot: {any_of: &loop [Hi, *loop]}\n",
+        "alias-loop.scenario.yaml:4:19: an alias refers to a node that contains it",
+    ),
+    "alias-bomb": (
+        "name: bomb\nflow: flight-status\nstart:\n  variables:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7))
+        + "conversation:\n  - bot: Hi\n",
+        "alias-bomb.scenario.yaml:5:26: document too large: over 200,000 values (each use of an alias counts again)",
+    ),
 }
 
 

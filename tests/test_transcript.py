@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html.parser import HTMLParser
 
 from flowtest.errors import Location
@@ -28,7 +29,7 @@ class _Collect(HTMLParser):
 
 def _step(kind: str, title: str, **changes: object) -> StepRecord:
     base = StepRecord(kind, title, None, None, 0.0, 0.01, "awaiting_input", "awaiting_input", Outcome.PASSED)
-    return StepRecord(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _trace() -> Trace:

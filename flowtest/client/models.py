@@ -95,14 +95,14 @@ class ClientConfig:
         return extra.with_values([self.api_key, *url_secrets(self.base_url)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     type: str
     text: str | None
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TurnResult:
     """What Start Session or Send Message returned: one turn of the conversation."""
 
@@ -117,7 +117,7 @@ class TurnResult:
         return tuple(m.text for m in self.messages if m.text is not None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionInfo:
     """What Get Session returned."""
 
@@ -128,14 +128,14 @@ class SessionInfo:
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndResult:
     session_id: str
     status: str
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exchange:
     """One HTTP attempt as the reports show it: secrets already redacted."""
 

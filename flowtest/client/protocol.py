@@ -44,7 +44,7 @@ class CallKind(Enum):
         return self in (CallKind.GET, CallKind.END)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     kind: CallKind
     method: str
@@ -113,7 +113,9 @@ def encode_body(call: Call) -> bytes | None:
     if call.body is None:
         return None
     try:
-        return orjson.dumps(call.body, option=orjson.OPT_NON_STR_KEYS)
+        # orjson's bytes keep the 4 KB buffer they were written in: copied to their size, a
+        # request held in flight costs its length (10,000 in flight held 40 MB otherwise).
+        return memoryview(orjson.dumps(call.body, option=orjson.OPT_NON_STR_KEYS)).tobytes()
     except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: json writes it
         return json.dumps(call.body).encode()
 
@@ -121,7 +123,7 @@ def encode_body(call: Call) -> bytes | None:
 # -- responses ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawResponse:
     """An HTTP answer as the protocol reads it, whichever HTTP library carried it."""
 

@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -596,7 +597,7 @@ def _path_checks(raw: _RawStep, key: str) -> tuple[model.PathCheck, ...]:
 
 def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
     data, document = raw.data, raw.document
-    where = describe_path(raw.at)
+    where = sys.intern(describe_path(raw.at))  # "conversation[3]": one string for every scenario
     location = document.location(raw.at)
     common: dict[str, Any] = {"where": where, "location": location, "included_from": raw.included_from}
     within = parse_duration(data["within"]) if "within" in data else None

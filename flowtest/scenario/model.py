@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import random
@@ -15,20 +14,20 @@ from flowtest.errors import Location
 from flowtest.matchers import Matcher, TextMode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     where: str  # "conversation[3]", as a designer counts in the file
     location: Location
     included_from: Location | None = field(default=None, kw_only=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExpectedError:
     status: int
     code: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UserStep(Step):
     text: str
     within: float | None = None
@@ -36,7 +35,7 @@ class UserStep(Step):
     utterance: str | None = None  # sends the case's phrase of this list instead of ``text``
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TransferStep(Step):
     result: str
     reason: str | None = None
@@ -44,7 +43,7 @@ class TransferStep(Step):
     error: ExpectedError | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PathCheck:
     """A JSONPath and what its result must match (variables, message and turn checks)."""
 
@@ -53,7 +52,7 @@ class PathCheck:
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BotStep(Step):
     """``bot`` and/or ``message``: consumes the next message(s) of the turn.
 
@@ -72,46 +71,46 @@ class BotStep(Step):
         return "bot" if self.matchers else "message"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusStep(Step):
     statuses: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VariablesStep(Step):
     checks: tuple[PathCheck, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TurnStep(Step):
     """JSONPath checks over the raw response of the latest Start Session / Send Message."""
 
     checks: tuple[PathCheck, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SaveStep(Step):
     targets: tuple[tuple[str, str], ...]  # (name, JSONPath)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WaitStep(Step):
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EndStep(Step):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     url: str
     name: str | None = None
     type: str = "link"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     flow: str
@@ -139,7 +138,7 @@ class Scenario:
     xfail: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     """One scenario with one example row and one phrase per utterance list bound: what one test runs."""
 
@@ -152,7 +151,7 @@ class Case:
     def name(self) -> str:
         return self.scenario.name if self.row_id is None else f"{self.scenario.name}[{self.row_id}]"
 
-    @functools.cached_property  # read on every template lookup of the conversation
+    @property  # the runner reads it once per conversation: a cache here would cost every case a dict
     def scenario_id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", self.scenario.name.lower()).strip("-")
         return slug if self.row_id is None else f"{slug}-{self.row_id}"
