@@ -1,20 +1,20 @@
-"""The background writer: every file handed over is on disk when close returns; a failed write is named."""
+"""The report writer: every file as JSON, the last run's files reused, a failed write named."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from flowtest.reporting.writer import BackgroundWriter, set_aside
+from flowtest.reporting.writer import ReportWriter, set_aside
 
 
-def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
-    writer = BackgroundWriter(tmp_path)
+def test_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
+    writer = ReportWriter(tmp_path)
     for index in range(200):
-        writer.submit({"body": index, "text": "é"}, f"{index}.json")
-    writer.submit(b"lost", "missing-folder/x.json")
-    writer.submit({"huge": 2**70, 3: "a non-string key"}, "fallback.json", indent=True)
-    writer.submit(b"last", "last.json")
+        writer.write({"body": index, "text": "é"}, f"{index}.json")
+    writer.write(b"lost", "missing-folder/x.json")
+    writer.write({"huge": 2**70, 3: "a non-string key"}, "fallback.json", indent=True)
+    writer.write(b"last", "last.json")
     writer.close()
     assert (tmp_path / "last.json").read_bytes() == b"last"
     assert all(
@@ -24,13 +24,8 @@ def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_f
     # Beyond orjson (an integer over 64 bits): still written, by the standard library.
     assert json.loads((tmp_path / "fallback.json").read_text()) == {"huge": 2**70, "3": "a non-string key"}
     assert len(writer.failures) == 1 and writer.failures[0].startswith("missing-folder/x.json: ")
-    writer.close()  # a second close, as at the end of a run with nothing more to write
-
-
-def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:
-    writer = BackgroundWriter(tmp_path)
-    writer.close()
-    assert writer.failures == []
+    writer.close()  # nothing was set aside: nothing to delete
+    assert len(list(tmp_path.iterdir())) == 202
 
 
 def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
@@ -48,9 +43,9 @@ def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tm
     aside = set_aside(folder)
     assert aside is not None and not folder.exists()
     folder.mkdir()
-    writer = BackgroundWriter(folder, aside)
+    writer = ReportWriter(folder, aside)
     for index in range(8):  # more than there are old files: the rest are created
-        writer.submit({"new": index}, f"new-{index}-result.json")
+        writer.write({"new": index}, f"new-{index}-result.json")
     writer.close()
     assert sorted(path.name for path in folder.iterdir()) == [f"new-{i}-result.json" for i in range(8)]
     assert all(json.loads((folder / f"new-{i}-result.json").read_text()) == {"new": i} for i in range(8))
