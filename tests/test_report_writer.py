@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from flowtest.reporting.writer import ReportWriter, set_aside
@@ -63,3 +65,37 @@ def test_setting_aside_a_missing_folder_or_a_killed_runs_leftovers(tmp_path: Pat
     (tmp_path / "results").mkdir()
     assert set_aside(tmp_path / "results") == leftover
     assert list(leftover.iterdir()) == []  # the killed run's stale file is gone, not reused
+
+
+# A disk that fills up mid-run, as the write sees it (EFBIG instead of ENOSPC): in a process of its
+# own, whose file size limit is 0 once the last run's result is set aside.
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from flowtest.reporting.writer import ReportWriter, set_aside
+folder = Path(sys.argv[1])
+folder.mkdir()
+(folder / "old-result.json").write_text('{"name": "A scenario deleted since", "status": "failed"}')
+aside = set_aside(folder)
+folder.mkdir()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+writer = ReportWriter(folder, aside)
+writer.write({"name": "This run's scenario"}, "new-result.json")
+writer.write({"name": "This run's other scenario"}, "created-result.json")
+writer.close()
+print(writer.failures)
+"""
+
+
+def test_a_file_that_cannot_be_written_is_not_left_holding_the_last_runs_result(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    expected = (
+        "['new-result.json: [Errno 27] File too large', 'created-result.json: [Errno 27] File too large']"
+    )
+    assert done.stdout == expected + "\n"
+    assert list(folder.iterdir()) == []  # not the old failed result under this run's name, not an empty file

@@ -16,6 +16,7 @@ and writing over it and cutting it to length rewrites blocks it already has.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -58,13 +59,16 @@ class ReportWriter:
 
     def write(self, data: Any, file_name: str, indent: bool = False) -> None:
         """Write a JSON value (or ready bytes) as ``file_name``."""
+        path = os.path.join(self._folder, file_name)
         try:
             body = data if isinstance(data, bytes) else json_bytes(data, indent)
-            path = os.path.join(self._folder, file_name)
             write_file(path, body, reused=self._recycle(path))
         except (OSError, ValueError) as exc:
             # A full disk (or a value JSON cannot hold) loses the file, not the run; the warning
-            # says which.
+            # says which. Nothing is left under the file's name: a reused file would still hold
+            # the last run's result (shown as this run's), a cut one is not JSON.
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             logger.warning("could not write the report file %s: %s", file_name, exc)
             self.failures.append(f"{file_name}: {exc}")
 
