@@ -538,12 +538,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except FlowtestError as exc:
-        # What a server said may hold the key it was sent (an echoed Authorization header).
-        redactor = Redactor().with_values([os.environ.get(API_KEY_VARIABLE)])
-        print(f"flowtest: error: {redactor.text(str(exc))}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
+    except OSError as exc:
+        # A path the user gave that cannot be written or read (a folder where a file goes, a
+        # file where a folder goes): one line naming it, as the shell's tools say it.
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return _error(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
+
+
+def _error(message: str) -> int:
+    # What a server said may hold the key it was sent (an echoed Authorization header).
+    redactor = Redactor().with_values([os.environ.get(API_KEY_VARIABLE)])
+    print(f"flowtest: error: {redactor.text(message)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -355,3 +355,25 @@ def test_the_readme_installs_this_version_under_its_own_name() -> None:
     assert "pip install flowtest" not in readme
     assert re.findall(r"(?<!pytest-)flowtest\[\w+\]", readme) == []  # extras of the unrelated PyPI project
     assert f"pytest-flowtest[load]=={__version__}" in readme
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("schema", "--output", "scenarios"), "flowtest: error: scenarios: Is a directory\n"),
+        (("init", "pyproject.toml"), "flowtest: error: pyproject.toml/scenarios/flows: Not a directory\n"),
+        (
+            ("import", "botium", "botium", "--out", "pyproject.toml", "--flow", "flight-status"),
+            "flowtest: error: pyproject.toml: File exists\n",
+        ),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_one_line_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    # A folder where a file goes, a file where a folder goes: what a newcomer types first.
+    root = project(tmp_path)
+    (root / "botium").mkdir()
+    write(root / "botium", "greet.convo.txt", "greet\n#me\nhi\n#bot\nhello\n")
+    done = run(*args, cwd=root)
+    assert (done.returncode, done.stderr) == (2, expected)
