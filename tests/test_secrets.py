@@ -235,3 +235,20 @@ def test_url_secrets_are_the_password_and_key_like_query_values() -> None:
 
     assert url_secrets("https://bot:pw-123@api.example.com/x?api_key=k-9&lang=en") == ["pw-123", "k-9"]
     assert url_secrets("https://api.example.com") == []
+
+
+def test_a_scenario_in_a_folder_that_links_outside_the_project_is_not_read(tmp_path: Path) -> None:
+    # pytest follows a linked folder: the file in it is no less outside than a linked file.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.scenario.yaml").write_text(
+        f"name: x\nflow: f\nconversation:\n  - user: {KEY}\n  - bogus: 1\n"
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "shared").symlink_to(outside, target_is_directory=True)
+    run = run_pytest(project)
+    root = project.resolve()
+    expected = f"shared/private.scenario.yaml:1:1: links to a file outside the project ({root}): not read"
+    assert expected in run.stdout, run.stdout
+    assert KEY not in run.stdout and "bogus" not in run.stdout

@@ -76,6 +76,7 @@ class ScenarioLoader:
         self.text_match = text_match
         self._partials: dict[Path, Document] = {}
         self._tables: dict[Path, tuple[Row, ...] | SourceError] = {}
+        self._folders: dict[str, bool] = {}
         self.utterance_finder = UtteranceFinder(self.root, self.display)
 
     def display(self, path: Path) -> str:
@@ -118,11 +119,25 @@ class ScenarioLoader:
         return LoadedFile(path, tuple(scenarios), tuple(broken))
 
     def outside(self, path: Path, display: str) -> SourceError | None:
-        """A link to a file outside the project is not read: the rule of includes and tables."""
-        if not path.is_symlink() or path.resolve().is_relative_to(self.root):
+        """A link to a file outside the project is not read, nor a file in a folder that links
+        outside it (pytest follows linked folders): the rule of includes and tables."""
+        if path.is_symlink():
+            if path.resolve().is_relative_to(self.root):
+                return None
+        elif not self._linked_out(os.path.dirname(os.path.abspath(path))):
             return None
         message = f"links to a file outside the project ({self.root}): not read"
         return SourceError(Location(display, 1, 1), message)
+
+    def _linked_out(self, folder: str) -> bool:
+        """Whether ``folder`` is reached through a link to a place outside the project; once per
+        folder. A folder outside it that no link leads to (a file named on the command line) is
+        read, as before."""
+        known = self._folders.get(folder)
+        if known is None:
+            real = os.path.realpath(folder)
+            known = self._folders[folder] = real != folder and not Path(real).is_relative_to(self.root)
+        return known
 
     def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
         data = as_written(document).data
