@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from flowtest.reporting import writer as writer_module
 from flowtest.reporting.writer import BackgroundWriter, set_aside
 
 
@@ -25,6 +28,26 @@ def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_f
     assert json.loads((tmp_path / "fallback.json").read_text()) == {"huge": 2**70, "3": "a non-string key"}
     assert len(writer.failures) == 1 and writer.failures[0].startswith("missing-folder/x.json: ")
     writer.close()  # a second close, as at the end of a run with nothing more to write
+
+
+@pytest.mark.timeout(60)
+def test_the_backlog_is_bounded_and_no_failure_stops_the_writer(tmp_path: Path) -> None:
+    # A value nested deeper than orjson and json go (json: RecursionError, neither OSError nor
+    # ValueError) must not end the thread: submit() waits on it once the backlog is full.
+    deep: list[object] = []
+    inner = deep
+    for _ in range(100_000):
+        inner.append([])
+        inner = inner[0]  # type: ignore[assignment]
+    writer = BackgroundWriter(tmp_path)
+    writer.submit(deep, "deep.json")
+    count = writer_module._BACKLOG * 3
+    for index in range(count):
+        writer.submit({"n": index}, f"{index}.json")
+        assert writer._queue.qsize() <= writer_module._BACKLOG
+    writer.close()
+    assert all((tmp_path / f"{i}.json").exists() for i in range(count))
+    assert len(writer.failures) == 1 and writer.failures[0].startswith("deep.json: ")
 
 
 def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:

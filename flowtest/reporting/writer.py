@@ -30,6 +30,10 @@ import orjson
 logger = logging.getLogger(__name__)
 
 _DONE = None
+# Files handed over and not yet written, at most: when the last conversations of a big run
+# finish together, items report faster than files are written, and 10,000 conversations
+# queued 17,000 results and attachments (+120 MB) before this bound.
+_BACKLOG = 512
 _FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -57,13 +61,14 @@ class BackgroundWriter:
         self._folder = os.fspath(folder)  # joined as text: pathlib costs more than the write
         self._reuse = reuse
         self._spares: list[str] | None = None
-        self._queue: queue.SimpleQueue[tuple[Any, str, bool] | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[tuple[Any, str, bool] | None] = queue.Queue(_BACKLOG)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.failures: list[str] = []
 
     def submit(self, data: Any, file_name: str, indent: bool = False) -> None:
-        """Hand over a JSON value (or ready bytes); it must not change afterwards."""
+        """Hand over a JSON value (or ready bytes); it must not change afterwards. Waits while
+        the writer is ``_BACKLOG`` files behind."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="flowtest-report-writer", daemon=True)
@@ -88,7 +93,7 @@ class BackgroundWriter:
                 body = data if isinstance(data, bytes) else json_bytes(data, indent)
                 path = os.path.join(self._folder, file_name)
                 write_file(path, body, reused=self._recycle(path))
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # whatever it is: the thread lives on, or submit() would wait forever
                 # A full disk (or a value JSON cannot hold) loses the file, not the run; the warning
                 # says which.
                 logger.warning("could not write the report file %s: %s", file_name, exc)
