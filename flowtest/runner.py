@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowtest.client import AsyncFlowClient, Exchange, Message, SessionInfo, TurnResult
 from flowtest.durations import format_duration
@@ -389,7 +389,7 @@ class Conversation:
             if mismatch is not None:
                 return _Miss(mismatch, show(message.text))
         problems = _path_problems(step.checks, message.raw, bindings)
-        return _Miss(*problems) if problems is not None else None
+        return _Miss(problems.expected, problems.actual) if problems is not None else None
 
     def _keep(
         self, step: model.BotStep, matcher: Matcher | None, message: Message, bindings: Bindings
@@ -415,7 +415,9 @@ class Conversation:
         if problems is None:
             return _StepResult(title=title)
         message = _at(step, "the latest response does not match")
-        return _StepResult(Failure(Category.CONVERSATION, message, *problems), title=title)
+        return _StepResult(
+            Failure(Category.CONVERSATION, message, problems.expected, problems.actual), title=title
+        )
 
     async def _status(self, step: model.StatusStep) -> _StepResult:
         wanted = " or ".join(step.statuses)
@@ -432,9 +434,10 @@ class Conversation:
         problems = _path_problems(step.checks, session.variables, bindings)
         if problems is None:
             return _StepResult(title=title)
-        failed = problems[0].count("\n") + 1
-        message = _at(step, f"{failed} of {len(step.checks)} variable check(s) failed")
-        return _StepResult(Failure(Category.VARIABLE, message, *problems), title=title)
+        message = _at(step, f"{problems.failed} of {len(step.checks)} variable check(s) failed")
+        return _StepResult(
+            Failure(Category.VARIABLE, message, problems.expected, problems.actual), title=title
+        )
 
     async def _save(self, step: model.SaveStep) -> _StepResult:
         title = "save: " + ", ".join(f"{name} = {path}" for name, path in step.targets)
@@ -651,10 +654,17 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _path_problems(
-    checks: tuple[model.PathCheck, ...], data: Any, bindings: Bindings
-) -> tuple[str, str] | None:
-    """(expected, actual) lines for the checks that fail over ``data``, or None when all pass."""
+class _Problems(NamedTuple):
+    """The checks that fail over some data: their expected and actual lines, and how many failed
+    (not the number of lines: a deep mismatch lists its differences on lines of their own)."""
+
+    expected: str
+    actual: str
+    failed: int
+
+
+def _path_problems(checks: tuple[model.PathCheck, ...], data: Any, bindings: Bindings) -> _Problems | None:
+    """The checks that fail over ``data``, or None when all pass."""
     expected, actual = [], []
     for check in checks:
         found = query(check.path, data)
@@ -663,7 +673,7 @@ def _path_problems(
             expected.append(f"{check.path}: {mismatch}")
             shown = show(found.value) if found.found or isinstance(found.value, list) else ""
             actual.append(f"{check.path}: {shown or nothing_at(check.path, data)}")
-    return ("\n".join(expected), "\n".join(actual)) if expected else None
+    return _Problems("\n".join(expected), "\n".join(actual), len(expected)) if expected else None
 
 
 def _expected(step: model.BotStep, matcher: Matcher | None, bindings: Bindings) -> str:

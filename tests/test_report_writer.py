@@ -1,23 +1,22 @@
-"""The background writer: every file handed over is on disk when close returns; a failed write is named."""
+"""The report writer: every file as JSON, the last run's files reused, a failed write named."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
-
-from flowtest.reporting import writer as writer_module
-from flowtest.reporting.writer import BackgroundWriter, set_aside
+from flowtest.reporting.writer import ReportWriter, set_aside
 
 
-def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
-    writer = BackgroundWriter(tmp_path)
+def test_every_file_is_written_and_a_failure_costs_only_its_file(tmp_path: Path) -> None:
+    writer = ReportWriter(tmp_path)
     for index in range(200):
-        writer.submit({"body": index, "text": "é"}, f"{index}.json")
-    writer.submit(b"lost", "missing-folder/x.json")
-    writer.submit({"huge": 2**70, 3: "a non-string key"}, "fallback.json", indent=True)
-    writer.submit(b"last", "last.json")
+        writer.write({"body": index, "text": "é"}, f"{index}.json")
+    writer.write(b"lost", "missing-folder/x.json")
+    writer.write({"huge": 2**70, 3: "a non-string key"}, "fallback.json", indent=True)
+    writer.write(b"last", "last.json")
     writer.close()
     assert (tmp_path / "last.json").read_bytes() == b"last"
     assert all(
@@ -27,33 +26,8 @@ def test_close_returns_once_every_file_is_written_and_a_failure_costs_only_its_f
     # Beyond orjson (an integer over 64 bits): still written, by the standard library.
     assert json.loads((tmp_path / "fallback.json").read_text()) == {"huge": 2**70, "3": "a non-string key"}
     assert len(writer.failures) == 1 and writer.failures[0].startswith("missing-folder/x.json: ")
-    writer.close()  # a second close, as at the end of a run with nothing more to write
-
-
-@pytest.mark.timeout(60)
-def test_the_backlog_is_bounded_and_no_failure_stops_the_writer(tmp_path: Path) -> None:
-    # A value nested deeper than orjson and json go (json: RecursionError, neither OSError nor
-    # ValueError) must not end the thread: submit() waits on it once the backlog is full.
-    deep: list[object] = []
-    inner = deep
-    for _ in range(100_000):
-        inner.append([])
-        inner = inner[0]  # type: ignore[assignment]
-    writer = BackgroundWriter(tmp_path)
-    writer.submit(deep, "deep.json")
-    count = writer_module._BACKLOG * 3
-    for index in range(count):
-        writer.submit({"n": index}, f"{index}.json")
-        assert writer._queue.qsize() <= writer_module._BACKLOG
-    writer.close()
-    assert all((tmp_path / f"{i}.json").exists() for i in range(count))
-    assert len(writer.failures) == 1 and writer.failures[0].startswith("deep.json: ")
-
-
-def test_a_writer_given_nothing_starts_no_thread(tmp_path: Path) -> None:
-    writer = BackgroundWriter(tmp_path)
-    writer.close()
-    assert writer.failures == []
+    writer.close()  # nothing was set aside: nothing to delete
+    assert len(list(tmp_path.iterdir())) == 202
 
 
 def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tmp_path: Path) -> None:
@@ -71,9 +45,9 @@ def test_old_files_are_reused_cut_to_length_never_a_link_and_the_rest_deleted(tm
     aside = set_aside(folder)
     assert aside is not None and not folder.exists()
     folder.mkdir()
-    writer = BackgroundWriter(folder, aside)
+    writer = ReportWriter(folder, aside)
     for index in range(8):  # more than there are old files: the rest are created
-        writer.submit({"new": index}, f"new-{index}-result.json")
+        writer.write({"new": index}, f"new-{index}-result.json")
     writer.close()
     assert sorted(path.name for path in folder.iterdir()) == [f"new-{i}-result.json" for i in range(8)]
     assert all(json.loads((folder / f"new-{i}-result.json").read_text()) == {"new": i} for i in range(8))
@@ -91,3 +65,37 @@ def test_setting_aside_a_missing_folder_or_a_killed_runs_leftovers(tmp_path: Pat
     (tmp_path / "results").mkdir()
     assert set_aside(tmp_path / "results") == leftover
     assert list(leftover.iterdir()) == []  # the killed run's stale file is gone, not reused
+
+
+# A disk that fills up mid-run, as the write sees it (EFBIG instead of ENOSPC): in a process of its
+# own, whose file size limit is 0 once the last run's result is set aside.
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from flowtest.reporting.writer import ReportWriter, set_aside
+folder = Path(sys.argv[1])
+folder.mkdir()
+(folder / "old-result.json").write_text('{"name": "A scenario deleted since", "status": "failed"}')
+aside = set_aside(folder)
+folder.mkdir()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+writer = ReportWriter(folder, aside)
+writer.write({"name": "This run's scenario"}, "new-result.json")
+writer.write({"name": "This run's other scenario"}, "created-result.json")
+writer.close()
+print(writer.failures)
+"""
+
+
+def test_a_file_that_cannot_be_written_is_not_left_holding_the_last_runs_result(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    expected = (
+        "['new-result.json: [Errno 27] File too large', 'created-result.json: [Errno 27] File too large']"
+    )
+    assert done.stdout == expected + "\n"
+    assert list(folder.iterdir()) == []  # not the old failed result under this run's name, not an empty file

@@ -62,3 +62,26 @@ def test_a_failing_end_session_is_a_warning_not_the_outcome(tmp_path: Path) -> N
         "End Session failed, session s1 may still be open: DELETE "
         "http://api.test/cgw/process/v1/orgs/demo/sessions/s1 answered 500 INTERNAL: boom",
     )
+
+
+def test_a_deep_variable_mismatch_counts_its_checks_not_its_lines(tmp_path: Path) -> None:
+    # The differences of an equals on an object take lines of their own: 1 check failed, not 3.
+    def answer(request: httpx.Request) -> httpx.Response:
+        variables = {"deep": {"a": [1, 2, {"b": 3}]}, "name": "Ada"}
+        body = {"sessionId": "s1", "status": "awaiting_input", "variables": variables, "messages": []}
+        return httpx.Response(200 if request.method != "POST" else 201, json=body)
+
+    scenario = (
+        "name: n\nflow: f\nconversation:\n  - variables:\n"
+        "      $.deep: {equals: {a: [1, 2, {b: 4}]}}\n      $.name: Ada\n"
+    )
+    result = _run(tmp_path, scenario, httpx.MockTransport(answer))
+    failure = result.final.steps[1].failure
+    assert failure is not None
+    assert failure.message == "conversation[0]: 1 of 2 variable check(s) failed"
+    assert failure.expected == (
+        '$.deep: equals {"a": [1, 2, {"b": 4}]}\n'
+        "  differences:\n"
+        "    Value of value['a'][2]['b'] changed from 4 to 3."
+    )
+    assert failure.actual == '$.deep: {"a": [1, 2, {"b": 3}]}'

@@ -3,10 +3,10 @@
 Imported only once scenarios are collected. flowtest writes each scenario's result itself,
 in Allure's result format, as a plain dict built from the case, the item's marks and the
 trace: steps carry their recorded timings (the conversation may have run before the pytest
-item, see concurrency). The dicts become JSON and files on the background writer's thread,
-so the pytest thread only builds them. allure-pytest's listener and file logger are not on
-this path: their hook wrappers around every phase, attrs models and pure-Python indented
-JSON cost more than the conversations did. The labels, links, tags, suites and history id
+item, see concurrency). orjson makes them JSON, and the writer reuses the last run's files
+for them. allure-pytest's listener and file logger are not on this path: their hook
+wrappers around every phase, attrs models and pure-Python indented JSON cost more than the
+conversations did. The labels, links, tags, suites and history id
 are computed with allure-pytest's own functions, so results match what it would write.
 
 Results go to the folder flowtest owns (emptied first; Allure's history file keeps the
@@ -45,7 +45,7 @@ from flowtest.client import Exchange
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_fragment
-from flowtest.reporting.writer import BackgroundWriter, set_aside
+from flowtest.reporting.writer import ReportWriter, set_aside
 from flowtest.scenario.model import Case
 from flowtest.session import RunSession
 from flowtest.trace import Outcome, Result, StepRecord, Trace
@@ -184,7 +184,7 @@ class AllureScenarioReporter:
         reuse: Path | None = None,
     ) -> None:
         self.results = results
-        self.writer = BackgroundWriter(results, reuse)
+        self.writer = ReportWriter(results, reuse)
         self._is_scenario = is_scenario
         self._redactor = redactor
         self._open: dict[str, _Open] = {}
@@ -252,7 +252,7 @@ class AllureScenarioReporter:
             start=conversation.get("start", state.start),
             stop=conversation.get("stop", state.stop),
         )
-        self._submit(test)
+        self._write_result(test)
 
     def _write_attempt(self, item: pytest.Item, trace: Trace) -> None:
         """An earlier failed attempt, written as its own result: Allure shows it as a retry."""
@@ -266,7 +266,7 @@ class AllureScenarioReporter:
             attachments=_exchanges(trace, self._attach),
             **_span(trace),
         )
-        self._submit(test)
+        self._write_result(test)
 
     def _identity(self, item: pytest.Item, category: str | None) -> Json:
         """What every result of the item shares: names, history id, labels, links, parameters."""
@@ -288,18 +288,18 @@ class AllureScenarioReporter:
             "titlePath": allure_title_path(item),
         }
 
-    def _submit(self, test: Json) -> None:
+    def _write_result(self, test: Json) -> None:
         # Empty fields are left out, as allure-commons does.
         compact = {key: value for key, value in test.items() if value or value is False}
-        self.writer.submit(compact, f"{compact['uuid']}-result.json")
+        self.writer.write(compact, f"{compact['uuid']}-result.json")
 
     def _attach(self, name: str, data: Any) -> Json:
         file_name = f"{self._new_id()}-attachment.json"
-        self.writer.submit(data, file_name, indent=True)
+        self.writer.write(data, file_name, indent=True)
         return {"name": name, "source": file_name, "type": "application/json"}
 
     def flush(self) -> None:
-        """Wait for every file handed to the writer; before the results are read."""
+        """Delete the last run's files that were not reused; before the results are read."""
         self.writer.close()
 
     def finish(self, session: RunSession, extra: dict[str, str]) -> None:

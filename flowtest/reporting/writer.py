@@ -1,27 +1,26 @@
-"""Report files serialised and written on a thread of their own, so the pytest thread never waits on them.
+"""Report files: plain dicts and lists made JSON (orjson) and written, each in a few system calls.
 
-With many conversations in flight the loop thread keeps the GIL busy; every system call
-the pytest thread makes (open, write, close, for each file) gives the GIL away and waits
-to get it back, and the items' results queue up behind it. Here the pytest thread only
-hands over plain dicts and lists; they are turned into JSON (orjson) and written while
-the conversations still wait on the network, and ``close`` waits for the last of them.
-Each file is written in place: the results are read once the run is over, so a temporary
-file and a rename would buy nothing.
+Each file is written in place when it is handed over: the results are read once the run
+is over, so a temporary file and a rename would buy nothing. Writing on the pytest thread
+costs less than handing the files to a thread of their own: with thousands of
+conversations at once that thread fell behind and its queue of results grew (peak RSS
+618 MB instead of 563 MB at 10,000), and passing the GIL back and forth cost more CPU than
+the writes.
 
 The last run's files are reused rather than deleted and created anew (``set_aside``): on
 ext4, creating a file shortly after thousands were deleted costs up to a millisecond of
 kernel time (the inode allocator steps over every recently freed inode), more than the
-whole rest of a conversation's report. Renaming an old file into place does not allocate.
+whole rest of a conversation's report. Renaming an old file into place does not allocate,
+and writing over it and cutting it to length rewrites blocks it already has.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import queue
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,6 @@ import orjson
 
 logger = logging.getLogger(__name__)
 
-_DONE = None
-# Files handed over and not yet written, at most: when the last conversations of a big run
-# finish together, items report faster than files are written, and 10,000 conversations
-# queued 17,000 results and attachments (+120 MB) before this bound.
-_BACKLOG = 512
 _FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -54,50 +48,35 @@ def set_aside(folder: Path) -> Path | None:
     return aside
 
 
-class BackgroundWriter:
-    """Writes JSON files into one folder, in the order they were handed over."""
+class ReportWriter:
+    """Writes JSON files into one folder, reusing the files of a folder set aside."""
 
     def __init__(self, folder: Path, reuse: Path | None = None) -> None:
         self._folder = os.fspath(folder)  # joined as text: pathlib costs more than the write
         self._reuse = reuse
         self._spares: list[str] | None = None
-        self._queue: queue.Queue[tuple[Any, str, bool] | None] = queue.Queue(_BACKLOG)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self.failures: list[str] = []
 
-    def submit(self, data: Any, file_name: str, indent: bool = False) -> None:
-        """Hand over a JSON value (or ready bytes); it must not change afterwards. Waits while
-        the writer is ``_BACKLOG`` files behind."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="flowtest-report-writer", daemon=True)
-                self._thread.start()
-        self._queue.put((data, file_name, indent))
+    def write(self, data: Any, file_name: str, indent: bool = False) -> None:
+        """Write a JSON value (or ready bytes) as ``file_name``."""
+        path = os.path.join(self._folder, file_name)
+        try:
+            body = data if isinstance(data, bytes) else json_bytes(data, indent)
+            write_file(path, body, reused=self._recycle(path))
+        except (OSError, ValueError) as exc:
+            # A full disk (or a value JSON cannot hold) loses the file, not the run; the warning
+            # says which. Nothing is left under the file's name: a reused file would still hold
+            # the last run's result (shown as this run's), a cut one is not JSON.
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            logger.warning("could not write the report file %s: %s", file_name, exc)
+            self.failures.append(f"{file_name}: {exc}")
 
     def close(self) -> None:
-        """Wait until every file handed over is written; delete the old files not reused."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_DONE)
-            thread.join()
+        """Delete the old files that were not reused."""
         if self._reuse is not None:
             shutil.rmtree(self._reuse, ignore_errors=True)
             self._reuse = self._spares = None
-
-    def _run(self) -> None:
-        while (job := self._queue.get()) is not _DONE:
-            data, file_name, indent = job
-            try:
-                body = data if isinstance(data, bytes) else json_bytes(data, indent)
-                path = os.path.join(self._folder, file_name)
-                write_file(path, body, reused=self._recycle(path))
-            except Exception as exc:  # whatever it is: the thread lives on, or submit() would wait forever
-                # A full disk (or a value JSON cannot hold) loses the file, not the run; the warning
-                # says which.
-                logger.warning("could not write the report file %s: %s", file_name, exc)
-                self.failures.append(f"{file_name}: {exc}")
 
     def _recycle(self, path: str) -> bool:
         """Put one of the last run's files at ``path``, if one is left, to be overwritten."""
