@@ -188,16 +188,7 @@ def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redact
         )
     exchanges = step.exchanges
     if exchange_redactor.secret_values:
-        exchanges = tuple(
-            replace(
-                exchange,
-                url=exchange_redactor.text(exchange.url),
-                request_json=exchange_redactor.value(exchange.request_json),
-                response_json=exchange_redactor.value(exchange.response_json),
-                error=exchange_redactor.text(exchange.error) if exchange.error else None,
-            )
-            for exchange in step.exchanges
-        )
+        exchanges = tuple(exchange.redacted(exchange_redactor) for exchange in step.exchanges)
     return replace(
         step,
         title=text(step.title),

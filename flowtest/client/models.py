@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from flowtest import __version__
+from flowtest.client import codec
 from flowtest.redact import Redactor, url_secrets
 
 STATUSES = (
@@ -137,15 +138,47 @@ class EndResult:
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """One HTTP attempt as the reports show it: secrets already redacted."""
+    """One HTTP attempt as the reports show it: secrets already redacted.
+
+    The bodies are the JSON bytes that went over the wire (re-encoded only where a secret
+    was masked), parsed when a report asks: with thousands of conversations in flight,
+    parsed bodies were the largest part of their traces.
+    """
 
     method: str
     url: str
     request_headers: Mapping[str, str]
-    request_json: Any
+    request_body: bytes | None  # JSON; None for a call without a body
     status: int | None
-    response_json: Any
+    response_body: bytes | None  # JSON; None when the answer had no JSON body (or no answer)
     started_at: float
     duration: float
     attempt: int = 1
     error: str | None = None
+
+    @property
+    def request_json(self) -> Any:
+        return None if self.request_body is None else codec.loads(self.request_body)
+
+    @property
+    def response_json(self) -> Any:
+        return None if self.response_body is None else codec.loads(self.response_body)
+
+    def redacted(self, redactor: Redactor) -> Exchange:
+        """The same exchange with ``redactor``'s secrets masked too."""
+        return replace(
+            self,
+            url=redactor.text(self.url),
+            request_body=shown_body(redactor, self.request_json, self.request_body),
+            response_body=shown_body(redactor, self.response_json, self.response_body),
+            error=redactor.text(self.error) if self.error else None,
+        )
+
+
+def shown_body(redactor: Redactor, value: Any, content: bytes | None) -> bytes | None:
+    """The JSON of ``value`` as a report shows it: ``content`` as it went over the wire, unless
+    ``redactor`` masks a secret in it."""
+    if content is None:
+        return None
+    shown = redactor.value(value)
+    return content if shown is value else codec.dumps(shown)

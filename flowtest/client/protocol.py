@@ -12,8 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import orjson
-
+from flowtest.client import codec
 from flowtest.client.models import (
     STATUSES,
     ClientConfig,
@@ -22,6 +21,7 @@ from flowtest.client.models import (
     Message,
     SessionInfo,
     TurnResult,
+    shown_body,
 )
 from flowtest.errors import ApiError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
@@ -50,6 +50,11 @@ class Call:
     method: str
     url: str
     body: Mapping[str, Any] | None
+    content: bytes | None = None  # the body as sent: encoded once, kept by the exchange
+
+
+def _call(kind: CallKind, method: str, url: str, body: Mapping[str, Any] | None = None) -> Call:
+    return Call(kind, method, url, body, None if body is None else codec.dumps(body))
 
 
 def _segment(value: str) -> str:
@@ -69,11 +74,11 @@ def start_call(
     if metadata:
         body["metadata"] = dict(metadata)
     url = f"{_root(config, org)}/flows/{_segment(flow_id)}/sessions"
-    return Call(CallKind.START, "POST", url, body)
+    return _call(CallKind.START, "POST", url, body)
 
 
 def text_call(config: ClientConfig, org: str, session_id: str, text: str) -> Call:
-    return Call(CallKind.SEND, "POST", _messages_url(config, org, session_id), {"text": text})
+    return _call(CallKind.SEND, "POST", _messages_url(config, org, session_id), {"text": text})
 
 
 def transfer_call(config: ClientConfig, org: str, session_id: str, status: str, reason: str | None) -> Call:
@@ -81,15 +86,15 @@ def transfer_call(config: ClientConfig, org: str, session_id: str, status: str, 
     if reason is not None:
         result["failReason"] = reason
     url = _messages_url(config, org, session_id)
-    return Call(CallKind.SEND, "POST", url, {"transferResult": result})
+    return _call(CallKind.SEND, "POST", url, {"transferResult": result})
 
 
 def get_call(config: ClientConfig, org: str, session_id: str) -> Call:
-    return Call(CallKind.GET, "GET", _session_url(config, org, session_id), None)
+    return _call(CallKind.GET, "GET", _session_url(config, org, session_id))
 
 
 def end_call(config: ClientConfig, org: str, session_id: str) -> Call:
-    return Call(CallKind.END, "DELETE", _session_url(config, org, session_id), None)
+    return _call(CallKind.END, "DELETE", _session_url(config, org, session_id))
 
 
 def _root(config: ClientConfig, org: str) -> str:
@@ -109,15 +114,8 @@ def request_headers(config: ClientConfig, call: Call) -> Mapping[str, str]:
 
 
 def encode_body(call: Call) -> bytes | None:
-    """The body as JSON; orjson is several times faster than json, which runs once per request."""
-    if call.body is None:
-        return None
-    try:
-        # orjson's bytes keep the 4 KB buffer they were written in: copied to their size, a
-        # request held in flight costs its length (10,000 in flight held 40 MB otherwise).
-        return memoryview(orjson.dumps(call.body, option=orjson.OPT_NON_STR_KEYS)).tobytes()
-    except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: json writes it
-        return json.dumps(call.body).encode()
+    """The body as JSON, as sent (encoded when the call was made)."""
+    return call.content
 
 
 # -- responses ---------------------------------------------------------------------
@@ -147,11 +145,7 @@ def decode_json(response: RawResponse) -> Any:
     if not response.content:
         return None
     try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        pass
-    try:  # what orjson refuses and json reads: NaN, integers beyond 64 bits, UTF-16
-        return json.loads(response.content)
+        return codec.loads(response.content)
     except ValueError:
         return _NOT_JSON
 
@@ -340,13 +334,16 @@ def exchange(
     error: str | None,
 ) -> Exchange:
     redactor = config.effective_redactor
+    response_body = None
+    if response is not None and payload is not None and payload is not _NOT_JSON:
+        response_body = shown_body(redactor, payload, response.content)
     return Exchange(
         method=call.method,
         url=redactor.text(call.url),
         request_headers=config.recorded_headers[call.body is not None],
-        request_json=redactor.value(call.body),
+        request_body=shown_body(redactor, call.body, call.content),
         status=response.status if response is not None else None,
-        response_json=redactor.value(None if payload is _NOT_JSON else payload),
+        response_body=response_body,
         started_at=started_at,
         duration=duration,
         attempt=attempt,

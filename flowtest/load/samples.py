@@ -8,10 +8,7 @@ to the request whose answer it checked, with the designer's one-line message; a 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
-
-import orjson
 
 from flowtest.client import Exchange
 from flowtest.trace import StepRecord, Trace
@@ -65,18 +62,9 @@ def _step_name(step: StepRecord, turn: int) -> str:
 
 
 def _sample(exchange: Exchange, name: str, error: str | None) -> Sample:
-    body = exchange.response_json
-    return Sample(exchange.method, name, exchange.duration * 1000, _length(body), exchange.started_at, error)
-
-
-def _length(body: object) -> int:
-    """The answer's size as Locust shows it: its JSON re-encoded (the raw bytes are not kept)."""
-    if body is None:
-        return 0
-    try:
-        return len(orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS))
-    except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits
-        return len(json.dumps(body))
+    """The answer's size as Locust shows it: its JSON body's bytes."""
+    length = len(exchange.response_body) if exchange.response_body is not None else 0
+    return Sample(exchange.method, name, exchange.duration * 1000, length, exchange.started_at, error)
 
 
 def _final_error(step: StepRecord, exchange: Exchange, trace: Trace) -> str | None:

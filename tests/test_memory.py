@@ -1,0 +1,54 @@
+"""What a conversation keeps costs its size: at 10,000 conversations in flight, every byte counts.
+
+The figures are the benchmark's (benchmarks/run.py --only scale); these pin the causes.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from flowtest.client import ClientConfig, codec, protocol
+from flowtest.redact import Redactor
+
+
+def test_an_encoded_body_costs_its_length_not_the_encoders_buffer() -> None:
+    # orjson's bytes keep the 4 KB buffer they were written in: 1000 bodies held 4 MB.
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        bodies = [codec.dumps({"text": f"message {n}"}) for n in range(1000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert codec.loads(bodies[7]) == {"text": "message 7"}
+    assert held < 200_000, f"1000 small bodies hold {held} bytes"
+
+
+def _config(**changes: object) -> ClientConfig:
+    return ClientConfig(base_url="http://api.test", org="demo", api_key="sk-test-key", **changes)  # type: ignore[arg-type]
+
+
+def test_an_exchange_keeps_the_bytes_that_went_over_the_wire() -> None:
+    config = _config()
+    call = protocol.text_call(config, "demo", "s1", "hello")
+    content = b'{"sessionId":"s1","status":"awaiting_input","messages":[{"type":"text","text":"Hi"}]}'
+    response = protocol.RawResponse(200, content)
+    exchange = protocol.exchange(config, call, 0.0, 0.1, 1, response, protocol.decode_json(response), None)
+    assert exchange.request_body is call.content == b'{"text":"hello"}'
+    assert exchange.response_body is content  # not a parsed copy: the report parses it when asked
+    assert exchange.request_json == {"text": "hello"}
+    assert exchange.response_json["messages"] == [{"type": "text", "text": "Hi"}]
+    assert dict(exchange.request_headers)["Authorization"] == "***"
+
+
+def test_a_secret_in_a_body_is_masked_in_the_bytes_kept() -> None:
+    config = _config(redactor=Redactor(("hunter2-horse",), frozenset({"password"})))
+    call = protocol.start_call(config, "demo", "f", {"password": "hunter2-horse", "user": "ada"}, None)
+    content = b'{"sessionId":"s1","status":"awaiting_input","messages":[{"text":"pw hunter2-horse"}]}'
+    response = protocol.RawResponse(201, content)
+    exchange = protocol.exchange(config, call, 0.0, 0.1, 1, response, protocol.decode_json(response), None)
+    assert exchange.request_json == {"variables": {"password": "***", "user": "ada"}}
+    assert exchange.response_json["messages"] == [{"text": "pw ***"}]
+    assert b"hunter2" not in (exchange.request_body or b"") + (exchange.response_body or b"")
+    learned = exchange.redacted(Redactor(("ada",)))
+    assert learned.request_json == {"variables": {"password": "***", "user": "***"}}
