@@ -13,7 +13,7 @@ import pytest
 
 from flowtest.sandbox import running_sandbox
 from flowtest.sandbox.server import RunningSandbox
-from tests.conftest import run_pytest, sandbox_config
+from tests.conftest import FLOWS, run_pytest, sandbox_config
 
 API_KEY = "topsecret-api-key-4242"
 SECRET_NAME = "Zebediah-Quartermaine"
@@ -389,3 +389,23 @@ def test_with_alluredir_allure_pytest_reports_the_other_tests_and_flowtest_the_s
     assert _labels(wrong, "framework") == []
     assert [a["name"] for a in wrong["attachments"]] == ["exchanges"]
     assert (tmp_path / "out" / wrong["attachments"][0]["source"]).is_file()
+
+
+def test_a_results_folder_holding_anything_but_results_is_never_emptied(tmp_path: Path) -> None:
+    # allure_results naming the scenarios' folder (or the project, ".") would delete them.
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.flowtest]\nsandbox_flows = "{FLOWS}"\nallure_results = "suite"\n'
+    )
+    (tmp_path / "suite").mkdir()
+    scenario = tmp_path / "suite" / "greet.scenario.yaml"
+    scenario.write_text("name: Greets\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n")
+    for args in ((), ("-n", "2")):  # emptied by the run, or by pytest-xdist's controller
+        result = run_pytest(tmp_path, *args)
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert result.stderr == (
+            f"ERROR: flowtest: the Allure results folder {tmp_path / 'suite'} holds greet.scenario.yaml, "
+            "which is not an Allure result; flowtest empties that folder before each run, so it is "
+            "left alone: set allure_results in [tool.flowtest] (or --flowtest-allure-results) to a "
+            "folder of its own\n\n"
+        )
+        assert scenario.is_file()

@@ -45,7 +45,7 @@ from flowtest.client import Exchange
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_fragment
-from flowtest.reporting.writer import ReportWriter, set_aside
+from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
 from flowtest.session import RunSession
 from flowtest.trace import Outcome, Result, StepRecord, Trace
@@ -82,6 +82,7 @@ def start(
     elif results is None:
         return None
     elif not hasattr(config, "workerinput"):  # under pytest-xdist the controller empties it, once
+        _refuse_a_folder_not_its_own(results)
         reuse = set_aside(results)
     results.mkdir(parents=True, exist_ok=True)
     reporter = AllureScenarioReporter(results, is_scenario, redactor, reuse)
@@ -93,8 +94,21 @@ def clean(config: pytest.Config, results: Path | None) -> None:
     """Empty the results folder (the xdist controller, before its workers write)."""
     if results is None or config.option.collectonly or config.pluginmanager.get_plugin(LISTENER):
         return
+    _refuse_a_folder_not_its_own(results)
     _empty(results)
     results.mkdir(parents=True, exist_ok=True)
+
+
+def _refuse_a_folder_not_its_own(results: Path) -> None:
+    """Emptying the results folder deletes what is in it: never the project, its scenarios
+    or its report, when allure_results names one of them."""
+    name = stranger(results)
+    if name is not None:
+        raise pytest.UsageError(
+            f"flowtest: the Allure results folder {results} holds {name}, which is not an Allure "
+            "result; flowtest empties that folder before each run, so it is left alone: set "
+            "allure_results in [tool.flowtest] (or --flowtest-allure-results) to a folder of its own"
+        )
 
 
 def _empty(results: Path) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,29 @@ import orjson
 logger = logging.getLogger(__name__)
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+# What an Allure results folder holds: result, container and attachment files (named by a
+# UUID, by any tool), the files a CI step or a report adds beside them, hidden files (.gitkeep).
+_ALLURE_FILE = re.compile(
+    r".+-(?:result\.json|container\.json|attachment(?:\..*)?)"
+    r"|environment\.properties|executor\.json|categories\.json|history|\.[^/]*"
+)
+
+
+def stranger(folder: Path) -> str | None:
+    """The name of an entry of ``folder`` that is not an Allure result (a hidden folder is
+    not one either), or None. A folder holding one is not emptied: it is not the results'
+    own (``allure_results = "."`` names the project itself)."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                hidden_folder = entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
+                if hidden_folder or _ALLURE_FILE.fullmatch(entry.name) is None:
+                    return entry.name
+    except OSError:  # missing, or not a folder: nothing in it to lose
+        return None
+    return None
 
 
 def set_aside(folder: Path) -> Path | None:
