@@ -148,3 +148,45 @@ def test_under_xdist_the_controller_empties_the_results_once(tmp_path: Path) -> 
         assert done.returncode == 0, done.stdout
         names = sorted(str(r["name"]) for r in _results(project))
         assert names == ["Hours 0", "Hours 1", "Hours 2", "Hours 3"]
+
+
+GC_LOG = """
+import gc
+from pathlib import Path
+
+LOG = Path(__file__).with_name("gc.log")
+
+
+def pytest_runtest_teardown(item):
+    with LOG.open("a") as log:
+        log.write(f"{type(item).__name__} {gc.isenabled()}\\n")
+
+
+def pytest_unconfigure(config):
+    with LOG.open("a") as log:
+        log.write(f"after the run {gc.isenabled()}\\n")
+"""
+
+
+def test_the_gc_pauses_for_the_conversations_only(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    """Many conversations in flight made every GC pass longer (a third of a 10,000 run's CPU)."""
+    (tmp_path / "conftest.py").write_text(GC_LOG)
+    for index in range(2):
+        (tmp_path / f"s{index}.scenario.yaml").write_text(
+            f"name: Hours {index}\nflow: store-hours\nstrict: false\nconversation:\n  - status: completed\n"
+        )
+    (tmp_path / "test_unit.py").write_text("def test_unit():\n    pass\n")
+    expected = {
+        "1": ["ScenarioItem True", "ScenarioItem True", "Function True", "after the run True"],
+        "2": ["ScenarioItem False", "ScenarioItem False", "Function True", "after the run True"],
+    }
+    for concurrency, states in expected.items():
+        done = run_pytest(
+            tmp_path,
+            f"--flowtest-base-url={sandbox.url}",
+            f"--flowtest-concurrency={concurrency}",
+            env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
+        )
+        assert done.returncode == 0, done.stdout
+        assert (tmp_path / "gc.log").read_text().splitlines() == states
+        (tmp_path / "gc.log").unlink()
