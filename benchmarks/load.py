@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import ENV, FLOW, PYTEST_FLAGS, REQUESTS, Sandbox, scenario, write_suite
+from run import ENV, FLOW, REQUESTS, Sandbox, pytest_command, scenario, write_suite
 
 PLAIN = """
 from locust import FastHttpUser, constant, task
@@ -102,17 +102,7 @@ def concurrency_run(sandbox: Sandbox, folder: Path, count: int, users: int) -> F
     runs, already_open = [], sandbox.open_sessions()
     for size in (count, 2 * count):
         suite = write_suite(folder / f"suite-{size}", size)
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(suite),
-            *PYTEST_FLAGS,
-            f"--flowtest-base-url={sandbox.url}",
-            f"--flowtest-concurrency={users}",
-            "--rootdir",
-            str(suite),
-        ]
+        command = pytest_command(sandbox, suite, f"--flowtest-concurrency={users}")
         cpu, wall = _children_cpu(), time.perf_counter()
         done = subprocess.run(command, env=ENV, capture_output=True, text=True, cwd=suite)
         wall, cpu = time.perf_counter() - wall, _children_cpu() - cpu

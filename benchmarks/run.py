@@ -245,10 +245,9 @@ def pytest_floor(suite: Path, count: int) -> Run:
     return Run("pytest floor: the files as no-op items", done.wall, done.cpu, count * REQUESTS, done.rss_mb)
 
 
-def flowtest_run(
-    name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str, check: bool = True, nofile: int = 0
-) -> Run:
-    command = [
+def pytest_command(sandbox: Sandbox, suite: Path, *extra: str) -> list[str]:
+    """pytest on a generated suite against the benchmark's server, as a user runs it."""
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -259,6 +258,12 @@ def flowtest_run(
         str(suite),
         *extra,
     ]
+
+
+def flowtest_run(
+    name: str, sandbox: Sandbox, suite: Path, count: int, *extra: str, check: bool = True, nofile: int = 0
+) -> Run:
+    command = pytest_command(sandbox, suite, *extra)
     server = sandbox.cpu()
     done = measure(command, suite, nofile or None)
     passed = re.search(r"(\d+) passed", done.output)
@@ -456,34 +461,19 @@ def many(
     bare, off, on = rows["bare"], rows["off"], rows["on"]
     what = f"{count} conversations at {latency}, {concurrency} at once"
     base = f"bare aiohttp script {bare.wall:.1f} s, {bare.cpu:.1f} s CPU"
-    target(
-        f"{what}, Allure on / bare aiohttp script, whole run wall",
-        ratio(runs, "on", "bare", _wall),
-        1.5,
-        figure=f"{on.wall:.1f} s, peak RSS {on.rss_mb:.0f} MB; {base}",
-        part="many",
+    against_bare = (
+        ("on", f"{what}, Allure on", f"{on.wall:.1f} s, peak RSS {on.rss_mb:.0f} MB; {base}", on),
+        ("off", "Allure off", f"{off.wall:.1f} s", off),
     )
-    target(
-        "the same, client CPU",
-        ratio(runs, "on", "bare", _cpu),
-        1.5,
-        figure=f"{on.cpu:.1f} s CPU",
-        part="many",
-    )
-    target(
-        "Allure off / bare aiohttp script, whole run wall",
-        ratio(runs, "off", "bare", _wall),
-        1.5,
-        figure=f"{off.wall:.1f} s",
-        part="many",
-    )
-    target(
-        "Allure off / bare aiohttp script, client CPU",
-        ratio(runs, "off", "bare", _cpu),
-        1.5,
-        figure=f"{off.cpu:.1f} s CPU",
-        part="many",
-    )
+    for key, name, wall_figure, run in against_bare:
+        for measure_name, field, shown in (("whole run wall", _wall, wall_figure), ("client CPU", _cpu, "")):
+            target(
+                f"{name} / bare aiohttp script, {measure_name}",
+                ratio(runs, key, "bare", field),
+                1.5,
+                figure=shown or f"{run.cpu:.1f} s CPU",
+                part="many",
+            )
     target("Allure on / Allure off, wall", ratio(runs, "on", "off", _wall), 1.25, part="many")
     target("Allure on / Allure off, CPU", ratio(runs, "on", "off", _cpu), 1.25, part="many")
     floor = statistics.median(

@@ -691,8 +691,12 @@ def _bot_title(step: model.BotStep, bindings: Bindings) -> str:
 
 def _short(matcher: Matcher, bindings: Bindings) -> str:
     # A plain expected text reads best without JSON quotes in a step title.
-    plain = isinstance(matcher, Text) and matcher.op == "is" and matcher.mode is TextMode.EXACT
-    if plain and isinstance(matcher, Text) and isinstance(matcher.text, str):
+    if (
+        isinstance(matcher, Text)
+        and matcher.op == "is"
+        and matcher.mode is TextMode.EXACT
+        and isinstance(matcher.text, str)
+    ):
         return matcher.text
     return matcher.describe(bindings)
 

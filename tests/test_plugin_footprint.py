@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from flowtest.config import FIELD_NAMES
 from flowtest.plugin import FIELD_OPTIONS
@@ -70,6 +71,16 @@ def test_what_the_scenarios_imported():
 """
 
 
+def _run_against(sandbox: RunningSandbox, project: Path, concurrency: str) -> CompletedProcess[str]:
+    """The project's tests against the sandbox as a live API, with this many conversations at once."""
+    return run_pytest(
+        project,
+        f"--flowtest-base-url={sandbox.url}",
+        f"--flowtest-concurrency={concurrency}",
+        env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
+    )
+
+
 def test_a_passing_run_against_a_base_url_imports_only_what_it_uses(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
@@ -82,12 +93,7 @@ def test_a_passing_run_against_a_base_url_imports_only_what_it_uses(
     )
     (tmp_path / "test_zz_imports.py").write_text(IMPORTS_CHECK)  # after the scenarios: files run in order
     for concurrency in ("1", "2"):
-        done = run_pytest(
-            tmp_path,
-            f"--flowtest-base-url={sandbox.url}",
-            f"--flowtest-concurrency={concurrency}",
-            env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
-        )
+        done = _run_against(sandbox, tmp_path, concurrency)
         assert done.returncode == 0, done.stdout
         assert "2 passed" in done.stdout
 
@@ -181,12 +187,7 @@ def test_the_gc_pauses_for_the_conversations_only(tmp_path: Path, sandbox: Runni
         "2": ["ScenarioItem False", "ScenarioItem False", "Function True", "after the run True"],
     }
     for concurrency, states in expected.items():
-        done = run_pytest(
-            tmp_path,
-            f"--flowtest-base-url={sandbox.url}",
-            f"--flowtest-concurrency={concurrency}",
-            env={"FLOWTEST_API_KEY": DEFAULT_API_KEY},
-        )
+        done = _run_against(sandbox, tmp_path, concurrency)
         assert done.returncode == 0, done.stdout
         assert (tmp_path / "gc.log").read_text().splitlines() == states
         (tmp_path / "gc.log").unlink()
