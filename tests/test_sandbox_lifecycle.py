@@ -122,3 +122,23 @@ def test_serve_fault_options_reach_the_server() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+
+
+def test_a_client_that_gives_up_mid_latency_is_no_traceback_in_the_server_log() -> None:
+    import httpx
+
+    process = _serve("--latency", "1s", "--flows", str(ROOT / "scenarios" / "flows"))
+    try:
+        assert process.stdout is not None
+        url = re.search(r"(http://\S+)", process.stdout.readline())
+        assert url is not None
+        root = f"{url.group(1)}/cgw/process/v1/orgs/demo"
+        headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        with pytest.raises(httpx.ReadTimeout):  # gone before the server reads the body
+            httpx.post(f"{root}/flows/store-hours/sessions", json={}, headers=headers, timeout=0.2)
+        # Sent later, answered later: by then the first request has been handled.
+        assert httpx.get(f"{root}/sessions/x", headers=headers).status_code == 404
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=10)
+    assert "Traceback" not in err and "Exception in ASGI application" not in err, err

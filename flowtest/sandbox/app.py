@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -323,6 +323,12 @@ async def _problem(_request: Request, exc: Exception) -> Response:
     raise exc
 
 
+async def _gone(request: Request, _exc: Exception) -> Response:
+    """The client gave up (a timeout, Ctrl-C) before its body was read: nobody to answer, nothing wrong."""
+    logger.info("%s %s: the client left before sending its body", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _http_problem(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     message = f"no such endpoint: {request.method} {request.url.path}"
@@ -345,7 +351,7 @@ def create_app(api: SandboxApi, on_ready: Callable[[], None] | None = None) -> S
         Route(API_PREFIX + "/sessions/{sessionId}/messages", api.send_message, methods=["POST"]),
         Route(API_PREFIX + "/sessions/{sessionId}", api.session, methods=["GET", "DELETE"]),
     ]
-    handlers = {ApiProblem: _problem, HTTPException: _http_problem}
+    handlers = {ApiProblem: _problem, HTTPException: _http_problem, ClientDisconnect: _gone}
     return Starlette(routes=routes, exception_handlers=handlers, lifespan=_Lifespan(on_ready))
 
 
