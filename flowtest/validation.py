@@ -127,7 +127,11 @@ def _branches(
     relevant = [e for e in error.context or [] if not _is_type_mismatch(e, at)]
     if relevant:
         deepest = max(relevant, key=lambda e: len(e.absolute_path))
-        return _describe(document, deepest)
+        # A plain value that fits no branch, when the choice says in words what it takes: those
+        # words, not the branch's ("expected text" for a duration written "soon").
+        worded = "x-expected" in schema and not isinstance(error.instance, (dict, list))
+        if not worded or tuple(deepest.absolute_path) != at:
+            return _describe(document, deepest)
     message = _expected(schema, error.instance)
     if isinstance(error.instance, str):
         schemas = [e.schema for e in error.context or [] if isinstance(e.schema, dict)]

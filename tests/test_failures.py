@@ -70,6 +70,10 @@ Transcript (flow flight-status, org demo, session ses_X):
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: hi\n    wihtin: 2s\n",
         "case.scenario.yaml:5:5: conversation[0]: unknown key 'wihtin', did you mean 'within'?",
     ),
+    "duration": (
+        "name: Broken on purpose\nflow: flight-status\nconversation:\n  - user: flight\n    within: soon\n",
+        "case.scenario.yaml:5:13: conversation[0].within: expected a duration such as 2s, 250ms or 1.5, got 'soon'",
+    ),
     "matcher": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contians: sorry}\n",
         "case.scenario.yaml:4:11: conversation[0].bot: unknown matcher 'contians', did you mean 'contains'?",
