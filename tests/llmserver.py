@@ -136,6 +136,9 @@ class _App:
         self.server = server
         self.stopping = stopping
 
+    async def calls(self, request: web.Request) -> web.Response:
+        return web.json_response({"calls": self.server.count()})
+
     async def completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         with self.server.lock:
@@ -177,7 +180,9 @@ def llm_server(server: LLMServer | None = None) -> Iterator[LLMServer]:
     loop = asyncio.new_event_loop()
     stopping = asyncio.Event()
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", _App(server, stopping).completions)
+    handlers = _App(server, stopping)
+    app.router.add_post("/v1/chat/completions", handlers.completions)
+    app.router.add_get("/v1/calls", handlers.calls)  # for a server in another process
     runner = web.AppRunner(app, access_log=None)
     thread = threading.Thread(target=loop.run_forever, name="llm-test-server", daemon=True)
     thread.start()
@@ -202,3 +207,17 @@ def llm_server(server: LLMServer | None = None) -> Iterator[LLMServer]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def main() -> None:
+    """``python -m tests.llmserver``: serve until stdin closes, the base URL on the first line."""
+    import sys
+
+    rules = [JudgeRule("", "", True, "every reply meets every criterion here")]
+    with llm_server(LLMServer(judge_rules=rules)) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,9 @@ class AnswerCache:
             del self._asking[key]
         self._known[key] = record
         future.set_result(record)
-        self._write(kind, key, {"question": dict(question), "answer": record})
+        # Creating a file costs milliseconds on some disks: off the loop, the conversations go on.
+        entry = {"question": dict(question), "answer": record}
+        await asyncio.get_running_loop().run_in_executor(None, self._write, kind, key, entry)
         return record
 
     def path(self, kind: str, key: str) -> Path | None:
