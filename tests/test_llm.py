@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -236,6 +238,21 @@ def test_a_cache_file_edited_by_hand_is_ignored_and_rewritten(
     stored.write_text("{half a file")
     assert judged(server, tmp_path, "asks for the ticket", "What is your ticket number?").passed
     assert server.count() == 3
+
+
+def test_the_conversations_secret_values_are_masked_in_the_cache_file(
+    server: LLMServer, tmp_path: Path
+) -> None:
+    card = "4111111111111111"
+    secrets = Redactor().with_values([card])
+    verdict = run(
+        server, tmp_path, lambda llm: llm.judge("asks for the ticket", f"ticket number {card}", secrets)
+    )
+    assert verdict.passed
+    (stored,) = tmp_path.rglob("*.json")
+    assert card not in stored.read_text() and "ticket number ***" in stored.read_text()
+    again = run(server, tmp_path, lambda llm: llm.judge("asks for the ticket", f"ticket number {card}"))
+    assert (again.cached, server.count()) == (True, 1)  # the key is made of the text as it was
 
 
 def test_a_run_that_asks_nothing_writes_nothing(tmp_path: Path) -> None:
@@ -579,3 +596,13 @@ def test_a_configured_endpoint_needs_nothing_more(tmp_path: Path) -> None:
 def test_the_json_in_an_answer_is_found_past_prose_and_stray_braces() -> None:
     assert json_object('I think {not json} so: {"say": "hi"}') == {"say": "hi"}
     assert json_object("{" * 10_000) is None  # a bounded search, however the model rambles
+
+
+def test_the_collection_check_imports_no_client() -> None:
+    # The plugin calls require_endpoint while collecting: it must not pay for aiohttp or the client.
+    code = (
+        "import sys, flowtest.llm, flowtest.llm.endpoint;"
+        "print([m for m in ('aiohttp', 'flowtest.llm.chat', 'flowtest.llm.cache') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

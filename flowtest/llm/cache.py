@@ -57,10 +57,12 @@ class AnswerCache:
         question: Mapping[str, Any],
         ask: Callable[[], Awaitable[Record]],
         valid: Callable[[Record], bool] = lambda record: True,
+        secrets: Redactor | None = None,
     ) -> tuple[Record, bool]:
         """The answer to ``question`` and whether it came from the cache; ``ask`` makes it otherwise.
 
-        ``valid`` tells a usable stored answer from a file edited by hand or by another version.
+        ``valid`` tells a usable stored answer from a file edited by hand or by another version;
+        ``secrets`` masks the conversation's secret values (a bot text may repeat one) in the file.
         """
         key = cache_key(kind, question)
         while True:
@@ -74,14 +76,19 @@ class AnswerCache:
                     return stored, True
             asking = self._asking.get(key)
             if asking is None:
-                return await self._ask(kind, key, question, ask), False
+                return await self._ask(kind, key, question, ask, secrets), False
             try:
                 return await asyncio.shield(asking), True
             except _Abandoned:
                 continue  # the conversation that asked was cancelled: ask again
 
     async def _ask(
-        self, kind: str, key: str, question: Mapping[str, Any], ask: Callable[[], Awaitable[Record]]
+        self,
+        kind: str,
+        key: str,
+        question: Mapping[str, Any],
+        ask: Callable[[], Awaitable[Record]],
+        secrets: Redactor | None,
     ) -> Record:
         future: asyncio.Future[Record] = asyncio.get_running_loop().create_future()
         self._asking[key] = future
@@ -99,6 +106,8 @@ class AnswerCache:
         future.set_result(record)
         # Creating a file costs milliseconds on some disks: off the loop, the conversations go on.
         entry = {"question": dict(question), "answer": record}
+        if secrets is not None:
+            entry = secrets.value(entry)
         await asyncio.get_running_loop().run_in_executor(None, self._write, kind, key, entry)
         return record
 

@@ -10,6 +10,7 @@ from flowtest.errors import LLMAnswerError
 from flowtest.llm.answers import capped, json_object, spoken
 from flowtest.llm.cache import AnswerCache, Record
 from flowtest.llm.chat import ChatClient, ChatMessages
+from flowtest.redact import Redactor
 
 PURPOSE = "the LLM judge"
 PROMPT_VERSION = 1  # part of the cache key: a new prompt asks afresh
@@ -81,8 +82,11 @@ class Judge:
         self.chat = chat
         self.cache = cache
 
-    async def judge(self, criterion: str, text: str) -> Verdict:
-        """Whether ``text`` meets ``criterion``; the same question is asked once, then read from the cache."""
+    async def judge(self, criterion: str, text: str, secrets: Redactor | None = None) -> Verdict:
+        """Whether ``text`` meets ``criterion``; the same question is asked once, then read from the cache.
+
+        ``secrets``: the conversation's secret values, masked in the cache file.
+        """
         question = {
             "model": self.chat.endpoint.model,
             "prompt": PROMPT_VERSION,
@@ -90,7 +94,7 @@ class Judge:
             "text": text,
         }
         record, cached = await self.cache.answer(
-            "judge", question, lambda: self._ask(criterion, text), valid=_is_verdict
+            "judge", question, lambda: self._ask(criterion, text), valid=_is_verdict, secrets=secrets
         )
         return Verdict(record["passed"], record["reason"], cached)
 

@@ -17,6 +17,7 @@ from flowtest.errors import LLMAnswerError
 from flowtest.llm.answers import capped, json_object
 from flowtest.llm.cache import AnswerCache, Record
 from flowtest.llm.chat import ChatClient
+from flowtest.redact import Redactor
 
 PURPOSE = "the LLM caller (persona)"
 PROMPT_VERSION = 1  # part of the cache key: a new prompt asks afresh
@@ -173,10 +174,13 @@ class Persona:
         self.chat = chat
         self.cache = cache
 
-    async def next_reply(self, persona: str, goal_text: str, transcript: Sequence[Turn]) -> Reply:
+    async def next_reply(
+        self, persona: str, goal_text: str, transcript: Sequence[Turn], secrets: Redactor | None = None
+    ) -> Reply:
         """The caller's reply to the conversation so far; the same state is asked once, then cached.
 
         ``End`` when the model says it is done; the caller step's ``max_turns`` bounds the rest.
+        ``secrets``: the conversation's secret values, masked in the cache file.
         """
         question = {
             "model": self.chat.endpoint.model,
@@ -191,6 +195,7 @@ class Persona:
             question,
             lambda: self._ask(persona, goal_text, transcript, last),
             valid=lambda record: not isinstance(read_reply(_dumps(record), last), str),
+            secrets=secrets,
         )
         reply = read_reply(_dumps(record), last)
         if isinstance(reply, str):  # a stored reply that fits no more: valid() already refused it

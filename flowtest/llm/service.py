@@ -11,6 +11,7 @@ from flowtest.llm.chat import ChatClient
 from flowtest.llm.endpoint import Endpoint, endpoint_from
 from flowtest.llm.judge import Judge, Verdict
 from flowtest.llm.persona import Persona, Reply, Turn
+from flowtest.redact import Redactor
 
 if TYPE_CHECKING:
     from flowtest.config import Settings
@@ -36,11 +37,15 @@ class LLM:
         refreshing = settings.judge_refresh if refresh is None else refresh
         return cls(endpoint_from(settings), settings.judge_cache, refreshing)
 
-    async def judge(self, criterion: str, text: str) -> Verdict:
-        return await self._judge.judge(criterion, text)
+    async def judge(self, criterion: str, text: str, secrets: Redactor | None = None) -> Verdict:
+        """Whether ``text`` meets ``criterion`` (a cached answer, or one call); raises LLMError."""
+        return await self._judge.judge(criterion, text, secrets)
 
-    async def next_reply(self, persona: str, goal_text: str, transcript: Sequence[Turn]) -> Reply:
-        return await self._persona.next_reply(persona, goal_text, transcript)
+    async def next_reply(
+        self, persona: str, goal_text: str, transcript: Sequence[Turn], secrets: Redactor | None = None
+    ) -> Reply:
+        """The caller's next reply (a cached answer, or one call); raises LLMError."""
+        return await self._persona.next_reply(persona, goal_text, transcript, secrets)
 
     async def aclose(self) -> None:
         await self.chat.aclose()
