@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from flowtest.client.models import TRANSFER_RESULTS
+from flowtest.contract import AWAITING_TRANSFER, TRANSFER_RESULTS
 from flowtest.errors import LLMAnswerError
 from flowtest.llm.answers import capped, json_object
 from flowtest.llm.cache import AnswerCache, Record
@@ -21,7 +21,6 @@ from flowtest.redact import Redactor
 
 PURPOSE = "the LLM caller (persona)"
 PROMPT_VERSION = 1  # part of the cache key: a new prompt asks afresh
-AWAITING_TRANSFER = "awaiting_transfer"
 
 SYSTEM = """You play a caller in an automated test of a chatbot. Stay in character; answer briefly, \
 as that caller would type.
