@@ -14,11 +14,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowtest.client import AsyncFlowClient, Exchange, TurnResult
 from flowtest.contract import EXTERNAL_ID, TERMINATED
-from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
+from flowtest.errors import ApiError, FlowtestError, Location, ProtocolError, TransportError
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.steps import kind_of
@@ -36,7 +36,28 @@ __all__ = ["Conversation", "RunContext", "internal_error", "run_case"]
 
 
 async def run_case(case: model.Case, client: AsyncFlowClient, context: RunContext) -> Result:
-    """Run the conversation, again in a new session on failure up to ``retries`` times."""
+    """Run the conversation (``repeat`` times, each in a new session, as many at once as the run
+    allows), each run again in a new session on failure up to ``retries`` times."""
+    scenario = case.scenario
+    if scenario.repeat <= 1:
+        return await _attempts(case, client, context)
+    slots = asyncio.Semaphore(max(1, min(context.concurrency, scenario.repeat)))
+
+    async def one_run() -> Result:
+        async with slots:
+            return await _attempts(case, client, context)
+
+    # Every run ends its session before this returns, also when cancelled (gather waits for them).
+    done = await asyncio.gather(*(one_run() for _ in range(scenario.repeat)), return_exceptions=True)
+    error = next((item for item in done if isinstance(item, BaseException)), None)
+    if error is not None:
+        raise error
+    runs = tuple(item for item in done if isinstance(item, Result))
+    return Result.of_runs(runs, scenario.pass_rate)
+
+
+async def _attempts(case: model.Case, client: AsyncFlowClient, context: RunContext) -> Result:
+    """One run: the conversation, again in a new session on failure up to ``retries`` times."""
     attempts: list[Trace] = []
     for attempt in range(1, case.scenario.retries + 2):
         trace = await Conversation(case, client, context, attempt).run()
@@ -44,6 +65,15 @@ async def run_case(case: model.Case, client: AsyncFlowClient, context: RunContex
         if trace.outcome is Outcome.PASSED:
             break
     return Result(tuple(attempts))
+
+
+class _Mark(NamedTuple):
+    """Where a record starts: the status before it, the exchanges so far, its clocks."""
+
+    status: str | None
+    exchanges: int
+    started: float
+    clock: float
 
 
 class Conversation:
@@ -59,6 +89,8 @@ class Conversation:
         self.state = ConversationState(case, recording, context, self.scenario.org or context.org)
         self.records: list[StepRecord] = []
         self.warnings: list[str] = []
+        self.state.record_turn = self._record_turn
+        self._mark = self._now()
 
     @property
     def session_id(self) -> str | None:
@@ -123,8 +155,7 @@ class Conversation:
         title: Title | str,
     ) -> bool:
         """Run one step, record it; False when the conversation must stop."""
-        before, mark = self.state.status, len(self.exchanges)
-        started, clock = time.time(), time.perf_counter()
+        self._mark = self._now()
         try:
             result = await action
         except FlowtestError as exc:
@@ -134,6 +165,35 @@ class Conversation:
         except Exception as exc:  # a bug of ours: no traceback (its locals hold the key), a short note
             logger.debug("internal error in %s", kind, exc_info=True)
             result = StepResult(failure=Failure(Category.INTERNAL, at(step, internal_error(exc))))
+        outcome = self._append(kind, role, step, result, title)
+        return outcome in (Outcome.PASSED, Outcome.SKIPPED)
+
+    def _record_turn(
+        self,
+        step: model.Step,
+        kind: str,
+        role: Role,
+        result: StepResult,
+        title: str,
+        location: Location | None = None,
+    ) -> None:
+        """A turn a step took (the caller's): a record of its own, timed from the last one."""
+        self._append(kind, role, step, result, title, location)
+        self._mark = self._now()
+
+    def _now(self) -> _Mark:
+        return _Mark(self.state.status, len(self.exchanges), time.time(), time.perf_counter())
+
+    def _append(
+        self,
+        kind: str,
+        role: Role,
+        step: model.Step | None,
+        result: StepResult,
+        title: Title | str,
+        location: Location | None = None,
+    ) -> Outcome:
+        mark = self._mark
         outcome = Outcome.SKIPPED if result.skipped else _outcome(result.failure)
         shown = _title(title, kind)
         self.records.append(
@@ -141,22 +201,23 @@ class Conversation:
                 kind=kind,
                 title=shown if result.note is None else f"{shown} ({result.note})",
                 where=step.where if step else None,
-                location=step.location if step else None,
-                started_at=started,
-                duration=time.perf_counter() - clock,
-                status_before=before,
+                location=location or (step.location if step else None),
+                started_at=mark.started,
+                duration=time.perf_counter() - mark.clock,
+                status_before=mark.status,
                 status_after=self.state.status,
                 outcome=outcome,
                 failure=result.failure,
                 sent=result.sent,
                 received=result.received,
                 messages=result.messages,
-                exchanges=tuple(self.exchanges[mark:]),
+                exchanges=tuple(self.exchanges[mark.exchanges :]),
                 included_from=step.included_from if step else None,
+                note=result.note,
                 role=role,
             )
         )
-        return outcome in (Outcome.PASSED, Outcome.SKIPPED)
+        return outcome
 
     # -- the session's start and end -----------------------------------------------------
 

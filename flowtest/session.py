@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
@@ -29,6 +29,9 @@ from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
 from flowtest.trace import Category, Result
+
+if TYPE_CHECKING:
+    from flowtest.llm.service import LLM
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +53,7 @@ class ConversationPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: AsyncFlowClient | None = None
+        self._llm: LLM | None = None  # persona: callers' model, opened by the first that asks
         self._stack = contextlib.ExitStack()
         self._start_error: FlowtestError | None = None
         self._pending: dict[str, concurrent.futures.Future[Result]] = {}
@@ -72,7 +76,16 @@ class ConversationPool:
     @property
     def context(self) -> RunContext:
         secret_keys = frozenset(self.settings.secret_variables)
-        return RunContext(self.run_id, self.settings.org, self.env, secret_keys)
+        return RunContext(self.run_id, self.settings.org, self.env, secret_keys, self._concurrency, self.llm)
+
+    def llm(self) -> LLM:
+        """The run's LLM client (``persona:``): made by the first conversation that asks, on the loop
+        the conversations share (only that loop calls this), closed with the pool."""
+        if self._llm is None:
+            from flowtest.llm.service import LLM
+
+            self._llm = LLM.from_settings(self.settings)
+        return self._llm
 
     # -- what the plugin calls ---------------------------------------------------------
 
@@ -175,17 +188,21 @@ class ConversationPool:
         if self._restore_signals is not None:
             self._restore_signals()
             self._restore_signals = None
+        closing = [client.aclose() for client in (self._client, self._llm) if client is not None]
         if self._loop is not None and self._thread is not None:
             self.cancel_all()
-            if self._client is not None:
-                asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(_CANCEL_WAIT)
+            for done in closing:
+                asyncio.run_coroutine_threadsafe(done, self._loop).result(_CANCEL_WAIT)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(_CANCEL_WAIT)
             self._loop.close()
         elif self._loop is not None:
-            if self._client is not None:
-                self._loop.run_until_complete(self._client.aclose())
+            for done in closing:
+                self._loop.run_until_complete(done)
             self._loop.close()
+        else:
+            for done in closing:
+                done.close()  # never started: nothing to close
         self._stack.close()
 
     @property

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, NoReturn
@@ -86,6 +87,7 @@ class StepRecord:
     messages: tuple[Mapping[str, Any], ...] = ()  # the same messages, raw (buttons, cards...)
     exchanges: tuple[Exchange, ...] = ()
     included_from: Location | None = None  # the include: line, for a step from a partial
+    note: str | None = None  # what the title ends with: "refused: 409", "rule 2: when contains ..."
     # The runner gives it; a record made without one gets its kind's role.
     role: Role = _GIVEN_BY_POST_INIT
 
@@ -129,9 +131,21 @@ class Trace:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """Every attempt of one case; the last one decides, earlier failures make it flaky."""
+    """Every attempt of one run of a case: the last decides, earlier failures make it flaky.
+
+    With ``repeat: N`` (``runs``), each run is a Result of its own and the case passes when
+    at least ``pass_rate`` of them pass; ``attempts`` is then the run a report shows first:
+    the first that did not pass, else the last.
+    """
 
     attempts: tuple[Trace, ...]
+    runs: tuple[Result, ...] = ()
+    pass_rate: float = 1.0
+
+    @classmethod
+    def of_runs(cls, runs: tuple[Result, ...], pass_rate: float) -> Result:
+        shown = next((run for run in runs if run.final.outcome is not Outcome.PASSED), runs[-1])
+        return cls(shown.attempts, runs, pass_rate)
 
     @property
     def final(self) -> Trace:
@@ -139,7 +153,36 @@ class Result:
 
     @property
     def flaky(self) -> bool:
-        return len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
+        return not self.runs and len(self.attempts) > 1 and self.final.outcome is Outcome.PASSED
+
+    @property
+    def passed_runs(self) -> int:
+        return sum(1 for run in self.runs if run.final.outcome is Outcome.PASSED)
+
+    @property
+    def needed_runs(self) -> int:
+        """How many runs must pass: the pass_rate's share of them, rounded up."""
+        return math.ceil(self.pass_rate * len(self.runs) - 1e-9)
+
+    @property
+    def outcome(self) -> Outcome:
+        """What the case comes to: the final attempt's, or with runs, whether enough passed."""
+        if not self.runs or self.passed_runs < self.needed_runs:
+            return self.final.outcome
+        return Outcome.PASSED
+
+    @property
+    def rate(self) -> str:
+        """``3 of 5 runs passed (60%, pass_rate 0.8)``."""
+        share = self.passed_runs / len(self.runs) if self.runs else 1.0
+        return (
+            f"{self.passed_runs} of {len(self.runs)} runs passed ({share:.0%}, pass_rate {self.pass_rate:g})"
+        )
+
+    def traces(self) -> Iterator[Trace]:
+        """Every trace: each attempt of each run."""
+        for run in self.runs or (self,):
+            yield from run.attempts
 
 
 _BUTTON_LISTS = ("buttons", "quickReplies", "quick_replies", "options")
@@ -184,6 +227,22 @@ def buttons(raw: Mapping[str, Any]) -> tuple[str, list[str]] | None:
     return None
 
 
+def offered(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A message's buttons as (title, what pressing it sends: its payload, else its title)."""
+    for key in _BUTTON_LISTS:
+        items = raw.get(key)
+        if isinstance(items, list) and items:
+            return [(_label(item), _payload(item)) for item in items]
+    return []
+
+
+def _payload(item: Any) -> str:
+    payload = item.get("payload") if isinstance(item, Mapping) else None
+    if isinstance(payload, str):
+        return payload
+    return _label(item) if payload is None else json.dumps(payload, ensure_ascii=False)
+
+
 def _label(item: Any) -> str:
     if isinstance(item, Mapping):
         label = next((item[key] for key in _LABELS if isinstance(item.get(key), str)), None)
@@ -206,7 +265,7 @@ def redact_trace(trace: Trace, redactor: Redactor, exchanges: Redactor | None = 
 
 def _mentions(step: StepRecord, redactor: Redactor) -> bool:
     failure = step.failure
-    texts = [step.title, step.sent or "", *step.received]
+    texts = [step.title, step.sent or "", step.note or "", *step.received]
     if failure is not None:
         texts += [failure.message, failure.expected or "", failure.actual or ""]
     joined = "\n".join(texts)
@@ -234,6 +293,7 @@ def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redact
         step,
         title=text(step.title),
         sent=text(step.sent) if step.sent is not None else None,
+        note=text(step.note) if step.note is not None else None,
         received=tuple(text(message) for message in step.received),
         messages=tuple(redactor.value(message) for message in step.messages),
         failure=failure,

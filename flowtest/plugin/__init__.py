@@ -221,7 +221,12 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 def _register_reporters(config: pytest.Config, state: PluginState, controller: bool = False) -> None:
     """The reporters this run asked for, each a plugin on flowtest's hooks."""
-    if config.option.collectonly or not config.pluginmanager.has_plugin("allure_pytest"):
+    if config.option.collectonly:
+        return
+    from flowtest.reporting import rules
+
+    rules.register(config)  # caller rules that never fired
+    if not config.pluginmanager.has_plugin("allure_pytest"):
         return
     from flowtest.reporting import allure as allure_report
 

@@ -13,8 +13,10 @@ from flowtest.errors import FlowtestError, ReportedFailure
 from flowtest.plugin.state import STATE, plugin_state
 
 if TYPE_CHECKING:
+    from flowtest.config import Settings
+    from flowtest.errors import SourceError
     from flowtest.scenario.loader import InvalidDocument
-    from flowtest.scenario.model import Case
+    from flowtest.scenario.model import Case, Scenario
     from flowtest.trace import Result
 
 RESULT = pytest.StashKey["Result"]()
@@ -73,15 +75,30 @@ class ScenarioFile(pytest.File):
         loaded = state.loader.load_file(self.path)
         invalid = list(loaded.invalid)
         for scenario in loaded.scenarios:
-            duplicate = duplicate_name(scenario, state.names)
-            if duplicate is not None:
-                invalid.append(InvalidDocument((duplicate,), scenario.name, scenario.location, scenario.tags))
+            problem = duplicate_name(scenario, state.names) or _unavailable(state.pool.settings, scenario)
+            if problem is not None:
+                invalid.append(InvalidDocument((problem,), scenario.name, scenario.location, scenario.tags))
                 continue
             for case in cases_of(scenario, state.seed):
                 yield ScenarioItem.from_parent(self, name=case.name, case=case)
         for document in invalid:
             name = document.name or self.path.name
             yield InvalidScenarioItem.from_parent(self, name=f"{name} (broken)", invalid=document)
+
+
+def _unavailable(settings: Settings, scenario: Scenario) -> SourceError | None:
+    """A scenario that needs what this run lacks (persona: an LLM endpoint): an error at collection,
+    naming the setting, never a silent pass or a failure mid-run."""
+    from flowtest.errors import SourceError
+    from flowtest.steps.caller import persona_location
+
+    location = persona_location(scenario)
+    if location is None:
+        return None
+    from flowtest.llm.endpoint import require_endpoint
+
+    problem = require_endpoint(settings, "persona")
+    return None if problem is None else SourceError(location, f"caller.persona: {problem}")
 
 
 class ScenarioItem(pytest.Item):
@@ -102,7 +119,7 @@ class ScenarioItem(pytest.Item):
         result = self.config.stash[STATE].pool.result(self.nodeid, self.case)
         self.stash[RESULT] = result
         self.config.hook.pytest_flowtest_conversation(item=self, case=self.case, result=result)
-        for attempt in result.attempts:
+        for attempt in result.traces():
             for message in attempt.warnings:
                 warnings.warn(FlowtestWarning(message), stacklevel=1)
         if result.flaky:
@@ -112,11 +129,16 @@ class ScenarioItem(pytest.Item):
                 FlowtestWarning(f"{self.case.name}: flaky, passed after {failed} failed attempt(s)"),
                 stacklevel=1,
             )
-        if result.final.outcome is not Outcome.PASSED:
+        if result.runs:
+            self.user_properties.append(("pass rate", result.rate))
+            if result.outcome is Outcome.PASSED and result.passed_runs < len(result.runs):
+                warnings.warn(FlowtestWarning(f"{self.case.name}: {result.rate}"), stacklevel=1)
+        outcome = result.outcome
+        if outcome is not Outcome.PASSED:
             self._stop_if_last_failure_allowed()
-        if result.final.outcome is Outcome.FAILED:
+        if outcome is Outcome.FAILED:
             raise ConversationFailed(result)
-        if result.final.outcome is not Outcome.PASSED:
+        if outcome is not Outcome.PASSED:
             raise ConversationBroken(result)
 
     def _stop_if_last_failure_allowed(self) -> None:

@@ -45,7 +45,7 @@ from flowtest.client import Exchange
 from flowtest.contract import API_BASE
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
-from flowtest.reporting.transcript import transcript_fragment
+from flowtest.reporting.transcript import result_fragment
 from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
 from flowtest.session import ConversationPool
@@ -272,16 +272,25 @@ class AllureScenarioReporter:
         conversation: Json = {
             # The transcript is the test's description: Allure 3 shows it open, at full height,
             # on the page a designer lands on, not as a collapsed attachment.
-            "descriptionHtml": transcript_fragment(final, case.scenario.description),
+            "descriptionHtml": result_fragment(result, case.scenario.description),
             "steps": [_step(record, self._attach) for record in final.steps],
             "attachments": _exchanges(final, self._attach),
             **_span(final),
         }
+        if result.runs:
+            # repeat: every run is a step of its own (not an Allure retry: a run is not a flaky attempt).
+            runs = enumerate(result.runs, 1)
+            conversation["steps"] = [_run_step(number, run, self._attach) for number, run in runs]
+            conversation["attachments"] = [
+                a for run in result.runs for a in _exchanges(run.final, self._attach)
+            ]
+            if result.outcome is Outcome.PASSED:  # a failure's details say the rate already
+                conversation["statusDetails"] = {"message": result.rate}
         if result.flaky:
             message = f"flaky: passed on attempt {len(result.attempts)}"
             conversation["statusDetails"] = {"flaky": True, "message": message}
         self._open.setdefault(item.nodeid, _Open()).conversation = conversation
-        for earlier in result.attempts[:-1]:
+        for earlier in () if result.runs else result.attempts[:-1]:
             self._write_attempt(item, earlier)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -511,6 +520,18 @@ def _step(record: StepRecord, attach: Attach) -> Json:
         if attachments:
             step["attachments"] = attachments
     return step
+
+
+def _run_step(number: int, run: Result, attach: Attach) -> Json:
+    """One run of a repeated case, its steps inside."""
+    trace = run.final
+    attempts = f", {len(run.attempts)} attempts" if len(run.attempts) > 1 else ""
+    return {
+        "name": f"run {number}: {trace.outcome.value} (session {trace.session_id or 'none'}{attempts})",
+        "status": _STATUS[trace.outcome],
+        "steps": [_step(record, attach) for record in trace.steps],
+        **_span(trace),
+    }
 
 
 def _exchanges(trace: Trace, attach: Attach) -> list[Json]:

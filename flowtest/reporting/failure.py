@@ -16,15 +16,18 @@ def result_failure(result: Result) -> tuple[str, str | None, str]:
     """(headline, category, details) of a result that did not pass."""
     failed = result.final.failed_step
     details = failure_text(result)
+    rate = f"{result.rate}; " if result.runs else ""
     if failed is None or failed.failure is None:
-        return result.final.case_name, None, details
-    return capped(failed.failure.message), failed.failure.category.value, details
+        return rate + result.final.case_name, None, details
+    return capped(rate + failed.failure.message), failed.failure.category.value, details
 
 
 def failure_text(result: Result, verbose: bool = False) -> str:
     trace = result.final
     failed = trace.failed_step
     lines = [_headline(trace, failed)]
+    if result.runs:
+        lines.extend(run_lines(result))
     if failed is not None and failed.failure is not None:
         lines.append(failed.failure.message)
         if failed.failure.expected is not None:
@@ -42,6 +45,22 @@ def failure_text(result: Result, verbose: bool = False) -> str:
         lines.append("Exchanges (secrets redacted):")
         lines.extend(_exchanges(trace))
     return "\n".join(capped(line) for line in lines)
+
+
+def run_lines(result: Result) -> Iterator[str]:
+    """With ``repeat``: the rate, then each run in a line; the run shown below is the first that failed."""
+    yield f"{result.rate}: {result.needed_runs} needed"
+    for number, run in enumerate(result.runs, 1):
+        trace, failed = run.final, run.final.failed_step
+        session = f"session {trace.session_id or 'none'}"
+        retried = f", {len(run.attempts)} attempts" if len(run.attempts) > 1 else ""
+        if failed is None or failed.failure is None:
+            yield f"  run {number}: passed ({session}{retried})"
+        else:
+            where, message = failed.location or trace.location, failed.failure.message
+            yield f"  run {number}: {trace.outcome.value} at {where} ({session}{retried}): {message}"
+    shown = next(number for number, run in enumerate(result.runs, 1) if run.attempts is result.attempts)
+    yield f"Run {shown}, the first that did not pass:"
 
 
 def capped(line: str, limit: int = MAX_LINE) -> str:
@@ -77,7 +96,8 @@ def _step_lines(step: StepRecord) -> Iterator[str]:
     match step.role:
         case Role.SEND:
             if step.sent is not None:
-                yield f"  {step.kind:<{_WIDTH - 1}} {step.sent}  ({format_duration(step.duration)})"
+                why = f"  [{step.note}]" if step.note else ""  # the caller's rule that answered, a refusal
+                yield f"  {step.kind:<{_WIDTH - 1}} {step.sent}  ({format_duration(step.duration)}){why}"
         case Role.CALL:
             if step.failure is None:
                 yield f"  {'':<{_WIDTH}}[{step.title}]"

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, Role, StepRecord, Trace, button_labels, status_shown, unknown_role
+from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, button_labels, status_shown, unknown_role
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
@@ -66,6 +66,24 @@ def transcript_fragment(trace: Trace, description: str | None = None) -> str:
     return f"{intro}{lead}{_chat(trace)}<style>{_CSS}</style>"
 
 
+def result_fragment(result: Result, description: str | None = None) -> str:
+    """The case's conversation as a report's test page shows it; with ``repeat``, every run's,
+    under the rate, the first that did not pass leading."""
+    if not result.runs:
+        return transcript_fragment(result.final, description)
+    intro = f"<p class='about'>{escape(description)}</p>" if description else ""
+    verdict = "passed" if result.outcome is Outcome.PASSED else "failed"
+    parts = [intro, f"<p class='about rate'>{escape(result.rate)}: {verdict}</p>"]
+    failed = result.final.failed_step
+    if failed is not None:
+        parts.append(_failure_html(failed, anchor=False))
+    for number, run in enumerate(result.runs, 1):
+        trace = run.final
+        parts.append(f"<h2 class='about run'>run {number} of {len(result.runs)}: {trace.outcome.value}</h2>")
+        parts.append(_chat(trace))
+    return "".join(parts) + f"<style>{_CSS}</style>"
+
+
 def _chat(trace: Trace) -> str:
     parts = [
         "<div class='chat'>",
@@ -103,7 +121,8 @@ def _lead_html(step: StepRecord) -> list[str]:
     latency = f" · {format_duration(step.duration)}"
     match step.role:
         case Role.SEND:
-            return [_bubble("user", step.kind + latency, step.sent)] if step.sent is not None else []
+            why = f" · {step.note}" if step.note else ""  # the caller's rule that answered, a refusal
+            return [_bubble("user", step.kind + latency + why, step.sent)] if step.sent is not None else []
         case Role.CALL if step.failure is None:
             return [f"<div class='sep'>{escape(step.title)}</div>"]
         case Role.LIFECYCLE if step.failure is None:

@@ -24,7 +24,7 @@ from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, validator
-from flowtest.steps import kind_for
+from flowtest.steps import kind_for, scenario_kind
 from flowtest.steps.base import RawStep
 from flowtest.templating import BUILTINS, bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
@@ -146,7 +146,7 @@ class ScenarioLoader:
         if errors:
             return InvalidDocument(tuple(errors), name, document.location(), tags)
         table = self._examples(path, document)
-        raw_steps, errors = self._expand(path, document, ("conversation",), None, ())
+        raw_steps, errors = self._steps(path, document)
         rows: tuple[Row, ...] = ()
         if isinstance(table, SourceError):
             errors.insert(0, table)
@@ -162,6 +162,21 @@ class ScenarioLoader:
             return InvalidDocument(tuple(errors), name, document.location(), tags)
         mode = document.data.get("utterances", self.utterance_mode)
         return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match)
+
+    def _steps(self, path: Path, document: Document) -> tuple[list[RawStep], list[SourceError]]:
+        """The conversation's steps; with a scenario key's kind (caller:), its step, then the steps
+        under the keys beside it (goal:)."""
+        kind = scenario_kind(document.data)
+        if kind is None:
+            return self._expand(path, document, ("conversation",), None, ())
+        key = next(iter(kind.keys))
+        own = RawStep(document.data[key], document, (key,), None, kind)
+        steps, errors = [own], list(kind.problems(own))
+        for beside in sorted(kind.modifiers & set(document.data)):
+            more, more_errors = self._expand(path, document, (beside,), None, ())
+            steps.extend(more)
+            errors.extend(more_errors)
+        return steps, errors
 
     # -- examples: PATH ----------------------------------------------------------------
 
@@ -214,7 +229,7 @@ class ScenarioLoader:
                 resolved.append(step)  # nothing to expand beside it
                 continue
             data = _expand_matchers(step.data, step, library, errors)
-            resolved.append(RawStep(data, step.document, step.at, step.included_from))
+            resolved.append(RawStep(data, step.document, step.at, step.included_from, step.kind))
         if not errors:
             errors.extend(self._cap(document, steps, lists))
         return resolved, lists, errors
@@ -502,6 +517,7 @@ def _known_names(rows: tuple[Row, ...], steps: list[RawStep]) -> frozenset[str]:
     names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
     names.update(name for step in steps if "bot" in step.data for name in regex_group_names(step.data["bot"]))
+    names.update(name for step in steps if step.kind is not None for name in step.kind.stores(step))
     return frozenset(names)
 
 
@@ -570,9 +586,12 @@ def _build_scenario(
         examples=rows,
         utterances={name: found.phrases for name, found in lists.items()},
         utterance_mode=utterance_mode,
-        strict=data.get("strict", True),
+        # A caller reads every message it answers; the goal steps check what they name of the last turn.
+        strict=data.get("strict", scenario_kind(data) is None),
         text_match=texts.text_mode,
         retries=data.get("retries", 0),
+        repeat=data.get("repeat", 1),
+        pass_rate=data.get("pass_rate", 1.0),
         weight=data.get("weight", 1),
         timeout=parse_duration(data["timeout"]) if "timeout" in data else None,
         skip=data.get("skip"),
@@ -581,5 +600,5 @@ def _build_scenario(
 
 
 def _build_step(raw: RawStep, texts: BuildContext) -> model.Step:
-    step: model.Step = kind_for(raw.data).build(raw, texts)
+    step: model.Step = (raw.kind or kind_for(raw.data)).build(raw, texts)
     return step

@@ -66,6 +66,8 @@ class Scenario:
     strict: bool = True
     text_match: TextMode = TextMode.EXACT
     retries: int = 0
+    repeat: int = 1  # runs, each in a new session; the case passes when pass_rate of them pass
+    pass_rate: float = 1.0
     weight: int = 1  # flowtest load: relative share of iterations; 0 keeps it out of load runs
     timeout: float | None = None
     skip: str | None = None

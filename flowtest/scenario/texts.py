@@ -15,6 +15,8 @@ from flowtest.matchers import MATCHERS, Takes
 from flowtest.yamlsource import Document, JsonPath
 
 _VALUE_CHECKS = frozenset({"variables", "message", "turn"})  # JSONPATH: MATCHER over JSON values
+_STEP_LISTS = frozenset({"conversation", "goal"})
+_REPLY_TEXTS = frozenset({"say", "press", "reason"})
 
 
 def as_written(document: Document) -> Document:
@@ -26,7 +28,9 @@ def as_written(document: Document) -> Document:
 
 
 def is_text_position(at: JsonPath) -> bool:
-    if len(at) < 3 or at[0] != "conversation" or not isinstance(at[1], int):
+    if at[:1] == ("caller",):
+        return _in_caller(at[1:])
+    if len(at) < 3 or at[0] not in _STEP_LISTS or not isinstance(at[1], int):
         return False
     key, rest = at[2], at[3:]
     if key in ("user", "reason"):
@@ -36,6 +40,22 @@ def is_text_position(at: JsonPath) -> bool:
     if key in _VALUE_CHECKS:
         return len(rest) >= 1 and _in_matcher(rest[1:], text=False)
     return False
+
+
+def _in_caller(at: JsonPath) -> bool:
+    """A fact's value, a reply's text (say, press, reason) and a rule's text matcher are texts."""
+    if len(at) == 2 and at[0] == "facts":
+        return True
+    if at[:1] == ("otherwise",):
+        return at[1:] in (("say",), ("press",), ("reason",))
+    if len(at) < 3 or at[0] != "rules" or not isinstance(at[1], int):
+        return False
+    key, rest = at[2], at[3:]
+    if key == "when" and rest[:1] == ("message",):
+        return len(rest) >= 2 and _in_matcher(rest[2:], text=False)
+    if key == "when":
+        return _in_matcher(rest, text=True)
+    return key in _REPLY_TEXTS and not rest
 
 
 def _in_matcher(rest: JsonPath, text: bool) -> bool:

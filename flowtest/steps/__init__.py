@@ -12,16 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowtest.scenario.model import Step
-from flowtest.steps import bot, calls, checks, send
+from flowtest.steps import bot, caller, calls, checks, send
 from flowtest.steps.base import StepKind
 from flowtest.trace import Role
 
 # In order of precedence: a step with bot: (or message:) and save: is a bot step.
 KINDS: tuple[StepKind[Any], ...] = (*send.KINDS, *bot.KINDS, *checks.KINDS, *calls.KINDS)
+# Kinds whose step is a scenario key instead of a conversation step: caller (its goal: are steps).
+SCENARIO_KINDS: tuple[StepKind[Any], ...] = caller.KINDS
 STEP_KEYS = frozenset(key for kind in KINDS for key in kind.keys)
+SCENARIO_KEYS = frozenset(key for kind in SCENARIO_KINDS for key in kind.keys)
 _BY_KEY = {key: kind for kind in KINDS for key in kind.keys}
-_BY_MODEL: dict[type[Step], StepKind[Any]] = {kind.model: kind for kind in KINDS}
-_ROLES = {name: kind.role for kind in KINDS for name in kind.names}
+_BY_MODEL: dict[type[Step], StepKind[Any]] = {kind.model: kind for kind in (*KINDS, *SCENARIO_KINDS)}
+_ROLES = {name: kind.role for kind in (*KINDS, *SCENARIO_KINDS) for name in kind.names}
 
 
 def kind_for(data: Mapping[str, Any]) -> StepKind[Any]:
@@ -30,6 +33,11 @@ def kind_for(data: Mapping[str, Any]) -> StepKind[Any]:
     if first is not None and len(data) == 1:
         return first
     return next(kind for kind in KINDS if not kind.keys.isdisjoint(data))
+
+
+def scenario_kind(data: Mapping[str, Any]) -> StepKind[Any] | None:
+    """The kind a scenario's own keys make a step of (``caller:``), or None for a conversation."""
+    return next((kind for kind in SCENARIO_KINDS if not kind.keys.isdisjoint(data)), None)
 
 
 def kind_of(step: Step) -> StepKind[Any]:

@@ -9,13 +9,13 @@ the records' roles. ARCHITECTURE.md has the recipe for a new kind.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from flowtest.client import Message, TurnResult
 from flowtest.durations import parse_duration
-from flowtest.errors import Location
+from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import nothing_at, query
 from flowtest.matchers import BuildContext, build, show
 from flowtest.scenario.model import ExpectedError, PathCheck, Step
@@ -38,6 +38,7 @@ class RawStep:
     document: Document
     at: JsonPath
     included_from: Location | None
+    kind: StepKind[Any] | None = None  # who builds it when its keys do not say: a scenario key's kind
 
     def common(self) -> dict[str, Any]:
         """What every Step holds: where it stands, as a designer counts and as a file line."""
@@ -113,6 +114,16 @@ class StepKind(Generic[S]):
     def touches_session(self, step: S) -> bool:
         """Whether it needs a live session (after ``end``, only steps that do not may follow)."""
         return True
+
+    # What the loader asks of a scenario key's kind (caller:) before building it.
+
+    def problems(self, raw: RawStep) -> Iterator[SourceError]:
+        """What is wrong in the step's YAML that the schema cannot say (a JSONPath's syntax)."""
+        return iter(())
+
+    def stores(self, raw: RawStep) -> Iterator[str]:
+        """The ``${names}`` the step gives later steps, so that the loader knows them."""
+        return iter(())
 
 
 def at(step: Step | None, message: str) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowtest.client import AsyncFlowClient, Message, SessionInfo, TurnResult
 from flowtest.contract import TERMINATED
-from flowtest.errors import FlowtestError
+from flowtest.errors import FlowtestError, Location
 from flowtest.scenario.model import Case, Step
-from flowtest.steps.base import at, turn_text
+from flowtest.steps.base import StepResult, at, turn_text
 from flowtest.templating import Bindings
-from flowtest.trace import Category, Failure
+from flowtest.trace import Category, Failure, Role
+
+if TYPE_CHECKING:
+    from flowtest.llm.service import LLM
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,28 @@ class RunContext:
     org: str
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
     secret_keys: frozenset[str] = frozenset()
+    concurrency: int = 1  # conversations at once: the runs of a repeated case share it
+    llm: Callable[[], LLM] | None = None  # the run's LLM client, opened on first use (persona:)
+
+
+class TurnRecorder(Protocol):
+    """How a step that takes several turns (the caller) records each as a record of its own."""
+
+    def __call__(
+        self,
+        step: Step,
+        kind: str,
+        role: Role,
+        result: StepResult,
+        title: str,
+        location: Location | None = None,
+    ) -> None: ...
+
+
+def _unrecorded(
+    step: Step, kind: str, role: Role, result: StepResult, title: str, location: Location | None = None
+) -> None:
+    """Outside a runner nobody keeps records."""
 
 
 class ConversationState:
@@ -40,6 +65,8 @@ class ConversationState:
         self.unset: dict[str, str] = {}  # names a skipped optional step would have stored: why
         self.ended = False
         self.secret_values: set[str] = set()
+        # The runner's: a record per turn, timed from the step's start or the turn before.
+        self.record_turn: TurnRecorder = _unrecorded
 
     @property
     def bindings(self) -> Bindings:
