@@ -93,7 +93,7 @@ class ConversationPool:
         """Start these conversations now, in order, at most ``concurrency`` at a time."""
         if self.settings.concurrency <= 1 or not cases:
             return
-        self._fit_open_files(len(cases))
+        self._fit_open_files(sum(case.scenario.repeat for _, case in cases))
         client = self._ensure_client()
         queued = [(case, future) for key, case in cases if (future := self._reserve(key)) is not None]
         self._submit(self._launch(queued, client))
@@ -269,12 +269,12 @@ class ConversationPool:
         slots = asyncio.Semaphore(self._concurrency)
         context = self.context
         for case, future in queued:
-            await slots.acquire()
+            width = await self._take(slots, case)
             if self._stop_launching.is_set() or future.cancelled():
                 future.cancel()
-                slots.release()
+                _give_back(slots, width)
                 continue
-            self._start_task(run_case(case, client, context), future, slots)
+            self._start_task(run_case(case, client, context), future, slots, width)
 
     async def _follow(
         self, upcoming: Callable[[], Sequence[tuple[str, Case]]], client: AsyncFlowClient
@@ -289,24 +289,32 @@ class ConversationPool:
                 future = self._reserve(key)
                 if future is None:
                     continue
-                await slots.acquire()
+                width = await self._take(slots, case)
                 if self._stop_launching.is_set():
                     future.cancel()
-                    slots.release()
+                    _give_back(slots, width)
                     return
-                self._start_task(run_case(case, client, context), future, slots)
+                self._start_task(run_case(case, client, context), future, slots, width)
             # xdist fills the worker's queue as other items finish; look again shortly.
             await asyncio.sleep(_FOLLOW_INTERVAL)
+
+    async def _take(self, slots: asyncio.Semaphore, case: Case) -> int:
+        """A slot per session the case runs at once (``repeat`` runs share the run's concurrency)."""
+        width = max(1, min(case.scenario.repeat, self._concurrency))
+        for _ in range(width):  # only the launcher takes slots: no two wait for each other's
+            await slots.acquire()
+        return width
 
     def _start_task(
         self,
         coroutine: Coroutine[Any, Any, Result],
         future: concurrent.futures.Future[Result],
         slots: asyncio.Semaphore,
+        width: int = 1,
     ) -> None:
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._tracked(coroutine))
-        task.add_done_callback(functools.partial(_settle, future=future, slots=slots))
+        task.add_done_callback(functools.partial(_settle, future=future, slots=slots, width=width))
         # The item gave up waiting (a timeout): the conversation stops and ends its session.
         future.add_done_callback(lambda done: done.cancelled() and loop.call_soon_threadsafe(task.cancel))
 
@@ -436,10 +444,19 @@ def _connection_failure(result: Result) -> str | None:
     )
 
 
+def _give_back(slots: asyncio.Semaphore, width: int) -> None:
+    for _ in range(width):
+        slots.release()
+
+
 def _settle(
-    task: asyncio.Task[Result], *, future: concurrent.futures.Future[Result], slots: asyncio.Semaphore
+    task: asyncio.Task[Result],
+    *,
+    future: concurrent.futures.Future[Result],
+    slots: asyncio.Semaphore,
+    width: int = 1,
 ) -> None:
-    slots.release()
+    _give_back(slots, width)
     if future.done():
         return
     error = None if task.cancelled() else task.exception()

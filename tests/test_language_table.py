@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from flowtest.matchers import MATCHERS
-from flowtest.steps import KINDS, STEP_KEYS, kind_for
+from flowtest.steps import KINDS, SCENARIO_KINDS, STEP_KEYS, kind_for
+from flowtest.steps.caller import CALLER_KEYS, REPLIES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "flowtest" / "schemas" / "scenario.schema.json").read_text(encoding="utf-8"))
@@ -45,6 +46,23 @@ def test_a_step_is_built_by_the_kind_its_action_key_names(kind: object) -> None:
     for key in kind.keys:  # type: ignore[attr-defined]
         assert kind_for({key: None}) is kind
     assert kind_for({"save": {}, "bot": "x"}).name == "bot"  # save beside bot stores from the message
+
+
+def test_a_scenario_keys_kind_has_its_keys_at_the_schemas_top_level() -> None:
+    top = SCHEMA["properties"]
+    for kind in SCENARIO_KINDS:
+        assert kind.keys | kind.modifiers <= set(top), kind.name
+        assert kind.keys <= set(SCHEMA["x-one-of-keys"]["keys"])  # instead of conversation:
+
+
+def test_the_callers_keys_are_the_schemas_and_the_references() -> None:
+    defs = SCHEMA["$defs"]
+    assert set(defs["caller"]["properties"]) == CALLER_KEYS
+    assert set(defs["caller_rule"]["properties"]) == {"when", "reason", *REPLIES}
+    assert set(defs["caller_reply"]["properties"]) == {"reason", *REPLIES}
+    section = DOCS.split("## A caller that finds its own way", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", section))
+    assert CALLER_KEYS | {"when", "reason", "goal", "repeat", "pass_rate", *REPLIES} <= documented
 
 
 def test_the_matchers_are_the_schemas_matcher_keys() -> None:

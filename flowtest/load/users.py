@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent import GreenletExit
@@ -37,7 +37,11 @@ from flowtest.scenario import is_scenario_file
 from flowtest.scenario.loader import ScenarioLoader
 from flowtest.scenario.model import Case, Scenario, cases_of
 from flowtest.session import client_config
+from flowtest.steps.caller import unavailable
 from flowtest.trace import Trace
+
+if TYPE_CHECKING:
+    from flowtest.llm.service import LLM
 
 logger = logging.getLogger(__name__)
 STOP_WAIT = 60.0  # seconds a stopping user waits for its conversation to end its session
@@ -56,6 +60,7 @@ class LoadRun:
     running: set[Conversation] = field(default_factory=set)
     worker_tallies: dict[str, dict[str, int]] = field(default_factory=dict)
     client: AsyncFlowClient | None = None
+    model: LLM | None = None  # persona: callers' LLM, opened on the loop by the first that asks
     closing: Semaphore = field(default_factory=Semaphore)
 
     def connect(self, host: str | None) -> None:
@@ -73,7 +78,14 @@ class LoadRun:
     def context(self) -> RunContext:
         """A fresh ${run_id} per iteration, so that no two sessions collide."""
         secret_keys = frozenset(self.settings.secret_variables)
-        return RunContext(uuid.uuid4().hex[:12], self.settings.org, self.env, secret_keys)
+        return RunContext(uuid.uuid4().hex[:12], self.settings.org, self.env, secret_keys, llm=self.llm)
+
+    def llm(self) -> LLM:
+        if self.model is None:
+            from flowtest.llm.service import LLM
+
+            self.model = LLM.from_settings(self.settings)
+        return self.model
 
     async def converse(self, case: Case) -> Trace:
         """One conversation, once: load runs count every failure, so no scenario retries."""
@@ -106,14 +118,16 @@ class LoadRun:
             if self.client is None:
                 return
             self.bridge.run(self.client.aclose(), STOP_WAIT)
+            if self.model is not None:
+                self.bridge.run(self.model.aclose(), STOP_WAIT)
             self.bridge.close(STOP_WAIT)
             self.client = None
             print(f"flowtest: {self.tally.summary()}", file=sys.stderr, flush=True)
 
 
-def load_scenarios(paths: Sequence[Path], root: Path, utterances: str) -> tuple[Scenario, ...]:
+def load_scenarios(paths: Sequence[Path], root: Path, settings: Settings) -> tuple[Scenario, ...]:
     """Every runnable scenario under ``paths``; a broken file is reported and left out."""
-    loader = ScenarioLoader(root, utterances)
+    loader = ScenarioLoader(root, settings.utterances, settings.text_match)
     found: list[Scenario] = []
     for missing in (path for path in paths if not path.exists()):
         print(f"flowtest: {missing}: no such file or folder", file=sys.stderr)
@@ -124,7 +138,12 @@ def load_scenarios(paths: Sequence[Path], root: Path, utterances: str) -> tuple[
         for invalid in loaded.invalid:
             for error in invalid.errors:
                 print(f"flowtest: {error}", file=sys.stderr)
-        found.extend(scenario for scenario in loaded.scenarios if scenario.skip is None)
+        for scenario in loaded.scenarios:
+            problem = unavailable(settings, scenario)
+            if problem is not None:
+                print(f"flowtest: {problem}", file=sys.stderr)
+            elif scenario.skip is None:
+                found.append(scenario)
     return tuple(found)
 
 
@@ -136,7 +155,7 @@ def scenario_user(paths: Sequence[str | Path] = ("scenarios",), root: Path | Non
     except ConfigError as exc:
         raise SystemExit(f"flowtest: error: {exc}") from None
     folders = [Path(p) if Path(p).is_absolute() else root / p for p in paths]
-    scenarios = load_scenarios(folders, root, settings.utterances)
+    scenarios = load_scenarios(folders, root, settings)
     weighted = [scenario for scenario in scenarios if scenario.weight > 0]
     if not weighted:
         shown = ", ".join(str(p) for p in paths)

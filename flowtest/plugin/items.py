@@ -13,10 +13,8 @@ from flowtest.errors import FlowtestError, ReportedFailure
 from flowtest.plugin.state import STATE, plugin_state
 
 if TYPE_CHECKING:
-    from flowtest.config import Settings
-    from flowtest.errors import SourceError
     from flowtest.scenario.loader import InvalidDocument
-    from flowtest.scenario.model import Case, Scenario
+    from flowtest.scenario.model import Case
     from flowtest.trace import Result
 
 RESULT = pytest.StashKey["Result"]()
@@ -70,12 +68,13 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         from flowtest.scenario.loader import InvalidDocument, duplicate_name
         from flowtest.scenario.model import cases_of
+        from flowtest.steps.caller import unavailable
 
         state = plugin_state(self.config)
         loaded = state.loader.load_file(self.path)
         invalid = list(loaded.invalid)
         for scenario in loaded.scenarios:
-            problem = duplicate_name(scenario, state.names) or _unavailable(state.pool.settings, scenario)
+            problem = duplicate_name(scenario, state.names) or unavailable(state.pool.settings, scenario)
             if problem is not None:
                 invalid.append(InvalidDocument((problem,), scenario.name, scenario.location, scenario.tags))
                 continue
@@ -84,21 +83,6 @@ class ScenarioFile(pytest.File):
         for document in invalid:
             name = document.name or self.path.name
             yield InvalidScenarioItem.from_parent(self, name=f"{name} (broken)", invalid=document)
-
-
-def _unavailable(settings: Settings, scenario: Scenario) -> SourceError | None:
-    """A scenario that needs what this run lacks (persona: an LLM endpoint): an error at collection,
-    naming the setting, never a silent pass or a failure mid-run."""
-    from flowtest.errors import SourceError
-    from flowtest.steps.caller import persona_location
-
-    location = persona_location(scenario)
-    if location is None:
-        return None
-    from flowtest.llm.endpoint import require_endpoint
-
-    problem = require_endpoint(settings, "persona")
-    return None if problem is None else SourceError(location, f"caller.persona: {problem}")
 
 
 class ScenarioItem(pytest.Item):

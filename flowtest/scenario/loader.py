@@ -157,6 +157,7 @@ class ScenarioLoader:
             raw_steps, lists, errors = self._utterances(path, document, raw_steps)
         if not errors:
             errors = _semantic_errors(document, raw_steps, rows, lists)
+            errors += [error for raw in raw_steps if raw.kind is not None for error in raw.kind.problems(raw)]
             errors += _row_errors(document, raw_steps, rows)
         if errors:
             return InvalidDocument(tuple(errors), name, document.location(), tags)
@@ -170,8 +171,8 @@ class ScenarioLoader:
         if kind is None:
             return self._expand(path, document, ("conversation",), None, ())
         key = next(iter(kind.keys))
-        own = RawStep(document.data[key], document, (key,), None, kind)
-        steps, errors = [own], list(kind.problems(own))
+        steps: list[RawStep] = [RawStep(document.data[key], document, (key,), None, kind)]
+        errors: list[SourceError] = []
         for beside in sorted(kind.modifiers & set(document.data)):
             more, more_errors = self._expand(path, document, (beside,), None, ())
             steps.extend(more)

@@ -37,6 +37,7 @@ from flowtest.trace import Category, Failure, Role, message_line, offered
 from flowtest.validation import describe_path
 
 if TYPE_CHECKING:
+    from flowtest.config import Settings
     from flowtest.llm.persona import BotTurn, Reply, Turn
 
 DEFAULT_MAX_TURNS = 20
@@ -231,6 +232,18 @@ def persona_location(scenario: Scenario) -> Location | None:
     return first.persona_location if isinstance(first, CallerStep) else None
 
 
+def unavailable(settings: Settings, scenario: Scenario) -> SourceError | None:
+    """What a scenario needs that these settings lack (persona: an LLM endpoint), as an error at
+    collection naming the setting: never a silent pass, never a failure mid-run."""
+    location = persona_location(scenario)
+    if location is None:
+        return None
+    from flowtest.llm.endpoint import require_endpoint
+
+    problem = require_endpoint(settings, "persona")
+    return None if problem is None else SourceError(location, f"caller.persona: {problem}")
+
+
 def caller_of(scenario: Scenario) -> CallerStep | None:
     first = scenario.steps[0] if scenario.steps else None
     return first if isinstance(first, CallerStep) else None
@@ -283,22 +296,23 @@ async def _rule_turns(step: CallerStep, state: ConversationState) -> StepResult:
         bindings = state.bindings
         if len(taken) >= step.max_turns:
             return StepResult(_out_of_turns(step, state, taken, bindings))
-        answer = _choose(step, state.turn, state.status, bindings)
+        answer = _choose(step, state, bindings)
         if answer is None:
             return StepResult(_unanswered(step, state, len(taken) + 1, bindings))
-        if answer.rule is not None and answer.rule.stores:
-            _store_groups(answer.rule, state, bindings)
         failure = await _take_turn(step, state, answer, taken)
         if failure is not None:
             return StepResult(failure)
     return StepResult(note=_count(len(taken), "turn"))
 
 
-def _choose(
-    step: CallerStep, turn: Sequence[Message], status: str | None, bindings: Bindings
-) -> Answer | None:
+def _choose(step: CallerStep, state: ConversationState, bindings: Bindings) -> Answer | None:
+    """The first rule whose ``when`` holds (its regex groups stored), else otherwise, else None."""
+    turn, status = state.turn, state.status
     for rule in step.rules:
         if rule.when.holds(turn, status, bindings):
+            if rule.stores:
+                _store_groups(rule, state, bindings)
+                bindings = state.bindings  # the reply may name them
             return Answer(rule, _rendered(rule.reply, bindings), rule.describe(bindings), rule.location)
     if step.otherwise is None:
         return None
