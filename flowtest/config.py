@@ -45,6 +45,7 @@ class Settings:
     text_match: TextMode = TextMode.EXACT
     utterances: str = "all"
     seed: int | None = None
+    ignore_messages: tuple[str, ...] = ()
     fields: FieldPaths = FieldPaths()
     # -- the LLM endpoint of `judge` and `persona:` (flowtest/llm) --
     judge_url: str | None = None
@@ -141,6 +142,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
     "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
+    "ignore_messages": _names,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

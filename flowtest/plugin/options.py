@@ -20,6 +20,7 @@ OPTIONS = {
     "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
     "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
     "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
+    "ignore_messages": "comma-separated message types no step consumes nor counts as unchecked, e.g. typing",
 }
 # The response fields of config.FIELD_NAMES, named here so that registering the options
 # imports nothing; tests/test_plugin_footprint.py checks that the two lists agree.

@@ -37,7 +37,9 @@ class PluginState:
         except ConfigError as exc:
             self.settings_error = exc
             settings = Settings()
-        self.loader: ScenarioLoader = ScenarioLoader(root, settings.utterances, settings.text_match)
+        self.loader: ScenarioLoader = ScenarioLoader(
+            root, settings.utterances, settings.text_match, settings.ignore_messages
+        )
         self.pool: ConversationPool = ConversationPool(settings, dict(os.environ))
         worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
         if settings.seed is not None:
