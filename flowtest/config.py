@@ -15,6 +15,7 @@ from flowtest.client.models import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
 from flowtest.matchers import TEXT_MODES, TextMode
+from flowtest.semantic import DEFAULT_MIN
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +44,8 @@ class Settings:
     text_match: TextMode = TextMode.EXACT
     utterances: str = "all"
     seed: int | None = None
+    similar_min: float = DEFAULT_MIN
+    similar_model: str | None = None  # None: the semantic extra's model (flowtest.semantic)
     fields: FieldPaths = FieldPaths()
 
     @property
@@ -110,6 +113,16 @@ def _seed(value: Any) -> int:
         raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
+def _score(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a similarity from 0 to 1, such as 0.45, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"expected a similarity from 0 to 1, such as 0.45, got {value!r}")
+    return number
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -131,6 +144,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
     "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
+    "similar_min": _score,
+    "similar_model": _text,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
