@@ -417,3 +417,34 @@ def test_a_bad_similar_min_setting_is_one_line(tmp_path: Path) -> None:
     assert done.stderr == (
         "flowtest: error: [tool.flowtest] similar_min: expected a similarity from 0 to 1, such as 0.45, got 1.5\n"
     )
+
+
+# -- offline --------------------------------------------------------------------------------
+
+OFFLINE = """
+import sys
+
+events = []
+
+
+def audit(event, args):
+    if event.startswith("socket."):
+        events.append(event)
+    elif event == "open" and isinstance(args[0], str) and args[1] is not None and set(args[1]) & set("wax+"):
+        events.append(f"open {args[0]} {args[1]}")
+
+
+sys.addaudithook(audit)
+from flowtest.semantic import Similarity
+
+print(Similarity().score("Your flight is delayed.", ["Your flight is running late."]).score >= 0.45)
+print(events)
+"""
+
+
+def test_the_model_loads_and_scores_without_a_socket_or_a_file_written() -> None:
+    # Python's audit hooks see every socket and every file opened for writing, whoever opens
+    # it; `pip install .[semantic]` then `unshare -n` does the same for the installed wheel.
+    done = subprocess.run([sys.executable, "-c", OFFLINE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True", "[]"]
