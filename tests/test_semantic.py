@@ -389,6 +389,57 @@ def test_a_factory_may_give_a_function_and_a_wrong_shape_is_told(
     )
 
 
+def _onnx_model(folder: Path) -> Path:
+    """A real (tiny) ONNX transformer stand-in: token vectors looked up by Gather, one token
+    a dimension; [PAD] is not zero, so pooling that ignored the attention mask would show."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "flight": 2, "delayed": 3, "late": 4}
+    table = np.array([[0, 0, 5], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]], dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "input_ids"], ["last_hidden_state"])],
+        "tokens",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", 3])],
+        [numpy_helper.from_array(table, "table")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "model.onnx"))
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_similar_model_can_name_an_onnx_folder(tmp_path: Path) -> None:
+    folder = _onnx_model(tmp_path)
+    done = flowtest(
+        "similar",
+        "flight delayed",
+        "flight late",
+        "flight",
+        "boarding",
+        "--model",
+        f"onnx:{folder}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "1.000  >= 0.45  flight late",
+        "0.707  >= 0.45  flight",
+        "0.000  <  0.45  boarding",
+    ]
+    assert done.stderr == f"flowtest: model onnx:{folder}, min 0.45\n"
+    assert load_embedder(str(folder)).name == f"onnx:{folder}"
+
+
 # -- flowtest similar, on the real model --------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ def _similar(args: argparse.Namespace) -> int:
     minimum = settings.similar_min if args.minimum is None else args.minimum
     similarity = Similarity(args.model if args.model is not None else settings.similar_model)
     try:
+        similarity.prepare([args.reference, *args.texts])  # one batch
         for text in args.texts:
             score = similarity.score(text, [args.reference]).score
             verdict = ">=" if score >= minimum else "< "
