@@ -4,11 +4,13 @@ errors, and `flowtest similar`, on the real default model (the `semantic` extra 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import re
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -275,6 +277,18 @@ def test_conversations_waiting_at_once_share_one_batch_and_the_loop_runs_meanwhi
     assert len(verdicts) == 40
     assert sorted(map(len, counting.batches)) == [1, 40]  # the reference, then every reply at once
     assert run.embedded == 41
+
+
+def test_a_finished_event_loop_is_not_kept_alive_by_the_run(similarity: Similarity) -> None:
+    loops = []
+
+    async def main() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await similarity.acheck("Your flight is late.", ["Your flight is delayed."], minimum=0.45)
+
+    asyncio.run(main())
+    gc.collect()
+    assert loops[0]() is None
 
 
 def test_a_model_failure_reaches_every_waiting_conversation_and_the_next_call_retries() -> None:

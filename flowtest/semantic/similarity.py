@@ -185,7 +185,7 @@ class Similarity:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowtest-similar")
             batcher = self._batchers.get(loop)
             if batcher is None:
-                batcher = self._batchers[loop] = _Batcher(loop, self._executor, self._remember)
+                batcher = self._batchers[loop] = _Batcher(self._executor, self._remember)
             return batcher
 
     # -- scores -------------------------------------------------------------------------
@@ -249,13 +249,8 @@ class _Batcher:
     """Texts awaited by the conversations of one event loop, embedded by the worker thread in
     batches: while one batch runs, the texts that arrive wait together for the next."""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        executor: ThreadPoolExecutor,
-        remember: Callable[[list[str]], list[Vectors]],
-    ) -> None:
-        self._loop = loop
+    def __init__(self, executor: ThreadPoolExecutor, remember: Callable[[list[str]], list[Vectors]]) -> None:
+        # No reference to the loop: the batcher is the value of a weak mapping keyed by it.
         self._executor = executor
         self._remember = remember
         self._waiting: dict[str, asyncio.Future[Vectors]] = {}
@@ -263,26 +258,32 @@ class _Batcher:
         self._drain: asyncio.Task[None] | None = None
 
     async def vectors(self, texts: list[str]) -> list[Vectors]:
+        loop = asyncio.get_running_loop()
         futures = []
         for text in texts:
             future = self._waiting.get(text)
             if future is None:
-                future = self._waiting[text] = self._loop.create_future()
+                future = self._waiting[text] = loop.create_future()
                 future.add_done_callback(_retrieved)
                 self._queue.append(text)
             futures.append(future)
-        if self._drain is None or self._drain.done():
-            self._drain = self._loop.create_task(self._run())
+        if self._drain is None:
+            self._drain = loop.create_task(self._run())
+            self._drain.add_done_callback(self._drained)
         # wait, not gather: a conversation cancelled while it waits must not cancel the
         # futures other conversations wait on too.
         await asyncio.wait(futures)
         return [future.result() for future in futures]
 
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        self._drain = None  # a done task holds its loop, which must be free to go
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
             try:
-                found = await self._loop.run_in_executor(self._executor, self._remember, batch)
+                found = await loop.run_in_executor(self._executor, self._remember, batch)
             except Exception as exc:  # the model failed: every conversation waiting reads why
                 for text in batch:
                     future = self._waiting.pop(text)
