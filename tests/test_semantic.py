@@ -299,7 +299,7 @@ def test_a_model_failure_reaches_every_waiting_conversation_and_the_next_call_re
 
         def embed(self, texts: Sequence[str]) -> Vectors:
             calls.append(list(texts))
-            raise SemanticModelError("the model is gone")
+            raise RuntimeError("the model is gone")
 
     run = Similarity(loader=lambda spec: Broken())
 
@@ -308,12 +308,26 @@ def test_a_model_failure_reaches_every_waiting_conversation_and_the_next_call_re
 
     try:
         outcomes = asyncio.run(main())
-        with pytest.raises(SemanticModelError, match="the model is gone"):
+        with pytest.raises(SemanticModelError, match=r"^similar: the model broken failed: the model is gone$"):
             run.score("a", ["Hello."])
     finally:
         run.close()
-    assert [str(o) for o in outcomes] == ["the model is gone", "the model is gone"]
+    assert [(type(o), str(o)) for o in outcomes] == [
+        (SemanticModelError, "similar: the model broken failed: the model is gone")
+    ] * 2
     assert calls == [["a", "Hello.", "b"], ["a", "Hello."]]
+
+
+def test_a_model_that_loses_a_vector_mid_run_is_one_line(model: Embedder) -> None:
+    class Short:
+        name = "short"
+
+        def embed(self, texts: Sequence[str]) -> Vectors:
+            return model.embed(texts)[:1]
+
+    run = Similarity(loader=lambda spec: Short())
+    with pytest.raises(SemanticModelError, match=r"^similar: the model short gave 1 vectors for 2 texts$"):
+        run.score("a", ["Hello."])
 
 
 # -- loading another model, and the errors a user reads ----------------------------------------

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flowtest.errors import SemanticModelError
 from flowtest.semantic import DEFAULT_MARGIN
 from flowtest.semantic.models import Embedder, load_embedder
 
@@ -137,7 +138,17 @@ class Similarity:
 
     def _embed(self, texts: list[str]) -> Vectors:
         with self._model_lock:
-            vectors = self._load().embed(texts)
+            embedder = self._load()
+            try:
+                vectors = embedder.embed(texts)
+            except SemanticModelError:
+                raise
+            except Exception as exc:  # a user's model broke mid-run: one line, not its traceback
+                raise SemanticModelError(f"similar: the model {embedder.name} failed: {exc}") from None
+            if len(vectors) != len(texts):
+                raise SemanticModelError(
+                    f"similar: the model {embedder.name} gave {len(vectors)} vectors for {len(texts)} texts"
+                )
             self.embedded += len(texts)
             return vectors
 
