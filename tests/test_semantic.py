@@ -308,7 +308,9 @@ def test_a_model_failure_reaches_every_waiting_conversation_and_the_next_call_re
 
     try:
         outcomes = asyncio.run(main())
-        with pytest.raises(SemanticModelError, match=r"^similar: the model broken failed: the model is gone$"):
+        with pytest.raises(
+            SemanticModelError, match=r"^similar: the model broken failed: the model is gone$"
+        ):
             run.score("a", ["Hello."])
     finally:
         run.close()

@@ -20,6 +20,7 @@ from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
 from flowtest.matchers import MATCHERS, BuildContext, Takes, TextMode, regex_group_names
+from flowtest.matchers.meaning import MeaningServices
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
@@ -70,9 +71,11 @@ class ScenarioLoader:
         utterance_mode: str = "all",
         text_match: TextMode = TextMode.EXACT,
         ignore_messages: tuple[str, ...] = (),
+        meaning: MeaningServices | None = None,
     ) -> None:
         self.root = root.resolve()
         self.ignore_messages = frozenset(ignore_messages)
+        self.meaning = meaning if meaning is not None else MeaningServices()
         self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self.utterance_mode = utterance_mode
         self.text_match = text_match
@@ -165,10 +168,27 @@ class ScenarioLoader:
         if not errors:
             errors = _semantic_errors(document, raw_steps, rows, lists)
             errors += _row_errors(document, raw_steps, rows)
+            errors += self._meaning_errors(raw_steps)
         if errors:
             return InvalidDocument(tuple(errors), name, document.location(), tags)
         mode = document.data.get("utterances", self.utterance_mode)
-        return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match, self.ignore_messages)
+        texts = BuildContext(
+            text=True,
+            text_mode=TextMode(document.data.get("text_match", self.text_match)),
+            services=self.meaning,
+        )
+        return _build_scenario(document, raw_steps, rows, lists, mode, texts, self.ignore_messages)
+
+    def _meaning_errors(self, steps: list[RawStep]) -> list[SourceError]:
+        """similar without its model, judge without an endpoint: errors here, never a silent pass."""
+        errors = []
+        for step in steps:
+            for key, at in _meaning_keys(step):
+                problem = self.meaning.similar_problem() if key == "similar" else self.meaning.judge_problem
+                if problem is not None:
+                    where = step.document.key_location(at)
+                    errors.append(SourceError(where, f"{describe_path(at)}: {problem}"))
+        return errors
 
     # -- examples: PATH ----------------------------------------------------------------
 
@@ -394,6 +414,18 @@ def _expand_matchers(data: Any, step: RawStep, library: Library, errors: list[So
     return walk(data, step.at)
 
 
+_MEANING = ("similar", "judge")
+
+
+def _meaning_keys(step: RawStep) -> Iterator[tuple[str, JsonPath]]:
+    """Where a step uses similar or judge (cheap for the steps that hold no mapping inside)."""
+    for key, value in step.data.items():
+        if isinstance(value, (dict, list)):
+            for at, inner in iter_paths(value, (*step.at, key)):
+                if isinstance(inner, dict):
+                    yield from ((name, (*at, name)) for name in _MEANING if name in inner)
+
+
 def _utterance_text(matcher: dict[str, Any]) -> tuple[str, str] | None:
     """The text matcher key whose text is ``{utterance: NAME}``, and the name; else None."""
     for key, value in matcher.items():
@@ -577,12 +609,11 @@ def _build_scenario(
     rows: tuple[Row, ...],
     lists: Mapping[str, UtteranceList],
     utterance_mode: str,
-    text_match: TextMode,
+    texts: BuildContext,
     ignore_messages: frozenset[str],
 ) -> model.Scenario:
     data = document.data
     start = data.get("start", {})
-    texts = BuildContext(text=True, text_mode=TextMode(data.get("text_match", text_match)))
     on_failure = data.get("on_failure", "stop")
     return model.Scenario(
         name=data["name"],

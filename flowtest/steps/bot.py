@@ -21,6 +21,8 @@ from flowtest.matchers import (
     show,
     stored_names,
     text_mode,
+    warm,
+    warmed,
 )
 from flowtest.matchers.text import TEXT_OPTIONS
 from flowtest.scenario.model import PathCheck, Step
@@ -43,6 +45,7 @@ class BotStep(Step):
     saves: tuple[tuple[str, str], ...] = ()  # (name, JSONPath over the message)
     optional: bool = False
     anywhere: bool = False
+    warmed: tuple[Matcher, ...] = ()  # its meaning matchers (similar, judge), warmed before checking
 
     @property
     def kind(self) -> str:
@@ -86,7 +89,7 @@ class BotKind(StepKind[BotStep]):
         else:
             matchers = (build(specs, texts),)
         if len(data) == 1 and matchers:  # a plain bot step, by far the most common: nothing else to read
-            return BotStep(**raw.common(), matchers=matchers)
+            return BotStep(**raw.common(), matchers=matchers, warmed=warmed(matchers))
         return BotStep(
             **raw.common(),
             matchers=matchers,
@@ -94,11 +97,14 @@ class BotKind(StepKind[BotStep]):
             saves=tuple(data["save"].items()) if "save" in data else (),
             optional=data.get("optional", False),
             anywhere=data.get("anywhere", False),
+            warmed=warmed(matchers),
         )
 
     async def run(self, step: BotStep, state: ConversationState) -> StepResult:
         bindings = state.bindings
         matchers: Sequence[Matcher | None] = step.matchers or (None,)  # bot: [A, B]: the next ones, in order
+        if step.warmed:
+            await warm(step.warmed, _candidate_texts(step, state), bindings, state.redactor())
         try:
             for matcher in matchers:
                 failure = _take_message(step, matcher, state, bindings)
@@ -118,6 +124,14 @@ class BotKind(StepKind[BotStep]):
             parts.append(checks_title(step.checks, bindings))
         flags = [flag for flag in ("optional", "anywhere") if getattr(step, flag)]
         return f"{step.kind}: " + ", ".join(parts) + (f" ({', '.join(flags)})" if flags else "")
+
+
+def _candidate_texts(step: BotStep, state: ConversationState) -> list[str]:
+    """The texts the step's matchers will check: the next message's (each next one's, for a list)
+    or, with anywhere, every unchecked one's."""
+    pending = [state.turn[i] for i in range(len(state.turn)) if i not in state.checked]
+    taken = pending if step.anywhere else pending[: len(step.matchers)]
+    return [message.text for message in taken if message.text is not None]
 
 
 def _step_texts(data: dict[str, object], texts: BuildContext) -> BuildContext:

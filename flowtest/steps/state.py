@@ -10,6 +10,7 @@ from typing import Any
 from flowtest.client import AsyncFlowClient, Message, SessionInfo, TurnResult
 from flowtest.contract import TERMINATED
 from flowtest.errors import FlowtestError
+from flowtest.redact import Redactor
 from flowtest.scenario.model import Case, Step
 from flowtest.steps.base import at, turn_text
 from flowtest.templating import Bindings
@@ -53,6 +54,10 @@ class ConversationState:
             **self.saved,
         }
         return Bindings(values, self.context.env, self.unset)
+
+    def redactor(self) -> Redactor:
+        """The API key, secret variables and the values of them learned so far."""
+        return self.client.config.effective_redactor.with_values(self.secret_values)
 
     def session(self) -> str:
         if self.session_id is None:
