@@ -124,3 +124,6 @@ def test_the_report_is_built_and_open_hands_it_to_the_browser(tmp_path: Path) ->
     assert done.stdout.splitlines()[-1] == "flowtest: report written to reports/allure-report/index.html"
     index = project / "reports" / "allure-report" / "index.html"
     assert opened.read_text() == index.as_uri()
+    nowhere = flowtest_run(project, "--open", env={"BROWSER": "false"})  # a browser that fails, or none
+    assert nowhere.returncode == 0
+    assert nowhere.stderr.splitlines()[-1] == f"flowtest: no browser to open it with here; open {index}"

@@ -62,8 +62,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"flowtest: stopped by {stopped_by}; no report (pytest exit {status})", file=sys.stderr)
         return status
     index = _report(results, before)
-    if index is not None and open_report:
-        webbrowser.open(index.as_uri())
+    if index is not None and open_report and not webbrowser.open(index.as_uri()):
+        print(f"flowtest: no browser to open it with here; open {index}", file=sys.stderr)
     if status != 0:
         why = "; the report shows why" if index is not None else ""
         print(f"flowtest: the run failed (pytest exit {status}){why}")
