@@ -24,8 +24,11 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
     return subprocess.run([*FLOWTEST, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
 
 
+ON_PATH = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # as activated
+
+
 def test_init_keeps_what_runs_produce_out_of_git_and_says_what_to_run_next(tmp_path: Path) -> None:
-    here = run("init", cwd=tmp_path)
+    here = run("init", cwd=tmp_path, env=ON_PATH)
     assert here.returncode == 0, here.stderr
     assert (
         here.stdout.splitlines()[-1] == "flowtest: suite ready here; run it and read its report: flowtest run"
@@ -34,9 +37,18 @@ def test_init_keeps_what_runs_produce_out_of_git_and_says_what_to_run_next(tmp_p
         "# What flowtest runs produce (flowtest init)\n"
         "reports/\nnode_modules/\n.venv/\n.pytest_cache/\n__pycache__/\n"
     )
-    there = run("init", "my suite", cwd=tmp_path / "scenarios")
+    there = run("init", "my suite", cwd=tmp_path / "scenarios", env=ON_PATH)
     assert there.stdout.splitlines()[-1] == (
         "flowtest: suite ready in my suite; run it and read its report: cd 'my suite' && flowtest run"
+    )
+
+
+def test_the_last_line_names_flowtest_by_its_path_when_a_new_shell_would_not_find_it(tmp_path: Path) -> None:
+    # The checkout's .venv after `make run`, not activated: `flowtest run` would be "not found".
+    done = run("init", "suite", cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    flowtest = Path(sys.executable).parent / "flowtest"
+    assert done.stdout.splitlines()[-1] == (
+        f"flowtest: suite ready in suite; run it and read its report: cd suite && {flowtest} run"
     )
 
 

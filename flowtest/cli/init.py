@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,5 +38,17 @@ def _init(args: argparse.Namespace) -> int:
         print(f"  wrote {name}")
     where = "here" if args.dir.resolve() == Path.cwd().resolve() else f"in {args.dir}"
     go = "" if where == "here" else f"cd {shlex.quote(str(args.dir))} && "  # as it can be pasted
-    print(f"flowtest: suite ready {where}; run it and read its report: {go}flowtest run")
+    print(f"flowtest: suite ready {where}; run it and read its report: {go}{flowtest_command()} run")
     return 0
+
+
+def flowtest_command() -> str:
+    """flowtest as a new shell finds it: its name when the PATH has this one, else its path
+    (a virtualenv not activated, such as the checkout's .venv after `make run`)."""
+    beside = Path(sys.executable).parent / "flowtest"
+    found = shutil.which("flowtest")
+    if found is not None and (not beside.exists() or os.path.samefile(found, beside)):
+        return "flowtest"
+    if beside.exists():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m flowtest.cli"
