@@ -44,6 +44,10 @@ class Settings:
     utterances: str = "all"
     seed: int | None = None
     fields: FieldPaths = FieldPaths()
+    coverage: bool = False  # --flowtest-coverage: what the run's conversations took, see flowtest.coverage
+    coverage_min: float | None = None  # --flowtest-coverage-min: edge coverage % each flow must reach
+    flows: tuple[str, ...] = ()  # the flows a run should start at all (the observed inventory says)
+    project_root: Path | None = None
 
     @property
     def uses_sandbox(self) -> bool:
@@ -103,6 +107,28 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _percent(value: Any) -> float:
+    text = str(value).strip().removesuffix("%")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected a percentage such as 80, got {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"expected a percentage from 0 to 100, got {value!r}")
+    return number
+
+
 def _seed(value: Any) -> int:
     try:
         return int(str(value).strip())
@@ -131,6 +157,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
     "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
+    "coverage": _flag,
+    "coverage_min": _percent,
+    "flows": _names,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
@@ -169,6 +198,7 @@ def resolve(
         values[key] = root / path if path is not None and not path.is_absolute() else path
     values["fields"] = _field_paths(options, env, pyproject.get("fields", {}))
     values["api_key"] = env.get(API_KEY_VARIABLE) or None
+    values["project_root"] = root
     return Settings(**values)
 
 

@@ -343,7 +343,15 @@ class RunSession:
         from flowtest.sandbox import SandboxConfig, running_sandbox
         from flowtest.sandbox.flows import FlowFilesError
 
-        config = SandboxConfig(flows_dir=self.settings.sandbox_flows, orgs=tuple(sorted(self.orgs)), port=0)
+        settings = self.settings
+        config = SandboxConfig(
+            flows_dir=settings.sandbox_flows,
+            orgs=tuple(sorted(self.orgs)),
+            port=0,
+            # With coverage off, nothing is recorded; on, each session's edges (flowtest.coverage).
+            coverage=settings.coverage,
+            project_root=settings.project_root,
+        )
         try:
             sandbox = self._stack.enter_context(running_sandbox(config))
         except FlowFilesError as exc:
