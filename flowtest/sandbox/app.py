@@ -22,14 +22,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from flowtest.sandbox import engine
+from flowtest.sandbox import COVERAGE_PATH, engine
 from flowtest.sandbox.flows import Flow, FlowSet
 from flowtest.sandbox.paths import PathLog, TakenPath
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/cgw/process/v1/orgs/{orgId}"
-COVERAGE_PATH = "/_sandbox/coverage"  # sandbox-only, outside the contract's paths
 TERMINAL = frozenset({"completed", "terminated", "expired", "error"})
 MAX_TEXT = 4096
 TRANSFER_STATUSES = ("success", "failed", "hangup")
