@@ -41,6 +41,7 @@ class Flow:
     nodes: Mapping[str, Mapping[str, Any]] = field(repr=False)
     defaults: Mapping[str, Any] = field(default_factory=dict, repr=False)
     graph: FlowGraph | None = field(default=None, repr=False, compare=False)
+    document: Document | None = field(default=None, repr=False, compare=False)  # with its marks
 
 
 @dataclass(frozen=True)
@@ -61,27 +62,32 @@ def flow_files(folder: Path) -> list[Path]:
 
 def load_flows(folder: Path, outside: OutsideCheck | None = None) -> dict[str, Flow]:
     """Every flow under ``folder`` by id; all problems at once in a FlowFilesError."""
-    found = load_flow_set(folder, outside)
+    found = load_flow_set(folder, outside, str)
     if found.broken:
         raise FlowFilesError(found.errors)
     return found.flows
 
 
-def load_flow_set(folder: Path, outside: OutsideCheck | None = None) -> FlowSet:
-    """Every flow under ``folder``: a missing folder is a FlowFilesError, a broken file is not."""
+def load_flow_set(
+    folder: Path, outside: OutsideCheck | None = None, display: Callable[[Path], str] = str
+) -> FlowSet:
+    """Every flow under ``folder``: a missing folder is a FlowFilesError, a broken file is not.
+
+    ``display``: a file's path as messages show it (the scenario loader's: relative to the project).
+    """
     if not folder.is_dir():
         location = Location(str(folder), 1, 1)
         raise FlowFilesError([SourceError(location, "flows folder does not exist")])
     flows: dict[str, Flow] = {}
     broken: dict[str, list[SourceError]] = {}
     for path in flow_files(folder):
-        display = str(path)
-        refused = outside(path, display) if outside is not None else None
+        shown = display(path)
+        refused = outside(path, shown) if outside is not None else None
         if refused is not None:
             broken.setdefault(_file_id(path), []).append(refused)
             continue
         try:
-            flow = load_flow_file(path, display)
+            flow = load_flow_file(path, shown)
         except FlowFilesError as exc:
             broken.setdefault(_id_in(exc, path), []).extend(exc.errors)
             continue
@@ -131,7 +137,8 @@ def load_flow_file(path: Path, display: str) -> Flow:
         errors.sort(key=lambda e: (e.location.line, e.location.column))
         raise _BrokenFlowFile(errors, flow_id if isinstance(flow_id, str) and flow_id else None)
     graph = build_graph(document, display)
-    return Flow(data["id"], display, data["start"], data["nodes"], data.get("variables", {}), graph)
+    defaults = data.get("variables", {})
+    return Flow(data["id"], display, data["start"], data["nodes"], defaults, graph, document)
 
 
 def _broken_links(document: Document) -> Iterator[SourceError]:

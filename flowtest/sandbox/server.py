@@ -18,7 +18,7 @@ import uvicorn
 from flowtest.errors import FlowtestError
 from flowtest.sandbox import DEFAULT_API_KEY, DEFAULT_PORT
 from flowtest.sandbox.app import Clock, Faults, Limits, SandboxApi, create_app
-from flowtest.sandbox.flows import FlowSet, OutsideCheck, load_flow_set
+from flowtest.sandbox.flows import FlowSet, load_flow_set
 from flowtest.sandbox.paths import PathLog
 
 logger = logging.getLogger(__name__)
@@ -61,12 +61,12 @@ def build_api(config: SandboxConfig, clock: Clock = time.time) -> SandboxApi:
 
 
 def load_sandbox_flows(config: SandboxConfig) -> FlowSet:
-    outside: OutsideCheck | None = None
-    if config.project_root is not None:
-        from flowtest.scenario.loader import ScenarioLoader  # the scenarios' rule for links out
+    if config.project_root is None:
+        return load_flow_set(config.flows_dir)
+    from flowtest.scenario.loader import ScenarioLoader  # the scenarios' rules: links out, paths shown
 
-        outside = ScenarioLoader(config.project_root).outside
-    return load_flow_set(config.flows_dir, outside)
+    loader = ScenarioLoader(config.project_root)
+    return load_flow_set(config.flows_dir, loader.outside, loader.display)
 
 
 def bind(host: str, port: int) -> socket.socket:
