@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,16 +61,20 @@ def resume_with_text(flow: Flow, state: FlowState, text: str) -> list[Message]:
     node = flow.nodes[name]
 
     def resume(messages: list[Message]) -> None:
-        typed = text
-        for transform in node.get("transform", []):
-            typed = _TRANSFORMS[transform](typed)
-        value = _extract(node["extract"], typed) if "extract" in node else typed
+        value = stored_value(node, text)
         if value is not None:
             set_variable(state.variables, node["ask"], value)
         _take(state, _plan(flow, name).next)
         _run(flow, state, node["next"], messages)
 
     return _guarded(flow, state, resume)
+
+
+def stored_value(node: Mapping[str, Any], text: str) -> str | None:
+    """What an ask node stores for the user's text: transformed, then what ``extract`` finds (or None)."""
+    for transform in node.get("transform", []):
+        text = _TRANSFORMS[transform](text)
+    return _extract(node["extract"], text) if "extract" in node else text
 
 
 def _extract(pattern: str, text: str) -> str | None:
