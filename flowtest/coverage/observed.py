@@ -74,9 +74,11 @@ class Inventory:
         if trace.session_id is not None and trace.steps and trace.steps[0].kind == "start":
             flow.started += 1
         offered: dict[str, str] = {}  # what a press sends (payload, title) -> the button's title
+        # Each status once per conversation that reached it.
+        counts["statuses"].update(
+            {s.status_after for s in trace.steps if s.status_after and s.kind != "teardown"}
+        )
         for step in trace.steps:
-            if step.status_after is not None and step.kind != "teardown":
-                counts["statuses"][step.status_after] += 1
             if step.kind == "user" and step.sent is not None and step.sent in offered:
                 counts["buttons_pressed"][offered[step.sent]] += 1
             elif step.kind == "transfer" and step.sent is not None:
