@@ -95,14 +95,19 @@ conversation:
 RUN_ID = "cov123"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    flows = tmp_path / "scenarios" / "flows"
+def write_project(folder: Path) -> Path:
+    """The pizza flow and its three scenarios, in the layout flowtest init makes."""
+    flows = folder / "scenarios" / "flows"
     flows.mkdir(parents=True)
     (flows / "pizza.flow.yaml").write_text(PIZZA)
     for name, text in (("small", SMALL), ("agent", AGENT), ("large", LARGE_FAILS)):
-        (tmp_path / "scenarios" / f"{name}.scenario.yaml").write_text(text)
-    return tmp_path
+        (folder / "scenarios" / f"{name}.scenario.yaml").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path)
 
 
 def _cases(project: Path, *names: str) -> list[Case]:
