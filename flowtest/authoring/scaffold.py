@@ -83,9 +83,11 @@ def arrow(edge: Edge) -> str:
     return f"{edge.source} -> {edge.target}"
 
 
-def draft_text(flow: Flow, edge: Edge, walk: Walk) -> str:
-    where = f"{flow.path}:{edge.line}"
-    recording = Recording(flow.id, f"Draft: {flow.id} {arrow(edge)}", dict(walk.start_variables))
+def walk_scenario(flow: Flow, walk: Walk, name: str) -> dict[str, Any]:
+    """A walk as a scenario, as ``flowtest record`` writes one: the caller's moves, a check for
+    each bot message (a message worded per session: any of its wordings), each status change.
+    ``flowtest explore`` writes one per walk (flowtest.sandbox.explore.Explorer.walks)."""
+    recording = Recording(flow.id, name, dict(walk.start_variables))
     variants = _one_of_lists(flow)
     for turn in walk.turns:
         if turn.move.kind == "text":
@@ -95,7 +97,12 @@ def draft_text(flow: Flow, edge: Edge, walk: Walk) -> str:
         first = len(recording.steps)
         recording.turn(_turn_result(turn))
         _any_wording(recording.steps[first:], variants, turn.variables)
-    document = recording.scenario(None)
+    return recording.scenario(None)
+
+
+def draft_text(flow: Flow, edge: Edge, walk: Walk) -> str:
+    where = f"{flow.path}:{edge.line}"
+    document = walk_scenario(flow, walk, f"Draft: {flow.id} {arrow(edge)}")
     document = {
         "name": document.pop("name"),
         "flow": document.pop("flow"),
