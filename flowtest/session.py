@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
@@ -29,6 +29,9 @@ from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
 from flowtest.trace import Category, Result
+
+if TYPE_CHECKING:
+    from flowtest.sandbox.server import RunningSandbox
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +50,7 @@ class RunSession:
         self.run_id = uuid.uuid4().hex[:12]
         self.orgs: set[str] = {settings.org}
         self.base_url: str | None = settings.base_url
+        self.sandbox: RunningSandbox | None = None  # the embedded one, once started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: AsyncFlowClient | None = None
@@ -358,6 +362,7 @@ class RunSession:
             lines = "\n".join(str(error) for error in exc.errors)
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
+        self.sandbox = sandbox
         return sandbox.url
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.coverage import FlowCoverage
-from flowtest.coverage.fetch import SandboxSource
+from flowtest.coverage.fetch import LocalSandbox, SandboxSource
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import COVERAGE_PATH, DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.scenario.loader import ScenarioLoader
@@ -290,3 +290,20 @@ def test_flowtest_serve_in_another_process_gives_a_run_what_its_sessions_took(pr
         process.wait(timeout=10)
     assert json.loads((project / "reports" / "coverage.json").read_text()) == EXPECTED
     assert lines == TABLE
+
+
+def test_the_embedded_sandbox_is_read_in_process_with_the_same_result(project: Path) -> None:
+    flows = project / "scenarios" / "flows"
+    with running_sandbox(SandboxConfig(flows_dir=flows, port=0, coverage=True)) as running:
+        cases = _cases(project, "small", "agent", "large")
+        coverage = FlowCoverage(root=project, observe=False, expected_flows=("pizza", "billing"))
+        for case, result in zip(cases, _run(running.url, cases), strict=True):
+            coverage.conversation(case, result)
+        local = coverage.finish(LocalSandbox(running.api, RUN_ID))
+        assert local == coverage.finish(SandboxSource(running.url, DEFAULT_API_KEY, RUN_ID))
+    coverage.merge(local)
+    lines: list[str] = []
+    coverage.report(project / "reports", lines.append)
+    assert lines == [*TABLE, "flows never started (settings: flows): billing"]
+    assert json.loads((project / "reports" / "coverage.json").read_text()) == EXPECTED
+    assert not (project / "reports" / "observed.json").exists()  # nothing observed: the graphs say more

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowtest.client.models import FieldPaths
 from flowtest.coverage.data import FAILED, PASSED, CoverageData, summarise
-from flowtest.coverage.fetch import SandboxSource
+from flowtest.coverage.fetch import LocalSandbox, SandboxSource, Source
 from flowtest.coverage.observed import Inventory, summarise_observed
 from flowtest.coverage.report import (
     COVERAGE_FILE,
@@ -53,19 +53,30 @@ class FlowCoverage:
         expected_flows: tuple[str, ...] = (),
         fields: FieldPaths | None = None,
         root: Path | None = None,
+        observe: bool = True,
     ) -> None:
+        """``observe``: also count the observed inventory (what conversations saw); the embedded
+        sandbox's runs need not, its flow graphs say more, so their conversations cost less."""
         self.minimum, self.expected_flows, self.root = minimum, expected_flows, root
         self.sessions: list[tuple[str, str, bool]] = []  # (session id, flow, passed), each attempt
-        self.inventory = Inventory(fields or FieldPaths())
+        self.inventory = Inventory(fields or FieldPaths()) if observe else None
         self.data = CoverageData()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FlowCoverage:
-        return cls(settings.coverage_min, settings.flows, settings.fields, settings.project_root)
+        return cls(
+            settings.coverage_min,
+            settings.flows,
+            settings.fields,
+            settings.project_root,
+            observe=not settings.uses_sandbox,
+        )
 
     @staticmethod
-    def source(session: RunSession) -> SandboxSource | None:
+    def source(session: RunSession) -> Source | None:
         """Where the run's sessions ran (None before any conversation reached the API)."""
+        if session.sandbox is not None:  # embedded: read in process
+            return LocalSandbox(session.sandbox.api, session.run_id)
         if session.base_url is None:
             return None
         if session.settings.uses_sandbox:
@@ -81,17 +92,19 @@ class FlowCoverage:
         for trace in result.attempts:
             if trace.session_id is not None and trace.outcome is not Outcome.SKIPPED:
                 self.sessions.append((trace.session_id, trace.flow, trace.outcome is Outcome.PASSED))
-        self.inventory.conversation(case, result)
+        if self.inventory is not None:
+            self.inventory.conversation(case, result)
 
     # -- per process --------------------------------------------------------------------
 
-    def finish(self, source: SandboxSource | None) -> dict[str, Any]:
+    def finish(self, source: Source | None) -> dict[str, Any]:
         """This process's data (JSON): the sandbox's graphs and what each session took."""
         data = CoverageData()
         answer = source.fetch() if source is not None else None
         if answer is not None:
             self._count(data, answer)
-        data.observed = self.inventory.as_json()
+        if self.inventory is not None:
+            data.observed = self.inventory.as_json()
         return data.as_json()
 
     def _count(self, data: CoverageData, answer: Mapping[str, Any]) -> None:
@@ -125,7 +138,8 @@ class FlowCoverage:
         """Show the merged data: the terminal, reports/coverage.json and observed.json, the
         Allure coverage page (when ``allure_results``), and the gate."""
         observed = summarise_observed(self.data.observed, self.expected_flows)
-        write_json(reports / OBSERVED_FILE, observed)
+        if self.data.observed.get("flows") or not self.data.graphs:
+            write_json(reports / OBSERVED_FILE, observed)
         if not self.data.graphs:
             for line in observed_lines(observed):
                 write_line(line)
@@ -141,8 +155,12 @@ class FlowCoverage:
         write_json(reports / COVERAGE_FILE, coverage_json(summaries))
         for line in table(summaries, self.data.broken):
             write_line(line)
-        if observed["never_started"]:
-            write_line(f"flows never started (settings: flows): {', '.join(observed['never_started'])}")
+        started = {
+            flow_id for flow_id, counts in self.data.counts.items() if sum(counts.conversations.values())
+        }
+        never = [flow_id for flow_id in self.expected_flows if flow_id not in started]
+        if never:
+            write_line(f"flows never started (settings: flows): {', '.join(never)}")
         if allure_results is not None:
             from flowtest.coverage.page import write_allure_page
 

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowtest.errors import FlowtestError
 from flowtest.sandbox import COVERAGE_PATH
 
+if TYPE_CHECKING:
+    from flowtest.sandbox.app import SandboxApi
+
 _TIMEOUT = 30.0
+
+
+class Source(Protocol):
+    """Where a run asks what its sessions took."""
+
+    def fetch(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class LocalSandbox:
+    """The embedded sandbox, in this process: its answer without HTTP or JSON."""
+
+    api: SandboxApi = field(repr=False)
+    run_id: str
+
+    def fetch(self) -> dict[str, Any] | None:
+        return self.api.taken_paths(run_prefix(self.run_id))
+
+
+def run_prefix(run_id: str) -> str:
+    """The start of the metadata.externalSessionId flowtest gives each session of a run."""
+    return f"flowtest-{run_id}-"
 
 
 @dataclass(frozen=True)
@@ -21,8 +46,7 @@ class SandboxSource:
 
     @property
     def prefix(self) -> str:
-        """The start of the metadata.externalSessionId flowtest gives each session of the run."""
-        return f"flowtest-{self.run_id}-"
+        return run_prefix(self.run_id)
 
     def fetch(self) -> dict[str, Any] | None:
         """The sandbox's answer, or None where the server is no flowtest sandbox (a real deployment)."""

@@ -195,7 +195,10 @@ class SandboxApi:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or key.strip() not in self.keys:
             raise ApiProblem(401, "UNAUTHORIZED", "missing API key" if not header else "unknown API key")
-        prefix = request.query_params.get("prefix", "")
+        return JSONResponse(self.taken_paths(request.query_params.get("prefix", "")))
+
+    def taken_paths(self, prefix: str) -> dict[str, Any]:
+        """The coverage endpoint's answer; the embedded sandbox's run reads it in process."""
         graphs = {flow_id: flow.graph for flow_id, flow in self.flows.items() if flow.graph is not None}
         body: dict[str, Any] = {
             "recording": self.paths is not None,
@@ -212,7 +215,7 @@ class SandboxApi:
             ]
             body["sessions"] = self.paths.select(prefix, live, graphs)
             body["forgotten"] = self.paths.forgotten
-        return JSONResponse(body)
+        return body
 
     # -- the steps every call shares ------------------------------------------------
 

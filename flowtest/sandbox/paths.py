@@ -36,6 +36,7 @@ class PathLog:
         self.kept: OrderedDict[str, TakenPath] = OrderedDict()
         self.forgotten = 0
         self._shared: dict[frozenset[int], frozenset[int]] = {}
+        self._entered: dict[tuple[str, frozenset[int]], list[str]] = {}  # per distinct path, once
 
     def keep(self, session_id: str, flow: str, metadata: Mapping[str, Any], taken: Iterable[int]) -> None:
         path = TakenPath.of(flow, metadata, taken)
@@ -55,15 +56,23 @@ class PathLog:
         for session_id, path in (*self.kept.items(), *live):
             if not (path.external_id or "").startswith(prefix):
                 continue
-            graph = graphs.get(path.flow)
-            edges = sorted(path.edges)
             sessions[session_id] = {
                 "flow": path.flow,
                 EXTERNAL_ID: path.external_id,
-                "nodes": graph.nodes_entered(edges) if graph is not None else [],
-                "edges": edges,
+                "nodes": self._nodes(path, graphs.get(path.flow)),
+                "edges": sorted(path.edges),
             }
         return sessions
+
+    def _nodes(self, path: TakenPath, graph: FlowGraph | None) -> list[str]:
+        """The nodes a path entered: worked out once per distinct path (most sessions share one)."""
+        key = (path.flow, path.edges)
+        nodes = self._entered.get(key)
+        if nodes is None:
+            nodes = graph.nodes_entered(path.edges) if graph is not None else []
+            if len(self._entered) < self.limit:
+                self._entered[key] = nodes
+        return nodes
 
 
 def _external(metadata: Mapping[str, Any]) -> str | None:
