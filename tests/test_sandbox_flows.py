@@ -243,3 +243,18 @@ def test_a_flow_file_linked_outside_the_project_is_neither_read_nor_echoed(tmp_p
         out, err = served.communicate(timeout=10)
     for output in (validated.stdout + validated.stderr, ran.stdout + ran.stderr, out + err):
         assert "TOP-SECRET-42" not in output and "nowhere" not in output
+
+
+def test_validate_says_one_of_replaces_text(tmp_path: Path) -> None:
+    folder = _flows(
+        tmp_path,
+        w="id: w\nstart: a\nnodes:\n  a:\n    say:\n      - text: Hi\n        one_of: [Hello, Hey]\n",
+    )
+    result = subprocess.run(
+        [*FLOWTEST, "validate", str(folder)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (
+        result.stdout
+        == "flows/w.flow.yaml:6:9: error: nodes.a.say[0]: 'one_of' replaces 'text': give one of them\n"
+    )
+    assert result.returncode == 1
