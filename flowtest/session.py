@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
@@ -31,7 +31,7 @@ from flowtest.scenario.model import Case
 from flowtest.trace import Category, Result
 
 if TYPE_CHECKING:
-    from flowtest.llm.service import LLM
+    from flowtest.sandbox.server import RunningSandbox
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,10 +50,10 @@ class ConversationPool:
         self.run_id = uuid.uuid4().hex[:12]
         self.orgs: set[str] = {settings.org}
         self.base_url: str | None = settings.base_url
+        self.sandbox: RunningSandbox | None = None  # the embedded one, once started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: AsyncFlowClient | None = None
-        self._llm: LLM | None = None  # persona: callers' model, opened by the first that asks
         self._stack = contextlib.ExitStack()
         self._start_error: FlowtestError | None = None
         self._pending: dict[str, concurrent.futures.Future[Result]] = {}
@@ -65,6 +65,8 @@ class ConversationPool:
         self._concurrency = settings.concurrency  # lowered to fit the open-file limit, see prefetch
         self._restore_signals: Callable[[], None] | None = None
         self.notify: Callable[[str], None] = _to_stderr
+        # Closed on the conversations' loop at the end (the meaning services' LLM client).
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
 
     @functools.cached_property
     def redactor(self) -> Redactor:
@@ -76,16 +78,7 @@ class ConversationPool:
     @property
     def context(self) -> RunContext:
         secret_keys = frozenset(self.settings.secret_variables)
-        return RunContext(self.run_id, self.settings.org, self.env, secret_keys, self._concurrency, self.llm)
-
-    def llm(self) -> LLM:
-        """The run's LLM client (``persona:``): made by the first conversation that asks, on the loop
-        the conversations share (only that loop calls this), closed with the pool."""
-        if self._llm is None:
-            from flowtest.llm.service import LLM
-
-            self._llm = LLM.from_settings(self.settings)
-        return self._llm
+        return RunContext(self.run_id, self.settings.org, self.env, secret_keys, self._concurrency)
 
     # -- what the plugin calls ---------------------------------------------------------
 
@@ -188,22 +181,23 @@ class ConversationPool:
         if self._restore_signals is not None:
             self._restore_signals()
             self._restore_signals = None
-        closing = [client.aclose() for client in (self._client, self._llm) if client is not None]
         if self._loop is not None and self._thread is not None:
             self.cancel_all()
-            for done in closing:
-                asyncio.run_coroutine_threadsafe(done, self._loop).result(_CANCEL_WAIT)
+            asyncio.run_coroutine_threadsafe(self._aclose(), self._loop).result(_CANCEL_WAIT)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(_CANCEL_WAIT)
             self._loop.close()
         elif self._loop is not None:
-            for done in closing:
-                self._loop.run_until_complete(done)
+            self._loop.run_until_complete(self._aclose())
             self._loop.close()
-        else:
-            for done in closing:
-                done.close()  # never started: nothing to close
         self._stack.close()
+
+    async def _aclose(self) -> None:
+        for close in self.on_close:
+            with contextlib.suppress(Exception):  # closing a helper never hides the run's outcome
+                await close()
+        if self._client is not None:
+            await self._client.aclose()
 
     @property
     def _threaded(self) -> bool:
@@ -368,13 +362,22 @@ class ConversationPool:
         from flowtest.sandbox import SandboxConfig, running_sandbox
         from flowtest.sandbox.flows import FlowFilesError
 
-        config = SandboxConfig(flows_dir=self.settings.sandbox_flows, orgs=tuple(sorted(self.orgs)), port=0)
+        settings = self.settings
+        config = SandboxConfig(
+            flows_dir=settings.sandbox_flows,
+            orgs=tuple(sorted(self.orgs)),
+            port=0,
+            # With coverage off, nothing is recorded; on, each session's edges (flowtest.coverage).
+            coverage=settings.coverage,
+            project_root=settings.project_root,
+        )
         try:
             sandbox = self._stack.enter_context(running_sandbox(config))
         except FlowFilesError as exc:
             lines = "\n".join(str(error) for error in exc.errors)
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
+        self.sandbox = sandbox
         return sandbox.url
 
 

@@ -1,6 +1,6 @@
 """``${NAME}`` templates in scenario strings. Names are looked up, never evaluated.
 
-``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``;
+``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, ``${uuid}``;
 ``$${`` writes a literal ``${``. A string that is exactly one ``${...}`` keeps the
 value's JSON type.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
-BUILTINS = frozenset({"run_id", "scenario_id"})
+BUILTINS = frozenset({"run_id", "scenario_id", "uuid"})
 
 
 class TemplateError(ValueError):

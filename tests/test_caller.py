@@ -1,6 +1,6 @@
-"""`caller:` + `goal:` and `repeat:` against a real help desk on loopback whose questions come in
-another order in every session (tests/deskserver.py): the texts a user reads, every mode, and
-no session left open."""
+"""`caller:` + `goal:` and `repeat:` against a help desk in the sandbox whose questions come in
+another order in every session (tests/fixtures/desk-flows): the texts a user reads, every mode,
+and no session left open."""
 
 from __future__ import annotations
 
@@ -10,17 +10,24 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
+from flowtest.sandbox.app import Faults
+from flowtest.sandbox.server import RunningSandbox
 from flowtest.scenario.loader import ScenarioLoader
-from tests.conftest import FLOWTEST, PYTEST, failure_sections, run_pytest
-from tests.deskserver import Desk, desk_server
-from tests.llmserver import LLMServer, PersonaRule, llm_server
+from tests.conftest import FLOWTEST, PYTEST, failure_sections, run_pytest, sandbox_config
+from tests.llmserver import JudgeRule, LLMServer, PersonaRule, llm_server
 from tests.test_signals import wait_until
 
-ENV = {"FLOWTEST_API_KEY": "desk-key"}
+ENV = {"FLOWTEST_API_KEY": DEFAULT_API_KEY}
+DESK_FLOWS = Path(__file__).resolve().parent / "fixtures" / "desk-flows"
+# With this seed, sessions 1 to 6 of a sandbox ask name, ticket, ticket, topic, ticket and topic
+# first; started with flaky: "yes", sessions 5 and 6 end in error.
+SEED = 7
 CALLER = """\
 name: The caller answers the desk in any order
 flow: desk
@@ -56,14 +63,21 @@ conversation:
 """
 
 
+@contextmanager
+def desk_sandbox(latency: float = 0.0) -> Iterator[RunningSandbox]:
+    """A sandbox of its own: its sessions ask in the orders SEED gives, from the first."""
+    with running_sandbox(sandbox_config(flows_dir=DESK_FLOWS, faults=Faults(latency, seed=SEED))) as running:
+        yield running
+
+
 @pytest.fixture
-def desk() -> Iterator[Desk]:
-    with desk_server() as running:
+def desk() -> Iterator[RunningSandbox]:
+    with desk_sandbox() as running:
         yield running
 
 
 def run(
-    folder: Path, desk: Desk, *args: str, env: dict[str, str] | None = None
+    folder: Path, desk: RunningSandbox, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return run_pytest(
         folder,
@@ -90,23 +104,26 @@ def failure(result: subprocess.CompletedProcess[str], name: str) -> str:
 # -- the caller finds its way where a script by position does not -------------------------
 
 
-def test_a_script_by_position_fails_where_the_caller_passes(tmp_path: Path, desk: Desk) -> None:
-    write(tmp_path, CALLER.format(extra="repeat: 3\n"), "caller")
-    write(tmp_path, SCRIPT, "script")
-    result = run(tmp_path, desk, "-p", "no:randomly")
+MISPLACED = (
+    "failed at 1-script.scenario.yaml:6:5 (session ses_X): conversation[1]: bot message 2 of the turn "
+    "does not match"
+)
+
+
+def test_a_script_by_position_fails_where_the_caller_passes(tmp_path: Path, desk: RunningSandbox) -> None:
+    write(tmp_path, SCRIPT, "1-script")  # sessions 1 to 3: it gets the one order it was written for
+    write(tmp_path, CALLER.format(extra="repeat: 3\n"), "2-caller")
+    result = run(tmp_path, desk)
     assert "1 failed, 1 passed" in result.stdout, result.stdout
     text = failure(result, "A script by position")
     assert text.splitlines()[1:5] == [
         "1 of 3 runs passed (33%, pass_rate 1): 3 needed",
         "  run 1: passed (session ses_X)",
-        "  run 2: failed at script.scenario.yaml:6:5 (session ses_X): conversation[1]: bot message 2 of the "
-        "turn does not match",
-        "  run 3: failed at script.scenario.yaml:6:5 (session ses_X): conversation[1]: bot message 2 of the "
-        "turn does not match",
+        f"  run 2: {MISPLACED}",
+        f"  run 3: {MISPLACED}",
     ], text
-    orders = {session.order for session in desk.sessions.values()}
-    assert len(orders) == 3  # each of the three orders was asked, by both scenarios
-    assert desk.open_sessions == []
+    assert desk.api.started == 6
+    assert desk.open_sessions == 0
 
 
 # The first session of a desk asks name, ticket, topic: how each transcript below starts.
@@ -121,7 +138,7 @@ OPENING = (
 GOAL_FAILS = CALLER.format(extra="").replace("$.topic: billing", "$.topic: tech")
 
 
-def test_each_turn_is_shown_with_the_rule_that_answered_it(tmp_path: Path, desk: Desk) -> None:
+def test_each_turn_is_shown_with_the_rule_that_answered_it(tmp_path: Path, desk: RunningSandbox) -> None:
     write(tmp_path, GOAL_FAILS)
     result = run(tmp_path, desk)
     assert failure(result, "The caller answers the desk in any order") == (
@@ -137,13 +154,13 @@ def test_each_turn_is_shown_with_the_rule_that_answered_it(tmp_path: Path, desk:
         "        [status: completed]\n"
         '  ✗ goal[2]: variables: $.ticket == "INC0060245", $.topic == "tech"'
     )
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
 
 
 REASKED = "That is not a ticket number, it looks like INC123. | What is your ticket number?"
 
 
-def test_max_turns_names_the_last_turns_and_the_rules_tried(tmp_path: Path, desk: Desk) -> None:
+def test_max_turns_names_the_last_turns_and_the_rules_tried(tmp_path: Path, desk: RunningSandbox) -> None:
     looping = (
         CALLER.format(extra="")
         .replace("ticket: INC0060245}", "ticket: none}")
@@ -170,10 +187,10 @@ def test_max_turns_names_the_last_turns_and_the_rules_tried(tmp_path: Path, desk
         "  bot   That is not a ticket number, it looks like INC123.\n"
         "  bot   What is your ticket number?\n" * 3 + "  ✗ caller: caller: 3 rules, max_turns 4"
     )
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
 
 
-def test_a_turn_no_rule_matches_fails_without_otherwise(tmp_path: Path, desk: Desk) -> None:
+def test_a_turn_no_rule_matches_fails_without_otherwise(tmp_path: Path, desk: RunningSandbox) -> None:
     text = CALLER.format(extra="")
     only_names = text[: text.index("    - when: {contains: ticket")] + text[text.index("  max_turns") :]
     write(tmp_path, only_names)
@@ -185,10 +202,10 @@ def test_a_turn_no_rule_matches_fails_without_otherwise(tmp_path: Path, desk: De
         "  actual: bot: What is your ticket number? (status awaiting_input)\n"
         "\n" + OPENING + "  ✗ caller: caller: 1 rule, max_turns 6"
     )
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
 
 
-def test_press_names_a_button_the_turn_must_offer(tmp_path: Path, desk: Desk) -> None:
+def test_press_names_a_button_the_turn_must_offer(tmp_path: Path, desk: RunningSandbox) -> None:
     write(tmp_path, CALLER.format(extra="").replace("press: Billing", "press: Refunds"))
     result = run(tmp_path, desk)
     text = failure(result, "The caller answers the desk in any order")
@@ -198,7 +215,7 @@ def test_press_names_a_button_the_turn_must_offer(tmp_path: Path, desk: Desk) ->
         '  expected: a button "Refunds"',
         '  actual: buttons: "Billing", "Technical", "Talk to a person"',
     ], text
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
 
 
 TRANSFER_AND_END = """\
@@ -232,16 +249,11 @@ goal:
 """
 
 
-def test_transfer_and_end_replies(tmp_path: Path, desk: Desk) -> None:
+def test_transfer_and_end_replies(tmp_path: Path, desk: RunningSandbox) -> None:
     write(tmp_path, TRANSFER_AND_END)
     result = run(tmp_path, desk, "-v")
     assert "2 passed" in result.stdout, result.stdout
-    requests = desk.server.requests if desk.server is not None else []
-    transfers = [body for method, _, body, _ in requests if "transferResult" in body]
-    assert transfers == [{"transferResult": {"status": "success"}}]
-    ended = [path for method, path, _, _ in requests if method == "DELETE"]
-    assert len(ended) == 2  # one each: the hang-up's End Session is the only one of its session
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
 
 
 DEAD = CALLER.format(extra="").replace(
@@ -252,7 +264,7 @@ DEAD = CALLER.format(extra="").replace(
 
 @pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_rules_that_never_fired_are_reported_after_the_run(
-    tmp_path: Path, desk: Desk, mode: list[str]
+    tmp_path: Path, desk: RunningSandbox, mode: list[str]
 ) -> None:
     write(tmp_path, DEAD, "dead")
     write(tmp_path, DEAD.replace("name: The caller", "name: Another caller"), "again")
@@ -265,7 +277,7 @@ def test_rules_that_never_fired_are_reported_after_the_run(
     ], result.stdout
 
 
-def test_a_rule_that_fired_in_any_run_is_not_dead(tmp_path: Path, desk: Desk) -> None:
+def test_a_rule_that_fired_in_any_run_is_not_dead(tmp_path: Path, desk: RunningSandbox) -> None:
     write(tmp_path, CALLER.format(extra="repeat: 3\n"))
     result = run(tmp_path, desk)
     assert "1 passed" in result.stdout
@@ -280,7 +292,9 @@ MODES = {
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_every_mode_runs_callers_and_ends_every_session(tmp_path: Path, desk: Desk, mode: str) -> None:
+def test_every_mode_runs_callers_and_ends_every_session(
+    tmp_path: Path, desk: RunningSandbox, mode: str
+) -> None:
     for number in range(3):
         write(
             tmp_path,
@@ -289,42 +303,39 @@ def test_every_mode_runs_callers_and_ends_every_session(tmp_path: Path, desk: De
         )
     result = run(tmp_path, desk, *MODES[mode])
     assert "3 passed" in result.stdout, result.stdout
-    assert len(desk.sessions) == 9
-    assert desk.open_sessions == []
+    assert desk.api.started == 9
+    assert desk.open_sessions == 0
 
 
-FLAKY = CALLER.format(extra="repeat: 6\npass_rate: RATE\n")
+FLAKY = CALLER.format(extra='start: {variables: {flaky: "yes"}}\nrepeat: 6\npass_rate: RATE\n')
 
 
 @pytest.mark.parametrize("mode", ["serial", "concurrent"])
 def test_repeat_passes_when_the_share_passes(tmp_path: Path, mode: str) -> None:
-    with desk_server(Desk(broken_every=3)) as desk:  # runs 3 and 6 end in error
+    with desk_sandbox() as desk:  # runs 5 and 6 end in error
         write(tmp_path, FLAKY.replace("RATE", "0.6"), "enough")
         result = run(tmp_path, desk, "-W", "always", *MODES[mode])
         assert "1 passed" in result.stdout, result.stdout
         assert "4 of 6 runs passed (67%, pass_rate 0.6)" in result.stdout
-        assert desk.open_sessions == []
+        assert desk.open_sessions == 0
 
 
 def test_repeat_fails_below_the_share_and_shows_every_run(tmp_path: Path) -> None:
-    with desk_server(Desk(broken_every=3)) as desk:
+    with desk_sandbox() as desk:
         write(tmp_path, FLAKY.replace("RATE", "0.8"))
         result = run(tmp_path, desk)
         text = failure(result, "The caller answers the desk in any order")
-        assert desk.open_sessions == []
+        assert desk.open_sessions == 0
     failed = (
-        "failed at case.scenario.yaml:16:5 (session ses_X): goal[0]: the session is error, expected completed"
+        "failed at case.scenario.yaml:17:5 (session ses_X): goal[0]: the session is error, expected completed"
     )
     assert text.split("\nTranscript")[0] == (
-        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:16:5\n'
+        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:17:5\n'
         "4 of 6 runs passed (67%, pass_rate 0.8): 5 needed\n"
-        "  run 1: passed (session ses_X)\n"
-        "  run 2: passed (session ses_X)\n"
-        f"  run 3: {failed}\n"
-        "  run 4: passed (session ses_X)\n"
-        "  run 5: passed (session ses_X)\n"
+        + "".join(f"  run {number}: passed (session ses_X)\n" for number in range(1, 5))
+        + f"  run 5: {failed}\n"
         f"  run 6: {failed}\n"
-        "Run 3, the first that did not pass:\n"
+        "Run 5, the first that did not pass:\n"
         "goal[0]: the session is error, expected completed\n"
         "  expected: completed\n"
         "  actual: error\n"
@@ -364,10 +375,10 @@ def test_a_persona_plays_the_caller_and_a_rerun_asks_nothing(tmp_path: Path) -> 
         }
         asked = []
         for _ in range(2):  # a new desk each time: its first session asks in the same order
-            with desk_server() as desk:
+            with desk_sandbox() as desk:
                 result = run(tmp_path, desk, env=env)
                 assert "1 passed" in result.stdout, result.stdout + result.stderr
-                assert desk.open_sessions == []
+                assert desk.open_sessions == 0
             asked.append(model.count("persona"))
     assert asked == [3, 3]  # three turns asked once; the rerun replayed the cache
     assert len(list((cache / "persona").rglob("*.json"))) == 3
@@ -375,7 +386,9 @@ def test_a_persona_plays_the_caller_and_a_rerun_asks_nothing(tmp_path: Path) -> 
     assert "Ada, a customer who answers in few words" in prompt  # the persona's ${name} is a fact
 
 
-def test_a_persona_without_an_endpoint_is_an_error_at_collection(tmp_path: Path, desk: Desk) -> None:
+def test_a_persona_without_an_endpoint_is_an_error_at_collection(
+    tmp_path: Path, desk: RunningSandbox
+) -> None:
     write(tmp_path, PERSONA)
     env = {key: "" for key in os.environ if key.startswith("FLOWTEST_JUDGE")}
     result = run(tmp_path, desk, env=env)
@@ -384,30 +397,27 @@ def test_a_persona_without_an_endpoint_is_an_error_at_collection(tmp_path: Path,
         "judge_url (for a local Ollama: http://localhost:11434/v1) and judge_model, in [tool.flowtest], as "
         "FLOWTEST_JUDGE_URL or with --flowtest-judge-url (see docs/llm.md)"
     )
-    assert desk.sessions == {}  # never at run time
+    assert desk.api.started == 0  # never at run time
 
 
 def test_allure_and_the_html_transcript_show_every_run_and_the_rate(tmp_path: Path) -> None:
     results = tmp_path / "results"
     suite = tmp_path / "suite"
     suite.mkdir()
-    with desk_server(Desk(broken_every=3)) as desk:
-        write(suite, FLAKY.replace("RATE", "0.8").replace("repeat: 6", "repeat: 3"))
+    with desk_sandbox() as desk:
+        write(suite, FLAKY.replace("RATE", "0.8"))
         run_pytest(suite, f"--flowtest-base-url={desk.url}", f"--flowtest-allure-results={results}", env=ENV)
     (found,) = [json.loads(path.read_text()) for path in results.glob("*-result.json")]
     assert found["status"] == "failed"
-    assert found["statusDetails"]["message"].startswith("2 of 3 runs passed (67%, pass_rate 0.8); goal[0]")
-    assert [step["name"] for step in found["steps"]] == [
-        "run 1: passed (session ses_1)",
-        "run 2: passed (session ses_2)",
-        "run 3: failed (session ses_3)",
-    ]
+    assert found["statusDetails"]["message"].startswith("4 of 6 runs passed (67%, pass_rate 0.8); goal[0]")
+    names = [re.sub(r"ses_\w+", "ses_X", step["name"]) for step in found["steps"]]
+    assert names == [f"run {n}: {'passed' if n < 5 else 'failed'} (session ses_X)" for n in range(1, 7)]
     turns = [step["name"] for step in found["steps"][0]["steps"]]
     assert turns[1] == 'user: Ada (rule 1: when contains "your name")'
     html = found["descriptionHtml"]
-    assert "2 of 3 runs passed (67%, pass_rate 0.8): failed" in html
-    assert [html.count(f"run {n} of 3: ") for n in (1, 2, 3)] == [1, 1, 1]
-    assert html.count("ses_3") >= 1 and html.count("class='chat'") == 3
+    assert "4 of 6 runs passed (67%, pass_rate 0.8): failed" in html
+    assert [html.count(f"run {n} of 6: ") for n in range(1, 7)] == [1] * 6
+    assert html.count("class='chat'") == 6
     assert "user · " in html and "rule 1: when contains &quot;your name&quot;" in html
 
 
@@ -484,7 +494,7 @@ def test_texts_in_a_caller_are_sent_as_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_mid_turn_still_ends_the_callers_sessions(tmp_path: Path, signum: signal.Signals) -> None:
     write(tmp_path, CALLER.format(extra="repeat: 2\n"))
-    with desk_server(Desk(send_delay=30)) as desk:
+    with desk_sandbox(latency=0.5) as desk:
         command = [*PYTEST, "--rootdir", str(tmp_path), str(tmp_path), f"--flowtest-base-url={desk.url}"]
         process = subprocess.Popen(
             [*command, "--flowtest-concurrency", "2", "--flowtest-allure-results="],
@@ -494,20 +504,15 @@ def test_a_signal_mid_turn_still_ends_the_callers_sessions(tmp_path: Path, signu
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wait_until(lambda: len(desk.open_sessions) == 2 and len(_sends(desk)) == 2)
+        wait_until(lambda: desk.open_sessions == 2)  # each call takes 0.5 s: the signal lands mid-call
         process.send_signal(signum)
         output, _ = process.communicate(timeout=60)
-        assert desk.open_sessions == [], output
+        assert desk.open_sessions == 0, output
     assert process.returncode == 2, output
 
 
-def _sends(desk: Desk) -> list[str]:
-    requests = desk.server.requests if desk.server is not None else []
-    return [path for method, path, _, _ in list(requests) if method == "POST" and path.endswith("/messages")]
-
-
 def test_flowtest_load_runs_a_caller_like_any_scenario_and_ends_its_sessions(
-    tmp_path: Path, desk: Desk
+    tmp_path: Path, desk: RunningSandbox
 ) -> None:
     write(tmp_path, CALLER.format(extra=""))
     result = subprocess.run(
@@ -523,4 +528,25 @@ def test_flowtest_load_runs_a_caller_like_any_scenario_and_ends_its_sessions(
     found = re.search(r"flowtest: (\d+) session\(s\) started, \1 ended, 0 may still be open", output)
     assert found is not None and int(found.group(1)) > 3, output
     assert "desk: turn 3 (user)" in output  # each caller turn is a request of its own
-    assert desk.open_sessions == []
+    assert desk.open_sessions == 0
+
+
+def test_similar_and_judge_pick_rules_by_meaning(tmp_path: Path, desk: RunningSandbox) -> None:
+    meaning = (
+        CALLER.format(extra="")
+        .replace("{contains: your name}", "{similar: May I have your name?}")
+        .replace("{contains: ticket number}", "{judge: asks for a ticket number}")
+    )
+    write(tmp_path, meaning)
+    rules = [JudgeRule("ticket number", "ticket number", True, "it asks for one")]
+    with llm_server(LLMServer(judge_rules=rules)) as model:
+        env = {
+            "FLOWTEST_JUDGE_URL": model.url,
+            "FLOWTEST_JUDGE_MODEL": "test-model",
+            "FLOWTEST_JUDGE_CACHE": str(tmp_path / "cache"),
+        }
+        result = run(tmp_path, desk, env=env)
+    assert "1 passed" in result.stdout, result.stdout + result.stderr
+    asked = [call.body["messages"][-1]["content"] for call in model.calls]
+    assert any("What is your ticket number?" in question for question in asked)
+    assert desk.open_sessions == 0

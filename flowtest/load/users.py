@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent
 from gevent import GreenletExit
@@ -32,6 +32,7 @@ from flowtest.config import Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load.bridge import LoopBridge, Ticket
 from flowtest.load.samples import SessionTally, samples
+from flowtest.matchers.meaning import MeaningServices
 from flowtest.runner import Conversation, RunContext
 from flowtest.scenario import is_scenario_file
 from flowtest.scenario.loader import ScenarioLoader
@@ -39,9 +40,6 @@ from flowtest.scenario.model import Case, Scenario, cases_of
 from flowtest.session import client_config
 from flowtest.steps.caller import unavailable
 from flowtest.trace import Trace
-
-if TYPE_CHECKING:
-    from flowtest.llm.service import LLM
 
 logger = logging.getLogger(__name__)
 STOP_WAIT = 60.0  # seconds a stopping user waits for its conversation to end its session
@@ -60,7 +58,8 @@ class LoadRun:
     running: set[Conversation] = field(default_factory=set)
     worker_tallies: dict[str, dict[str, int]] = field(default_factory=dict)
     client: AsyncFlowClient | None = None
-    model: LLM | None = None  # persona: callers' LLM, opened on the loop by the first that asks
+    # similar, judge and persona: the model and the LLM client, made on the loop by the first use.
+    meaning: MeaningServices = field(default_factory=MeaningServices)
     closing: Semaphore = field(default_factory=Semaphore)
 
     def connect(self, host: str | None) -> None:
@@ -78,14 +77,7 @@ class LoadRun:
     def context(self) -> RunContext:
         """A fresh ${run_id} per iteration, so that no two sessions collide."""
         secret_keys = frozenset(self.settings.secret_variables)
-        return RunContext(uuid.uuid4().hex[:12], self.settings.org, self.env, secret_keys, llm=self.llm)
-
-    def llm(self) -> LLM:
-        if self.model is None:
-            from flowtest.llm.service import LLM
-
-            self.model = LLM.from_settings(self.settings)
-        return self.model
+        return RunContext(uuid.uuid4().hex[:12], self.settings.org, self.env, secret_keys)
 
     async def converse(self, case: Case) -> Trace:
         """One conversation, once: load runs count every failure, so no scenario retries."""
@@ -118,16 +110,17 @@ class LoadRun:
             if self.client is None:
                 return
             self.bridge.run(self.client.aclose(), STOP_WAIT)
-            if self.model is not None:
-                self.bridge.run(self.model.aclose(), STOP_WAIT)
+            self.bridge.run(self.meaning.aclose(), STOP_WAIT)
             self.bridge.close(STOP_WAIT)
             self.client = None
             print(f"flowtest: {self.tally.summary()}", file=sys.stderr, flush=True)
 
 
-def load_scenarios(paths: Sequence[Path], root: Path, settings: Settings) -> tuple[Scenario, ...]:
+def load_scenarios(
+    paths: Sequence[Path], root: Path, settings: Settings, meaning: MeaningServices
+) -> tuple[Scenario, ...]:
     """Every runnable scenario under ``paths``; a broken file is reported and left out."""
-    loader = ScenarioLoader(root, settings.utterances, settings.text_match)
+    loader = ScenarioLoader(root, settings.utterances, settings.text_match, settings.ignore_messages, meaning)
     found: list[Scenario] = []
     for missing in (path for path in paths if not path.exists()):
         print(f"flowtest: {missing}: no such file or folder", file=sys.stderr)
@@ -155,12 +148,13 @@ def scenario_user(paths: Sequence[str | Path] = ("scenarios",), root: Path | Non
     except ConfigError as exc:
         raise SystemExit(f"flowtest: error: {exc}") from None
     folders = [Path(p) if Path(p).is_absolute() else root / p for p in paths]
-    scenarios = load_scenarios(folders, root, settings)
+    meaning = MeaningServices.from_settings(settings)
+    scenarios = load_scenarios(folders, root, settings, meaning)
     weighted = [scenario for scenario in scenarios if scenario.weight > 0]
     if not weighted:
         shown = ", ".join(str(p) for p in paths)
         raise SystemExit(f"flowtest: error: no scenario to run under {shown} (weight 0 and skip: left out)")
-    run = LoadRun(scenarios, settings, dict(os.environ))
+    run = LoadRun(scenarios, settings, dict(os.environ), meaning=meaning)
     _listen(run)
     tasks = {_task(run, scenario): scenario.weight for scenario in weighted}
     attributes = {"tasks": tasks, "wait_time": constant(0), "abstract": False, "host": settings.base_url}

@@ -226,11 +226,15 @@ def _register_reporters(config: pytest.Config, state: PluginState, controller: b
     from flowtest.reporting import rules
 
     rules.register(config)  # caller rules that never fired
-    if not config.pluginmanager.has_plugin("allure_pytest"):
-        return
-    from flowtest.reporting import allure as allure_report
+    settings = state.pool.settings
+    if settings.coverage:
+        from flowtest.coverage.reporter import CoverageReporter
 
-    allure_report.register(config, state.pool.settings.allure_results, state.pool.redactor, controller)
+        config.pluginmanager.register(CoverageReporter(settings), "flowtest-coverage")
+    if config.pluginmanager.has_plugin("allure_pytest"):
+        from flowtest.reporting import allure as allure_report
+
+        allure_report.register(config, settings.allure_results, state.pool.redactor, controller)
 
 
 def _notify(config: pytest.Config, message: str) -> None:

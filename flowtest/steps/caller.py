@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from flowtest.client import Message
@@ -27,8 +27,9 @@ from flowtest.matchers import (
     regex_matches,
     show,
     stored_names,
+    warm,
+    warmed,
 )
-from flowtest.redact import Redactor
 from flowtest.scenario.model import PathCheck, Scenario, Step
 from flowtest.steps.base import RawStep, StepKind, StepResult, checks_title, path_problems
 from flowtest.steps.state import ConversationState
@@ -141,6 +142,9 @@ class CallerStep(Step):
     persona: str | None = None  # with goal_text: an LLM plays the caller instead of the rules
     goal_text: str | None = None
     persona_location: Location | None = None
+    warmed: tuple[Matcher, ...] = ()  # the rules' meaning matchers (similar, judge): warmed each turn
+    # The run's MeaningServices: its LLM client plays a persona (one client per run, judge's too).
+    services: Any = field(default=None, compare=False, repr=False)
 
 
 class Action(NamedTuple):
@@ -182,16 +186,20 @@ class CallerKind(StepKind[CallerStep]):
         data, document = raw.data, raw.document
         otherwise = data.get("otherwise")
         persona_at = (*raw.at, "persona")
+        rules = tuple(_rule(raw, index, texts) for index in range(len(data.get("rules", []))))
+        matchers = [rule.when.matcher for rule in rules if isinstance(rule.when, TextCondition)]
         return CallerStep(
             **raw.common(),
             facts=tuple(data.get("facts", {}).items()),
-            rules=tuple(_rule(raw, index, texts) for index in range(len(data.get("rules", [])))),
+            rules=rules,
             otherwise=_reply(otherwise) if otherwise is not None else None,
             otherwise_location=document.location((*raw.at, "otherwise")) if otherwise is not None else None,
             max_turns=data.get("max_turns", DEFAULT_MAX_TURNS),
             persona=data.get("persona"),
             goal_text=data.get("goal_text"),
             persona_location=document.location(persona_at) if "persona" in data else None,
+            warmed=warmed(matchers),
+            services=texts.services,
         )
 
     def problems(self, raw: RawStep) -> Iterator[SourceError]:
@@ -294,6 +302,9 @@ async def _rule_turns(step: CallerStep, state: ConversationState) -> StepResult:
     taken: list[_Turn] = []
     while state.status in WAITING and not state.ended:
         bindings = state.bindings
+        if step.warmed:  # similar and judge: embedded, or asked, before they check
+            texts = [message.text for message in state.turn if message.text is not None]
+            await warm(step.warmed, texts, bindings, state.redactor())
         if len(taken) >= step.max_turns:
             return StepResult(_out_of_turns(step, state, taken, bindings))
         answer = _choose(step, state, bindings)
@@ -404,15 +415,14 @@ def _pressed(title: str, payload: str) -> str:
 
 
 async def _persona_turns(step: CallerStep, state: ConversationState) -> StepResult:
-    if state.context.llm is None:
-        raise FlowtestError(
-            "persona: no LLM endpoint is configured for this run (judge_url, see docs/llm.md)"
-        )
-    llm = state.context.llm()
+    from flowtest.matchers.meaning import MeaningServices, default_services
+
+    services = step.services if isinstance(step.services, MeaningServices) else default_services()
+    llm = services.llm()  # the run's one client, judge's too; closed with the run
     bindings = state.bindings
     persona = str(render_text(step.persona or "", bindings))
     goal_text = str(render_text(step.goal_text or "", bindings))
-    secrets = Redactor(tuple(state.secret_values), state.context.secret_keys)
+    secrets = state.redactor()
     transcript: list[Turn] = []
     taken: list[_Turn] = []
     while state.status in WAITING and not state.ended:
