@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from flowtest import __version__
 from flowtest.cli import (
+    explore,
     importing,
     init,
     load,
@@ -31,7 +32,7 @@ from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
 
-COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, scaffold)
+COMMANDS = (run, serve, report, validate, schema, record, explore, init, importing, load, similar, scaffold)
 
 
 def build_parser() -> argparse.ArgumentParser:

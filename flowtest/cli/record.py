@@ -47,7 +47,7 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_record)
 
 
-def _start_variables(pairs: list[str]) -> dict[str, Any]:
+def start_variables(pairs: list[str]) -> dict[str, Any]:
     variables: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -72,7 +72,7 @@ def _record(args: argparse.Namespace) -> int:
     recording = Recording(
         args.flow,
         args.name or f"Recorded {args.flow} conversation",
-        _start_variables(args.var),
+        start_variables(args.var),
         secret_names=frozenset(settings.secret_variables),
         known_secrets={settings.api_key: f"${{env.{API_KEY_VARIABLE}}}"} if settings.api_key else {},
     )
@@ -80,7 +80,7 @@ def _record(args: argparse.Namespace) -> int:
     secrets = Redactor().with_values(recording.secret_values)
     inputs = _input_lines(args.inputs, shown, secrets)
     with contextlib.ExitStack() as stack:
-        config = _record_client(settings, stack)
+        config = record_client(settings, stack)
         client = stack.enter_context(FlowClient(config))
         prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
         lists = _recording_lists(root, args.out) if args.utterances else {}
@@ -126,7 +126,7 @@ def _input_lines(path: Path | None, shown: TextIO, redactor: Redactor) -> Iterat
         yield line
 
 
-def _record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientConfig:
+def record_client(settings: Settings, stack: contextlib.ExitStack) -> ClientConfig:
     if settings.base_url:
         if not settings.api_key:
             raise ConfigError(
