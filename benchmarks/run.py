@@ -22,6 +22,9 @@ scale    10x N conversations in one process against N, Allure on: linear wall ti
          limit is below the concurrency asked for.
 peer     Tavern, in a virtualenv of its own the benchmark creates, on the same
          conversations against the same server, against flowtest.
+caller   The same conversations driven by a rule-driven caller (caller: + goal:) against the
+         scripted ones, one by one at 0 latency through the runner in this process: what a
+         caller's turn (rule matching) costs against a scripted turn.
 collect  Collecting and validating 10,000 scenario files, against PyYAML's C loader.
 validate `flowtest validate` on 1,000 files.
 
@@ -118,10 +121,23 @@ def scenario(index: int) -> str:
     return f"name: conversation {index}\nflow: echo\nconversation:\n" + "\n".join(steps) + "\n"
 
 
-def write_suite(folder: Path, count: int) -> Path:
+def caller_scenario(index: int) -> str:
+    """``scenario(index)`` driven by a caller: a rule per turn (the k-th turn tries k rules before
+    the one that answers it), then a rule that hangs up, in place of the teardown's End Session."""
+    said = ["Hello, say something.", *(f"You said message {turn} of {index}." for turn in range(TURNS))]
+    rules = [f"    - when: {said[turn]}\n      say: message {turn} of {index}" for turn in range(TURNS)]
+    rules.append(f"    - when: {said[TURNS]}\n      end: true")
+    return (
+        f"name: conversation {index}\nflow: echo\ncaller:\n  rules:\n"
+        + "\n".join(rules)
+        + f"\n  max_turns: {TURNS + 1}\ngoal:\n  - status: terminated\n"
+    )
+
+
+def write_suite(folder: Path, count: int, write: Callable[[int], str] = scenario) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        (folder / f"c{index:05d}.scenario.yaml").write_text(scenario(index))
+        (folder / f"c{index:05d}.scenario.yaml").write_text(write(index))
     return folder
 
 
@@ -403,6 +419,77 @@ def serial_overhead(root: Path, flows: Path, count: int) -> None:
         1.3,
         figure=f"{us[1]} per request",
         part="serial",
+    )
+
+
+def runner_run(name: str, sandbox: Sandbox, suite: Path) -> Run:
+    """The suite's conversations one by one through flowtest's runner in this process (no pytest):
+    what a turn costs flowtest itself, apart from pytest's and the plugin's work per item."""
+    import asyncio
+
+    from flowtest.client import AsyncFlowClient, ClientConfig
+    from flowtest.runner import RunContext, run_case
+    from flowtest.scenario.loader import ScenarioLoader
+    from flowtest.scenario.model import cases_of
+    from flowtest.trace import Outcome
+
+    loader = ScenarioLoader(suite)
+    paths = sorted(suite.glob("*.scenario.yaml"))
+    cases = [case for path in paths for found in loader.load_file(path).scenarios for case in cases_of(found)]
+
+    async def conversations() -> Run:
+        client = AsyncFlowClient(ClientConfig(sandbox.url, "demo", KEY))
+        context, failed = RunContext("bench", "demo"), 0
+        server, cpu, wall = sandbox.cpu(), time.process_time(), time.perf_counter()
+        for case in cases:
+            failed += (await run_case(case, client, context)).outcome is not Outcome.PASSED
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        await client.aclose()
+        requests = len(cases) * REQUESTS
+        return Run(name, wall, cpu, requests, 0, sandbox.cpu() - server, sandbox.open_sessions(), failed)
+
+    return asyncio.run(conversations())
+
+
+def caller_overhead(root: Path, flows: Path, count: int, repeat: int) -> None:
+    print(
+        f"\ncaller) {count} conversations of {TURNS} turns, scripted against a rule-driven caller (a rule "
+        f"per turn, tried in order), one by one at 0 latency through the runner, median of {repeat}"
+    )
+    suites = {
+        "scripted": write_suite(root / "scripted", count),
+        "caller": write_suite(root / "caller", count, caller_scenario),
+    }
+    sandbox = Sandbox(flows, "0")
+    runs: dict[str, list[Run]] = {key: [] for key in suites}
+    try:
+        raw_loop(sandbox, 20)  # warm the server up
+        for _ in range(repeat):
+            for key, suite in suites.items():
+                runs[key].append(runner_run(key, sandbox, suite))
+    finally:
+        sandbox.stop()
+    rows = {key: medians(results[0].name, results) for key, results in runs.items()}
+    table(list(rows.values()), rows["scripted"])
+    if any(row.failed for row in rows.values()):
+        raise SystemExit("caller: conversations failed")
+    print("targets (median of the per-repetition ratios):")
+    per_turn = {
+        key: (row.wall / row.requests * 1e6, row.cpu / row.requests * 1e6) for key, row in rows.items()
+    }
+    target(
+        "a caller's turn / a scripted turn, wall (rule matching, no similar)",
+        ratio(runs, "caller", "scripted", _wall),
+        1.1,
+        figure=f"{per_turn['caller'][0]:.0f} µs against {per_turn['scripted'][0]:.0f} µs per request",
+        part="caller",
+    )
+    target(
+        "the same, client CPU",
+        ratio(runs, "caller", "scripted", _cpu),
+        1.1,
+        figure=f"{per_turn['caller'][1]:.0f} µs against {per_turn['scripted'][1]:.0f} µs per request",
+        part="caller",
     )
 
 
@@ -743,7 +830,7 @@ def footprint(runs: int) -> None:
     )
 
 
-PARTS = ("footprint", "serial", "many", "scale", "peer", "collect", "validate")
+PARTS = ("footprint", "serial", "caller", "many", "scale", "peer", "collect", "validate")
 README_START = "<!-- benchmarks/run.py --readme: start -->"
 README_END = "<!-- benchmarks/run.py --readme: end -->"
 
@@ -809,6 +896,8 @@ def main() -> None:
             footprint(args.footprint_runs)
         if "serial" in parts:
             serial_overhead(root, flows, args.serial)
+        if "caller" in parts:
+            caller_overhead(root, flows, args.serial, max(args.repeat, 5))
         if "many" in parts:
             many(root, flows, args.conversations, args.latency, concurrency, args.xdist, args.repeat)
         if "scale" in parts:

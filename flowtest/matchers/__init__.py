@@ -67,6 +67,15 @@ async def warm(
         await cast(Any, matcher).warm(texts, bindings, secrets)
 
 
+def matches(matcher: Matcher, actual: Any, bindings: Bindings) -> bool:
+    """Whether ``matcher`` passes ``actual`` (found), without putting a failure into words where
+    the matcher can say so cheaply (``passes``): a caller's rules try many texts that miss."""
+    passes = getattr(matcher, "passes", None)
+    if passes is not None:
+        return bool(passes(actual, bindings))
+    return matcher.check(actual, True, bindings) is None
+
+
 def build(spec: Any, context: BuildContext = VALUES) -> Matcher:
     """A matcher from its (schema-valid) YAML form."""
     if not isinstance(spec, dict):
@@ -105,6 +114,7 @@ __all__ = [
     "backtracking_risk",
     "build",
     "loose_form",
+    "matches",
     "near_miss",
     "regex_group_names",
     "regex_matches",

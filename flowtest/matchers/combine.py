@@ -21,6 +21,11 @@ class AnyOf(Described):
     def parts(self) -> tuple[Matcher, ...]:
         return self.options
 
+    def passes(self, actual: Any, bindings: Bindings) -> bool:
+        from flowtest.matchers import matches
+
+        return any(matches(option, actual, bindings) for option in self.options)
+
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if any(option.check(actual, found, bindings) is None for option in self.options):
             return None

@@ -39,6 +39,9 @@ class Regex(Described):
         case_only = self.mode is TextMode.EXACT and search(pattern, actual, TextMode.IGNORE_CASE)
         return self.describe(bindings) + (hint(["case"], TextMode.IGNORE_CASE) if case_only else "")
 
+    def passes(self, actual: Any, bindings: Bindings) -> bool:
+        return isinstance(actual, str) and self.search(actual, bindings) is not None
+
     def search(self, actual: str, bindings: Bindings) -> re.Match[str] | None:
         return search(render_pattern(self.pattern, bindings), actual, self.mode)
 

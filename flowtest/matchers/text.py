@@ -50,6 +50,7 @@ _TEXT_OPS: dict[str, tuple[str, Callable[[str, str], bool]]] = {
     "starts_with": ("starts with ", lambda expected, actual: actual.startswith(expected)),
     "ends_with": ("ends with ", lambda expected, actual: actual.endswith(expected)),
 }
+_WHOLE = ("is", "equals")  # a "${x}" alone that renders to a number or a list: compared as JSON
 MODE_WORDS = {TextMode.EXACT: "", TextMode.IGNORE_CASE: " (ignoring case)", TextMode.LOOSE: " (loose)"}
 
 
@@ -62,18 +63,25 @@ class Text(Described):
     mode: TextMode = TextMode.EXACT
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        expected = render(self.text, bindings)
-        if not isinstance(expected, str) and self.op in ("is", "equals"):
-            return None if found and json_equal(expected, actual) else self.describe(bindings)
-        expected = as_text(expected)
-        if not found or not isinstance(actual, str):
-            return self.describe(bindings)
-        passes = _TEXT_OPS[self.op][1]
-        if passes(_FOLDS[self.mode](expected), _FOLDS[self.mode](actual)):
+        if found and self.passes(actual, bindings):
             return None
+        expected = render(self.text, bindings)
+        if not found or not isinstance(actual, str) or (not isinstance(expected, str) and self.op in _WHOLE):
+            return self.describe(bindings)
+        expected, passes = as_text(expected), _TEXT_OPS[self.op][1]
         return self.describe(bindings) + near_miss(
             lambda fold: passes(fold(expected), fold(actual)), self.mode
         )
+
+    def passes(self, actual: Any, bindings: Bindings) -> bool:
+        """Whether it matches, without the words of a failure (a caller's rules try many texts)."""
+        expected = render(self.text, bindings)
+        if not isinstance(expected, str) and self.op in _WHOLE:
+            return json_equal(expected, actual)
+        if not isinstance(actual, str):
+            return False
+        fold = _FOLDS[self.mode]
+        return _TEXT_OPS[self.op][1](fold(as_text(expected)), fold(actual))
 
     def describe(self, bindings: Bindings) -> str:
         return f"{_TEXT_OPS[self.op][0]}{show(render(self.text, bindings))}{MODE_WORDS[self.mode]}"

@@ -23,6 +23,7 @@ from flowtest.matchers import (
     BuildContext,
     Matcher,
     build,
+    matches,
     regex_group_names,
     regex_matches,
     show,
@@ -68,8 +69,8 @@ class TextCondition:
         return self.first(turn, bindings) is not None
 
     def first(self, turn: Sequence[Message], bindings: Bindings) -> Message | None:
-        check = self.matcher.check
-        return next((m for m in turn if m.text is not None and check(m.text, True, bindings) is None), None)
+        matcher = self.matcher
+        return next((m for m in turn if m.text is not None and matches(matcher, m.text, bindings)), None)
 
     def describe(self, bindings: Bindings) -> str:
         return self.matcher.describe(bindings)
@@ -127,8 +128,11 @@ class Rule:
     location: Location
     written: str  # "when contains ...", whatever the run's values: for the report after the run
     stores: bool = False  # its `when` is a regex with named groups, stored as ${name}
+    fixed: bool = False  # its `when` names no value of the run: ``written`` is what it says
 
     def describe(self, bindings: Bindings) -> str:
+        if self.fixed:  # every turn it answers says so: worded once
+            return f"rule {self.number}: {self.written}"
         return f"rule {self.number}: when {self.when.describe(bindings)}"
 
 
@@ -167,7 +171,7 @@ class Answer(NamedTuple):
 class _Turn(NamedTuple):
     """A turn taken, as a max_turns failure shows it."""
 
-    bot: str
+    bot: tuple[Message, ...]
     why: str
     sent: str
 
@@ -275,16 +279,16 @@ def _rule(raw: RawStep, index: int, texts: BuildContext) -> Rule:
         matcher = build(when, texts)
         condition = TextCondition(matcher)
         stores = any(True for _ in stored_names(matcher))
-    return Rule(
-        index + 1, condition, _reply(spec), raw.document.location(at), _written(condition, when), stores
-    )
+    written, fixed = _written(condition, when)
+    return Rule(index + 1, condition, _reply(spec), raw.document.location(at), written, stores, fixed)
 
 
-def _written(condition: Condition, spec: Any) -> str:
+def _written(condition: Condition, spec: Any) -> tuple[str, bool]:
+    """The words of a ``when``, and whether they are the same whatever the run's values."""
     try:
-        return f"when {condition.describe(_NO_BINDINGS)}"
+        return f"when {condition.describe(_NO_BINDINGS)}", "${" not in json.dumps(spec)
     except (TemplateError, FlowtestError):  # it names a value of the run
-        return f"when {json.dumps(spec, ensure_ascii=False)}"
+        return f"when {json.dumps(spec, ensure_ascii=False)}", False
 
 
 def _reply(spec: Mapping[str, Any]) -> WrittenReply:
@@ -350,7 +354,7 @@ async def _take_turn(
     step: CallerStep, state: ConversationState, answer: Answer, taken: list[_Turn]
 ) -> Failure | None:
     """Send the answer, record the turn; the failure when it cannot be sent."""
-    bot = _bot_line(state.turn)
+    bot = state.turn
     action = answer.action
     if action.action == "end":
         await state.client.end_session(state.session(), org=state.org)
@@ -486,7 +490,7 @@ def _out_of_turns(
     first = max(0, len(taken) - _LAST_TURNS)
     lines = [f"the last {_count(len(taken) - first, 'turn')}:"] if taken else []
     for number, turn in enumerate(taken[first:], first + 1):
-        lines.append(f"  {number}. bot: {turn.bot}")
+        lines.append(f"  {number}. bot: {_bot_line(turn.bot)}")
         lines.append(f"     {turn.why} -> {turn.sent}")
     lines.append(f"now: {_now(state)}")
     if step.persona is None:
