@@ -474,23 +474,15 @@ def caller_overhead(root: Path, flows: Path, count: int, repeat: int) -> None:
     if any(row.failed for row in rows.values()):
         raise SystemExit("caller: conversations failed")
     print("targets (median of the per-repetition ratios):")
-    per_turn = {
-        key: (row.wall / row.requests * 1e6, row.cpu / row.requests * 1e6) for key, row in rows.items()
-    }
-    target(
-        "a caller's turn / a scripted turn, wall (rule matching, no similar)",
-        ratio(runs, "caller", "scripted", _wall),
-        1.1,
-        figure=f"{per_turn['caller'][0]:.0f} µs against {per_turn['scripted'][0]:.0f} µs per request",
-        part="caller",
-    )
-    target(
-        "the same, client CPU",
-        ratio(runs, "caller", "scripted", _cpu),
-        1.1,
-        figure=f"{per_turn['caller'][1]:.0f} µs against {per_turn['scripted'][1]:.0f} µs per request",
-        part="caller",
-    )
+    for what, field in (("wall (rule matching, no similar)", _wall), ("client CPU", _cpu)):
+        caller, scripted = (field(rows[key]) / rows[key].requests * 1e6 for key in ("caller", "scripted"))
+        target(
+            f"a caller's turn / a scripted turn, {what}",
+            ratio(runs, "caller", "scripted", field),
+            1.1,
+            figure=f"{caller:.0f} µs against {scripted:.0f} µs per request",
+            part="caller",
+        )
 
 
 def many(
