@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, status_shown, unknown_role
+from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, status_shown, step_label, unknown_role
 
 _WIDTH = 6
 MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
@@ -98,10 +98,11 @@ def _step_lines(step: StepRecord) -> Iterator[str]:
         yield f"  {'bot':<{_WIDTH}}{text}"
     if status_shown(step):
         yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
+    where = step_label(step.where, step.location, step.included_from) or step.kind
     if step.failure is not None:
-        yield f"  ✗ {step.where or step.kind}: {step.title}"
+        yield f"  ✗ {where}: {step.title}"
     elif step.outcome is Outcome.SKIPPED:
-        yield f"  ○ {step.where or step.kind}: {step.title}"
+        yield f"  ○ {where}: {step.title}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:

@@ -29,7 +29,7 @@ from flowtest.scenario.model import PathCheck, Step
 from flowtest.steps.base import RawStep, StepKind, StepResult, at, checks_title, path_problems, turn_text
 from flowtest.steps.state import ConversationState
 from flowtest.templating import Bindings
-from flowtest.trace import Category, Failure, Role
+from flowtest.trace import Category, Failure, Role, step_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +224,8 @@ def _remember_unset(step: BotStep, matcher: Matcher | None, state: ConversationS
     for name in names:
         if name not in state.saved:
             state.unset[name] = (
-                f"${{{name}}} is not set: the optional step {step.where} at line "
-                f"{step.location.line} that stores it was skipped (no message matched it)"
+                f"${{{name}}} is not set: the optional {step_label(step.where, step.location)} "
+                "that stores it was skipped (no message matched it)"
             )
 
 
