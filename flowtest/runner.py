@@ -107,6 +107,7 @@ class Conversation:
             session_id=self.state.session_id,
             attempt=self.attempt,
             warnings=tuple(self.warnings),
+            row=self.case.row_location,
         )
 
     async def _steps(self) -> None:

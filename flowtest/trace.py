@@ -123,6 +123,7 @@ class Trace:
     session_id: str | None
     attempt: int = 1
     warnings: tuple[str, ...] = field(default=())
+    row: Location | None = None  # the example row the case ran with, where it is written
 
     @property
     def failed_step(self) -> StepRecord | None:

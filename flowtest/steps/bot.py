@@ -208,7 +208,7 @@ def _keep(
     """Store what the step saves: named regex groups, and save: paths over the message."""
     if matcher is not None and message.text is not None:
         for found in regex_matches(matcher, message.text, bindings):
-            state.saved.update({k: v for k, v in found.groupdict().items() if v is not None})
+            _store_groups(step, found.groupdict(), state)
     for name, path in step.saves:
         result = query(path, message.raw)
         if not result.found:
@@ -216,6 +216,21 @@ def _keep(
             return Failure(Category.CONVERSATION, text, f"a value at {path}", nothing_at(path, message.raw))
         state.saved[name] = result.value
     return None
+
+
+def _store_groups(step: BotStep, groups: dict[str, str | None], state: ConversationState) -> None:
+    """Named groups are saved; an optional one that took no part in the match is set to nothing,
+    and a later ${name} says so."""
+    for name, value in groups.items():
+        if value is not None:
+            state.saved[name] = value
+            state.unset.pop(name, None)
+        else:
+            state.saved.pop(name, None)
+            state.unset[name] = (
+                f"${{{name}}} is set to nothing: the group (?P<{name}>...) of the regex at "
+                f"{step_label(step.where, step.location)} took no part in the match"
+            )
 
 
 def _remember_unset(step: BotStep, matcher: Matcher | None, state: ConversationState) -> None:
