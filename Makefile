@@ -13,7 +13,7 @@ COV_MIN ?= 90
 $(USER_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[semantic]'
 	@touch $(USER_STAMP)
 
 $(DEV_STAMP): $(USER_STAMP)
