@@ -6,13 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 USER_STAMP := $(VENV)/.installed-user
 DEV_STAMP := $(VENV)/.installed-dev
+COV_MIN ?= 90
 
-.PHONY: run test lint serve bench bench-load report clean
+.PHONY: run test cov lint serve bench bench-load report clean
 
 $(USER_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[semantic]'
 	@touch $(USER_STAMP)
 
 $(DEV_STAMP): $(USER_STAMP)
@@ -21,7 +22,7 @@ $(DEV_STAMP): $(USER_STAMP)
 
 ## run: the example scenarios against the embedded sandbox, then the HTML report, even when one fails
 run: $(USER_STAMP)
-	@status=0; $(PY) -m pytest scenarios -p no:cacheprovider || status=$$?; \
+	@status=0; $(PY) -m pytest scenarios -p no:cacheprovider --flowtest-coverage || status=$$?; \
 	$(VENV)/bin/flowtest report || echo "flowtest: no HTML report (see above); the Allure results are in reports/allure-results"; \
 	if [ $$status -ne 0 ]; then echo "flowtest: the run failed (pytest exit $$status); the report shows why"; fi; \
 	exit $$status
@@ -33,6 +34,13 @@ report: $(USER_STAMP)
 ## test: the whole test suite of flowtest itself
 test: $(DEV_STAMP)
 	$(PY) -m pytest
+
+## cov: the test suite under coverage (subprocesses included), failing below the gate
+cov: $(DEV_STAMP)
+	rm -rf .coverage && mkdir -p .coverage
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report --fail-under=$(COV_MIN)
 
 ## lint: ruff and mypy --strict, as CI runs them
 lint: $(DEV_STAMP)
@@ -53,4 +61,4 @@ bench-load: $(DEV_STAMP)
 	$(PY) benchmarks/load.py
 
 clean:
-	rm -rf $(VENV) node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .coverage node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,7 @@ from flowtest.matchers import (
     warmed,
 )
 from flowtest.scenario.model import PathCheck, Scenario, Step
-from flowtest.steps.base import RawStep, StepKind, StepResult, checks_title, path_problems
+from flowtest.steps.base import RawStep, StepKind, StepResult, at, checks_title, path_problems
 from flowtest.steps.state import ConversationState
 from flowtest.templating import Bindings, TemplateError, render, render_text
 from flowtest.trace import Category, Failure, Role, message_line, offered
@@ -366,9 +366,10 @@ async def _take_turn(
         return None
     needed = AWAITING_TRANSFER if action.action == "transfer" else AWAITING_INPUT
     if state.status != needed:
-        message = (
-            f"{step.where}: turn {len(taken) + 1}: {answer.why} answers {action.action}, but the session is "
-            f"{state.status}; {action.action} needs {needed}"
+        message = at(
+            step,
+            f"turn {len(taken) + 1}: {answer.why} answers {action.action}, but the session is "
+            f"{state.status}; {action.action} needs {needed}",
         )
         return Failure(Category.STATUS, message, needed, str(state.status))
     session = state.session()
@@ -402,10 +403,8 @@ def _press(
         if " ".join(title.split()).casefold() == wanted:
             return title, payload
     shown = ", ".join(show(title) for title, _ in buttons) or "none"
-    message = (
-        f"{step.where}: turn {number}: {answer.why} presses {show(answer.action.text)}, "
-        f"but the turn offers no such button"
-    )
+    wanted = show(answer.action.text)
+    message = at(step, f"turn {number}: {answer.why} presses {wanted}, but the turn offers no such button")
     return Failure(
         Category.CONVERSATION, message, f"a button {show(answer.action.text)}", f"buttons: {shown}"
     )
@@ -473,7 +472,7 @@ def _persona_answer(step: CallerStep, reply: Reply) -> Answer:
 
 
 def _unanswered(step: CallerStep, state: ConversationState, number: int, bindings: Bindings) -> Failure:
-    message = f"{step.where}: turn {number}: no rule matches and there is no otherwise"
+    message = at(step, f"turn {number}: no rule matches and there is no otherwise")
     expected = "\n".join(rule.describe(bindings) for rule in step.rules) or "(no rules)"
     return Failure(Category.CONVERSATION, message, expected, _now(state))
 
@@ -482,9 +481,8 @@ def _out_of_turns(
     step: CallerStep, state: ConversationState, taken: list[_Turn], bindings: Bindings
 ) -> Failure:
     status = state.status
-    message = (
-        f"{step.where}: max_turns reached: {_count(len(taken), 'turn')} answered and the session is "
-        f"still {status}"
+    message = at(
+        step, f"max_turns reached: {_count(len(taken), 'turn')} answered and the session is still {status}"
     )
     expected = f"the session leaves {' and '.join(WAITING)} within max_turns: {step.max_turns}"
     first = max(0, len(taken) - _LAST_TURNS)
