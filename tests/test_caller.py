@@ -105,8 +105,7 @@ def failure(result: subprocess.CompletedProcess[str], name: str) -> str:
 
 
 MISPLACED = (
-    "failed at 1-script.scenario.yaml:6:5 (session ses_X): conversation[1]: bot message 2 of the turn "
-    "does not match"
+    "failed (session ses_X): step 2 (1-script.scenario.yaml:6): bot message 2 of the turn does not match"
 )
 
 
@@ -143,7 +142,7 @@ def test_each_turn_is_shown_with_the_rule_that_answered_it(tmp_path: Path, desk:
     result = run(tmp_path, desk)
     assert failure(result, "The caller answers the desk in any order") == (
         'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:16:5\n'
-        "goal[2]: 1 of 2 variable check(s) failed\n"
+        "goal step 3 (case.scenario.yaml:16): 1 of 2 variable check(s) failed\n"
         '  expected: $.topic: "tech"\n'
         '  actual: $.topic: "billing"\n'
         "\n" + OPENING + '  user  INC0060245  (T)  [rule 2: when contains "ticket number"]\n'
@@ -152,7 +151,7 @@ def test_each_turn_is_shown_with_the_rule_that_answered_it(tmp_path: Path, desk:
         '"Billing"]\n'
         "  bot   Thank you Ada, ticket INC0060245 is with the billing team. Goodbye.\n"
         "        [status: completed]\n"
-        '  ✗ goal[2]: variables: $.ticket == "INC0060245", $.topic == "tech"'
+        '  ✗ goal step 3 (case.scenario.yaml:16): variables: $.ticket == "INC0060245", $.topic == "tech"'
     )
     assert desk.open_sessions == 0
 
@@ -169,8 +168,9 @@ def test_max_turns_names_the_last_turns_and_the_rules_tried(tmp_path: Path, desk
     write(tmp_path, looping)
     result = run(tmp_path, desk)
     assert failure(result, "The caller answers the desk in any order") == (
-        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:4:3\n'
-        "caller: max_turns reached: 4 turns answered and the session is still awaiting_input\n"
+        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:3:1\n'
+        "caller (case.scenario.yaml:3): max_turns reached: 4 turns answered and the session is still "
+        "awaiting_input\n"
         "  expected: the session leaves awaiting_input and awaiting_transfer within max_turns: 4\n"
         "  actual: the last 3 turns:\n"
         "            2. bot: What is your ticket number?\n"
@@ -185,7 +185,9 @@ def test_max_turns_names_the_last_turns_and_the_rules_tried(tmp_path: Path, desk
         '            rule 2: when contains "ticket number": matches\n'
         "\n" + OPENING + '  user  none  (T)  [rule 2: when contains "ticket number"]\n'
         "  bot   That is not a ticket number, it looks like INC123.\n"
-        "  bot   What is your ticket number?\n" * 3 + "  ✗ caller: caller: 3 rules, max_turns 4"
+        "  bot   What is your ticket number?\n"
+        * 3
+        + "  ✗ caller (case.scenario.yaml:3): caller: 3 rules, max_turns 4"
     )
     assert desk.open_sessions == 0
 
@@ -196,11 +198,11 @@ def test_a_turn_no_rule_matches_fails_without_otherwise(tmp_path: Path, desk: Ru
     write(tmp_path, only_names)
     result = run(tmp_path, desk)
     assert failure(result, "The caller answers the desk in any order") == (
-        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:4:3\n'
-        "caller: turn 2: no rule matches and there is no otherwise\n"
+        'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:3:1\n'
+        "caller (case.scenario.yaml:3): turn 2: no rule matches and there is no otherwise\n"
         '  expected: rule 1: when contains "your name"\n'
         "  actual: bot: What is your ticket number? (status awaiting_input)\n"
-        "\n" + OPENING + "  ✗ caller: caller: 1 rule, max_turns 6"
+        "\n" + OPENING + "  ✗ caller (case.scenario.yaml:3): caller: 1 rule, max_turns 6"
     )
     assert desk.open_sessions == 0
 
@@ -210,8 +212,8 @@ def test_press_names_a_button_the_turn_must_offer(tmp_path: Path, desk: RunningS
     result = run(tmp_path, desk)
     text = failure(result, "The caller answers the desk in any order")
     assert text.splitlines()[1:4] == [
-        'caller: turn 3: rule 3: when message $.buttons[*].title a list that includes "Billing" presses '
-        '"Refunds", but the turn offers no such button',
+        "caller (case.scenario.yaml:3): turn 3: rule 3: when message $.buttons[*].title a list that includes "
+        '"Billing" presses "Refunds", but the turn offers no such button',
         '  expected: a button "Refunds"',
         '  actual: buttons: "Billing", "Technical", "Talk to a person"',
     ], text
@@ -327,7 +329,8 @@ def test_repeat_fails_below_the_share_and_shows_every_run(tmp_path: Path) -> Non
         text = failure(result, "The caller answers the desk in any order")
         assert desk.open_sessions == 0
     failed = (
-        "failed at case.scenario.yaml:17:5 (session ses_X): goal[0]: the session is error, expected completed"
+        "failed (session ses_X): goal step 1 (case.scenario.yaml:17): the session is error, "
+        "expected completed"
     )
     assert text.split("\nTranscript")[0] == (
         'Scenario "The caller answers the desk in any order" failed at case.scenario.yaml:17:5\n'
@@ -336,7 +339,7 @@ def test_repeat_fails_below_the_share_and_shows_every_run(tmp_path: Path) -> Non
         + f"  run 5: {failed}\n"
         f"  run 6: {failed}\n"
         "Run 5, the first that did not pass:\n"
-        "goal[0]: the session is error, expected completed\n"
+        "goal step 1 (case.scenario.yaml:17): the session is error, expected completed\n"
         "  expected: completed\n"
         "  actual: error\n"
     )
@@ -409,7 +412,9 @@ def test_allure_and_the_html_transcript_show_every_run_and_the_rate(tmp_path: Pa
         run_pytest(suite, f"--flowtest-base-url={desk.url}", f"--flowtest-allure-results={results}", env=ENV)
     (found,) = [json.loads(path.read_text()) for path in results.glob("*-result.json")]
     assert found["status"] == "failed"
-    assert found["statusDetails"]["message"].startswith("4 of 6 runs passed (67%, pass_rate 0.8); goal[0]")
+    assert found["statusDetails"]["message"].startswith(
+        "4 of 6 runs passed (67%, pass_rate 0.8); goal step 1"
+    )
     names = [re.sub(r"ses_\w+", "ses_X", step["name"]) for step in found["steps"]]
     assert names == [f"run {n}: {'passed' if n < 5 else 'failed'} (session ses_X)" for n in range(1, 7)]
     turns = [step["name"] for step in found["steps"][0]["steps"]]

@@ -192,8 +192,10 @@ class CallerKind(StepKind[CallerStep]):
         persona_at = (*raw.at, "persona")
         rules = tuple(_rule(raw, index, texts) for index in range(len(data.get("rules", []))))
         matchers = [rule.when.matcher for rule in rules if isinstance(rule.when, TextCondition)]
+        # At its key's line ("caller:"), where a designer looks for it, not at its first inner key.
+        common = {**raw.common(), "location": document.key_location(raw.at)}
         return CallerStep(
-            **raw.common(),
+            **common,
             facts=tuple(data.get("facts", {}).items()),
             rules=rules,
             otherwise=_reply(otherwise) if otherwise is not None else None,
