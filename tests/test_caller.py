@@ -555,3 +555,19 @@ def test_similar_and_judge_pick_rules_by_meaning(tmp_path: Path, desk: RunningSa
     asked = [call.body["messages"][-1]["content"] for call in model.calls]
     assert any("What is your ticket number?" in question for question in asked)
     assert desk.open_sessions == 0
+
+
+def test_retries_apply_to_each_run_of_a_repeat(tmp_path: Path) -> None:
+    retried = FLAKY.replace("RATE", "1").replace("repeat: 6", "repeat: 6\nretries: 1")
+    with desk_sandbox() as desk:  # sessions 5, 6, 7 and 9 break: run 5 fails twice, run 6 passes on retry
+        write(tmp_path, retried)
+        result = run(tmp_path, desk)
+        text = failure(result, "The caller answers the desk in any order")
+        assert desk.api.started == 8 and desk.open_sessions == 0
+    assert text.splitlines()[1:8] == [
+        "5 of 6 runs passed (83%, pass_rate 1): 6 needed",
+        *(f"  run {number}: passed (session ses_X)" for number in range(1, 5)),
+        "  run 5: failed (session ses_X, 2 attempts): goal step 1 (case.scenario.yaml:18): the session is "
+        "error, expected completed",
+        "  run 6: passed (session ses_X, 2 attempts)",
+    ], text

@@ -88,8 +88,9 @@ class FlowCoverage:
     # -- per conversation: cheap ------------------------------------------------------
 
     def conversation(self, case: Case, result: Result) -> None:
-        """Each attempt's session counts on the side of its own outcome (a retried failure: failing)."""
-        for trace in result.attempts:
+        """Each attempt's session counts on the side of its own outcome (a retried failure: failing),
+        every run's with repeat."""
+        for trace in result.traces():
             if trace.session_id is not None and trace.outcome is not Outcome.SKIPPED:
                 self.sessions.append((trace.session_id, trace.flow, trace.outcome is Outcome.PASSED))
         if self.inventory is not None:

@@ -59,7 +59,7 @@ class Inventory:
         self.flows: dict[str, FlowInventory] = {}
 
     def conversation(self, case: model.Case, result: Result) -> None:
-        for trace in result.attempts:
+        for trace in result.traces():  # every attempt of every run (repeat)
             self._trace(trace)
         flow = self._flow(case.scenario.flow)
         flow.counts["variables_asserted"].update(_asserted(case.scenario.steps))
