@@ -38,19 +38,15 @@ def explore(root: Path, *args: str, env: dict[str, str] | None = None) -> subpro
 def test_the_example_flows_walked_through_their_engine_give_scenarios_that_pass(tmp_path: Path) -> None:
     root = project(tmp_path)
     env = {key: value for key, value in ENV.items() if key != "FLOWTEST_BASE_URL"}
-    for flow in ("support", "flight-status", "order-tracking", "store-hours"):
+    flows = ("support", "flight-status", "order-tracking", "store-hours", "rebooking")
+    for flow in flows:
         done = explore(root, "--flow", flow, "--depth", "6", env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1].startswith("flowtest explore: "), done.stdout
     written = sorted((root / "scenarios" / "explored").rglob("*.scenario.yaml"))
     support = [path.name for path in written if path.parent.name == "support"]
     assert "01-billing-transfer-success.scenario.yaml" in support, support
-    assert {path.parent.name for path in written} == {
-        "support",
-        "flight-status",
-        "order-tracking",
-        "store-hours",
-    }
+    assert {path.parent.name for path in written} == set(flows)
     result = run_pytest(root, "scenarios/explored", env={"FLOWTEST_BASE_URL": ""})
     assert f"{len(written)} passed" in result.stdout, result.stdout[-3000:]
 
@@ -146,7 +142,8 @@ def test_what_cannot_be_explored_is_one_line(tmp_path: Path, deployment: Running
         ),
         ("--flow", "nope"): (
             "flowtest: error: --flow nope: no such flow in "
-            f"{root / 'scenarios' / 'flows'} (flows: flight-status, order-tracking, store-hours, support)"
+            f"{root / 'scenarios' / 'flows'} (flows: flight-status, order-tracking, rebooking, store-hours, "
+            "support)"
         ),
     }
     for args, message in cases.items():

@@ -107,7 +107,7 @@ def test_init_with_an_example_runs_it_in_the_designers_own_folder(tmp_path: Path
     assert not (tmp_path / "scenarios/flows/flight-status.flow.yaml").exists()  # only the flows it runs
     assert run("validate", cwd=tmp_path).returncode == 0
     tests = run_pytest(tmp_path)
-    assert "6 passed" in tests.stdout, tests.stdout  # hello, and support's five
+    assert "8 passed" in tests.stdout, tests.stdout  # hello, and support's seven
 
 
 def test_examples_join_a_suite_that_exists_with_the_partials_they_include(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_examples_join_a_suite_that_exists_with_the_partials_they_include(tmp_pa
     ]
     tests = run_pytest(tmp_path)
     assert tests.returncode == 0, tests.stdout
-    assert re.search(r"\b18 passed, 1 skipped, 1 xfailed\b", tests.stdout), tests.stdout
+    assert re.search(r"\b19 passed, 1 skipped, 1 xfailed\b", tests.stdout), tests.stdout
 
 
 def test_an_example_never_overwrites_and_an_unknown_name_lists_them(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_an_example_never_overwrites_and_an_unknown_name_lists_them(tmp_path: Pa
     assert (unknown.returncode, unknown.stderr) == (
         2,
         "flowtest: error: no example named 'suport'; the examples: flight-status, order-tracking, "
-        "store-hours, support\n",
+        "rebooking, store-hours, support\n",
     )
 
 
