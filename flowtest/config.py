@@ -5,13 +5,14 @@ The API key is read from the environment only (FLOWTEST_API_KEY), never from fil
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from flowtest.client.models import FieldPaths
+from flowtest.client.models import DEFAULT_MAX_RESPONSE_BYTES, FieldPaths, base_url_problem
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
 from flowtest.matchers import TEXT_MODES, TextMode
@@ -44,6 +45,7 @@ class Settings:
     utterances: str = "all"
     seed: int | None = None
     fields: FieldPaths = FieldPaths()
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def uses_sandbox(self) -> bool:
@@ -110,6 +112,36 @@ def _seed(value: Any) -> int:
         raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
+def _base_url(value: Any) -> str:
+    url = _text(value)
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1 << 10,
+    "kib": 1 << 10,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+}
+_SIZE = re.compile(r"\s*([0-9]+)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def _size(value: Any) -> int:
+    """A number of bytes: 16777216, or with a unit: 16MB, 512 KiB (KB and MB count by 1024)."""
+    found = _SIZE.fullmatch(str(value))
+    unit = found.group(2).lower() if found else ""
+    if found is None or unit not in _SIZE_UNITS or int(found.group(1)) < 1:
+        raise ValueError(f"expected a size such as 16MB or 512KB, got {value!r}")
+    return int(found.group(1)) * _SIZE_UNITS[unit]
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -118,7 +150,7 @@ def _timeout(value: Any) -> float:
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
-    "base_url": _text,
+    "base_url": _base_url,
     "org": _text,
     "timeout": _timeout,
     "auth_header": _text,
@@ -131,6 +163,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
     "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
+    "max_response_bytes": _size,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

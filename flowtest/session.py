@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
-import signal
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from flowtest.fdlimit import fit_concurrency
 from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
+from flowtest.stopsignals import INTERRUPTS, STOP_SIGNALS, on_stop_signals, stop_like_ctrl_c
 from flowtest.trace import Category, Result
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class RunSession:
             interrupted.set()
             task.cancel()
 
-        restore = _on_stop_signals(lambda *_: loop.call_soon_threadsafe(interrupt), _INTERRUPTS)
+        restore = on_stop_signals(lambda *_: loop.call_soon_threadsafe(interrupt), INTERRUPTS)
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError:
@@ -228,7 +228,7 @@ class RunSession:
         """SIGTERM and SIGHUP (a cancelled CI job, ``timeout``, ``docker stop``, a closed
         terminal) stop the run the way Ctrl-C does, so every session is still ended."""
         if self._restore_signals is None:
-            self._restore_signals = _on_stop_signals(_stop_like_ctrl_c, _STOP_SIGNALS, only_default=True)
+            self._restore_signals = on_stop_signals(stop_like_ctrl_c, STOP_SIGNALS, only_default=True)
 
     # -- the loop thread ---------------------------------------------------------------
 
@@ -368,40 +368,8 @@ def client_config(settings: Settings, base_url: str, api_key: str | None) -> Cli
         timeout=settings.timeout,
         fields=settings.fields,
         redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
+        max_response_bytes=settings.max_response_bytes,
     )
-
-
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-_INTERRUPTS = (signal.SIGINT, *_STOP_SIGNALS)
-_Handler = Callable[[int, Any], Any]
-
-
-def _stop_like_ctrl_c(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
-
-
-def _on_stop_signals(
-    handler: _Handler, signals: Sequence[int], only_default: bool = False
-) -> Callable[[], None]:
-    """Handle ``signals`` with ``handler`` (on the main thread only); returns what restores them.
-
-    ``only_default``: leave a signal alone when someone installed a handler of their own.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous: dict[int, Any] = {}
-    for number in signals:
-        current = signal.getsignal(number)
-        if only_default and current is not signal.SIG_DFL:
-            continue
-        previous[number] = current
-        signal.signal(number, handler)
-
-    def restore() -> None:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-    return restore
 
 
 def _to_stderr(message: str) -> None:

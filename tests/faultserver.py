@@ -34,6 +34,10 @@ class Reply:
     truncate: bool = False  # announce more bytes than are sent, then close
     reset: bool = False  # close the connection with RST, no answer at all
     echo_auth: bool = False  # put the Authorization header into an error body
+    trickle: float = (
+        0.0  # send the whole answer (status line, headers, body) a byte at a time, this far apart
+    )
+    chunked: bool = False  # send the body in chunks, without a Content-Length
 
 
 def turn(session_id: str, status: Any = "awaiting_input", messages: Any = None) -> dict[str, Any]:
@@ -138,14 +142,37 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.echo_auth:
                 value = {"error": {"code": "DENIED", "message": f"bad {self.headers.get('Authorization')}"}}
             content = json.dumps(value).encode()
+        if reply.trickle:
+            self._trickle(reply, content)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
+        if reply.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(content), 65536):
+                piece = content[start : start + 65536]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_header("Content-Length", str(len(content) + (100 if reply.truncate else 0)))
         self.end_headers()
         self.wfile.write(content)
         if reply.truncate:
             self.wfile.flush()
             self.close_connection = True
+
+    def _trickle(self, reply: Reply, content: bytes) -> None:
+        head = f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+        answer = f"{head}Content-Length: {len(content)}\r\n\r\n".encode() + content
+        self.close_connection = True
+        try:
+            for index in range(len(answer)):
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+                time.sleep(reply.trickle)
+        except OSError:
+            return  # the client gave up: what the test wants
 
 
 class _Server(ThreadingHTTPServer):

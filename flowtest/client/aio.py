@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,11 +17,39 @@ from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
 from flowtest.client.protocol import Call, Recorder
 from flowtest.client.retry import replay_first, retry_arguments, should_retry
-from flowtest.errors import FlowtestError, TransportError
+from flowtest.errors import FlowtestError, ProtocolError, TransportError
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # pragma: no cover  (aiohttp depends on async-timeout before 3.11)
+    from async_timeout import timeout as _deadline
 
 if TYPE_CHECKING:
     import aiohttp
     import httpx
+
+
+class _Sent:
+    """The request's trace context in aiohttp: starts the call's deadline once the request is sent.
+
+    aiohttp restarts its read timer on every chunk (an answer trickled a byte a second never
+    times out), and its total timer counts the wait for a connection: see _Pool.timeout.
+    """
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self, deadline: Any, seconds: float) -> None:
+        self.deadline = deadline  # asyncio.timeout(None) (async_timeout's before 3.11)
+        self.seconds = seconds
+
+    def start(self) -> None:
+        self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+
+async def _headers_sent(_session: Any, context: Any, _params: Any) -> None:
+    sent = context.trace_request_ctx
+    if isinstance(sent, _Sent):
+        sent.start()
 
 
 class _Pool:
@@ -43,15 +72,20 @@ class _Pool:
             import aiohttp  # here, not at import: collecting and validating never need it
 
             connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            tracing = aiohttp.TraceConfig()
+            tracing.on_request_headers_sent.append(_headers_sent)
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, trace_configs=[tracing]
+            )
         return self._session
 
     def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """The per-request timeout: the connect, and the answer once the request is sent.
+        """The per-request timeout: the connect, and each read of the answer.
 
-        Not a total: with thousands of conversations started at once, a request can wait
-        its turn for the loop or a connection longer than the server takes to answer it,
-        and counting that wait made 1 in 5 of 5,000 conversations time out.
+        Not aiohttp's total: with thousands of conversations started at once, a request can
+        wait its turn for the loop or a connection longer than the server takes to answer it,
+        and counting that wait made 1 in 5 of 5,000 conversations time out. The total is
+        counted from the moment the request is sent instead (_Sent).
         """
         import aiohttp
 
@@ -67,11 +101,23 @@ class _Pool:
             self._session = None
 
 
+async def _answer(
+    config: ClientConfig, call: Call, status: int, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+) -> protocol.RawResponse:
+    """The answer, read as it arrives, up to the size cap."""
+    body = protocol.Body(config, call, headers.get("Content-Length"))
+    async for chunk in chunks:
+        if not body.add(chunk):
+            break
+    return protocol.RawResponse(status, body.content(status), headers.get("Retry-After"))
+
+
 def aiohttp_failure(config: ClientConfig, call: Call, exc: BaseException) -> TransportError:
     import aiohttp
 
     if isinstance(exc, aiohttp.ClientConnectorError):
-        kind = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else "connect"
+        dns = isinstance(exc, getattr(aiohttp, "ClientConnectorDNSError", ()))
+        kind = "dns" if dns else protocol.connect_kind(exc.os_error)
         return protocol.unanswered(config, call, kind, str(exc.os_error), sent=False)
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         connecting = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
@@ -163,33 +209,45 @@ class AsyncFlowClient(ClientBase):
         started = now()
         try:
             response = await self._send(call)
-        except TransportError as error:
+        except (TransportError, ProtocolError) as error:  # no answer, or one too large to read
             raise self._unanswered(call, started, attempt, error) from None
         return self._finish(call, started, attempt, response)
 
     async def _send(self, call: Call) -> protocol.RawResponse:
+        if self._http is not None:
+            return await self._send_httpx(call, self._http)
         import aiohttp
 
-        if self._http is not None:
-            import httpx  # only for a client given one: a run's requests go through aiohttp
-
-            try:
-                return protocol.RawResponse.from_httpx(await self._http.request(**self._request(call)))
-            except httpx.TransportError as exc:
-                raise protocol.httpx_failure(self.config, call, exc) from None
         try:
-            async with self._pool.session().request(
-                call.method,
-                call.url,
-                data=protocol.encode_body(call),
-                headers=protocol.request_headers(self.config, call),
-                timeout=self._pool.timeout(self.config.timeout),
-                allow_redirects=False,
-            ) as response:
-                content = await response.read()
-                return protocol.RawResponse(response.status, content, response.headers.get("Retry-After"))
+            async with (
+                _deadline(None) as deadline,
+                self._pool.session().request(
+                    call.method,
+                    call.url,
+                    data=protocol.encode_body(call),
+                    headers=protocol.request_headers(self.config, call),
+                    timeout=self._pool.timeout(self.config.timeout),
+                    allow_redirects=False,
+                    trace_request_ctx=_Sent(deadline, self.config.timeout),
+                ) as response,
+            ):
+                return await _answer(
+                    self.config, call, response.status, response.headers, response.content.iter_any()
+                )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise aiohttp_failure(self.config, call, exc) from None
+
+    async def _send_httpx(self, call: Call, http: httpx.AsyncClient) -> protocol.RawResponse:
+        import httpx  # only for a client given one: a run's requests go through aiohttp
+
+        try:
+            async with _deadline(self.config.timeout), http.stream(**self._request(call)) as response:
+                chunks = response.aiter_bytes()
+                return await _answer(self.config, call, response.status_code, response.headers, chunks)
+        except httpx.TransportError as exc:
+            raise protocol.httpx_failure(self.config, call, exc) from None
+        except asyncio.TimeoutError:
+            raise protocol.unanswered(self.config, call, "timeout", "", sent=True) from None
 
     async def aclose(self) -> None:
         if self._owns_pool:

@@ -72,7 +72,7 @@ class ClientBase:
         payload = protocol.decode_json(response)
         try:
             protocol.check_response(call, response, payload)
-            protocol.check_body(call, response, payload)
+            protocol.check_body(self.config, call, response, payload)
         except FlowtestError as exc:
             self._record(call, started, attempt, response, payload, exc)
             raise

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from flowtest import __version__
 from flowtest.client import codec
+from flowtest.errors import ConfigError
 from flowtest.redact import Redactor, url_secrets
 
 STATUSES = (
@@ -47,6 +49,28 @@ class RetryPolicy:
     max_total_wait: float = 30.0
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
+
+
+def base_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as the API's base URL, in words that do not repeat its secrets."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        shown = f"{parts.scheme}://***@{parts.hostname or ''}{_port(parts)}"
+        return (
+            f"{shown} holds a user name or password: flowtest sends the API key "
+            "(FLOWTEST_API_KEY) in a header instead; remove them from the URL"
+        )
+    return None
+
+
+def _port(parts: SplitResult) -> str:
+    try:
+        return f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return ""
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     base_url: str
@@ -58,6 +82,12 @@ class ClientConfig:
     fields: FieldPaths = FieldPaths()
     retry: RetryPolicy = RetryPolicy()
     redactor: Redactor = Redactor()
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # a larger answer fails, unread
+
+    def __post_init__(self) -> None:
+        problem = base_url_problem(self.base_url)
+        if problem is not None:
+            raise ConfigError(f"the base URL {problem}")
 
     @cached_property
     def auth_headers(self) -> Mapping[str, str]:
