@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
-from flowtest.errors import ConfigError, FlowtestError
+from flowtest.errors import UNREACHABLE_KINDS, ConfigError, FlowtestError
 from flowtest.fdlimit import fit_concurrency
 from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
@@ -113,22 +113,42 @@ class RunSession:
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
         if self._unreachable is not None:
-            raise FlowtestError(f"not run: {self._unreachable}")
+            return self._result_once_unreachable(key)
         result = self._result(key, case)
         refused = _connection_failure(result)
         if refused is not None:
             # The server is down: the next conversations would each wait out the retries.
             self._unreachable = f"the API could not be reached for an earlier scenario ({refused})"
+            self._stop_launching.set()
         return result
 
+    def _result_once_unreachable(self, key: str) -> Result:
+        """A conversation already under way keeps its result (it may well have passed);
+        one not started yet is not run."""
+        not_run = FlowtestError(f"not run: {self._unreachable}")
+        future = self._take(key)
+        if future is None:
+            raise not_run
+        try:
+            return self._wait(future)
+        except NotLaunched:
+            raise not_run from None
+
     def _result(self, key: str, case: Case) -> Result:
-        with self._pending_lock:
-            future = self._pending.pop(key, None)
-            self._claimed.add(key)
+        future = self._take(key)
         if future is None and not self._threaded:
             return self._run_here(run_case(case, self._ensure_client(), self.context))
         if future is None:
             future = self._submit(run_case(case, self._ensure_client(), self.context))
+        return self._wait(future)
+
+    def _take(self, key: str) -> concurrent.futures.Future[Result] | None:
+        """The conversation for ``key`` started ahead, if one was; none will be from now on."""
+        with self._pending_lock:
+            self._claimed.add(key)
+            return self._pending.pop(key, None)
+
+    def _wait(self, future: concurrent.futures.Future[Result]) -> Result:
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -377,14 +397,14 @@ def _to_stderr(message: str) -> None:
 
 
 def _connection_failure(result: Result) -> str | None:
-    """The message when Start Session could not even connect, else None."""
+    """The message when Start Session found the API unreachable (refused, unknown host, no
+    route), else None. A timeout or a dropped connection is one call's bad luck: not this."""
     start = result.final.steps[0] if result.final.steps else None
-    if start is None or start.kind != "start" or start.failure is None:
+    if start is None or start.kind != "start" or start.failure is None or not start.exchanges:
         return None
-    failure = start.failure
-    return (
-        failure.message if failure.category is Category.TRANSPORT and "connect" in failure.message else None
-    )
+    if start.failure.category is not Category.TRANSPORT:
+        return None
+    return start.failure.message if start.exchanges[-1].error_kind in UNREACHABLE_KINDS else None
 
 
 def _settle(

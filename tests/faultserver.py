@@ -38,6 +38,7 @@ class Reply:
         0.0  # send the whole answer (status line, headers, body) a byte at a time, this far apart
     )
     chunked: bool = False  # send the body in chunks, without a Content-Length
+    hold: threading.Event | None = None  # answer only once the test sets it
 
 
 def turn(session_id: str, status: Any = "awaiting_input", messages: Any = None) -> dict[str, Any]:
@@ -60,6 +61,9 @@ class FaultServer:
     requests: list[tuple[str, str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     end_started: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)  # a held answer is waiting
+    idle: set[socket.socket] = field(default_factory=set)  # kept-alive connections between requests
+    stop_listening: Callable[[], None] = lambda: None  # from now on, connections are refused
 
     @property
     def open_sessions(self) -> list[str]:
@@ -97,8 +101,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.faults.lock:
+            self.server.faults.idle.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.faults.lock:
+            self.server.faults.idle.discard(self.connection)
+        super().finish()
+
     def _serve(self) -> None:
         faults = self.server.faults
+        with faults.lock:
+            faults.idle.discard(self.connection)
+        try:
+            self._serve_request(faults)
+        finally:
+            if not self.close_connection:
+                with faults.lock:
+                    faults.idle.add(self.connection)
+
+    def _serve_request(self, faults: FaultServer) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else {}
@@ -111,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "end":
             faults.end_started.set()
         reply = faults.reply_for(kind, session_id, body)
+        if reply.hold is not None:
+            faults.holding.set()
+            reply.hold.wait(60)
+            self.close_connection = True  # after its answer: the client must connect anew
         if reply.delay:
             time.sleep(reply.delay)
         if kind == "end" and 200 <= reply.status < 300:
@@ -188,6 +216,15 @@ def fault_server(faults: FaultServer | None = None) -> Iterator[FaultServer]:
     faults.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+
+    def stop_listening() -> None:  # the answers under way still go out; nothing else gets in
+        server.shutdown()
+        server.socket.close()
+        with faults.lock:
+            for connection in faults.idle:
+                connection.shutdown(socket.SHUT_RDWR)
+
+    faults.stop_listening = stop_listening
     try:
         yield faults
     finally:

@@ -185,6 +185,7 @@ class Exchange:
     duration: float
     attempt: int = 1
     error: str | None = None
+    error_kind: str | None = None  # a call with no HTTP answer: its errors.TRANSPORT_KINDS kind
 
     @property
     def request_json(self) -> Any:

@@ -26,7 +26,7 @@ from flowtest.client.models import (
     TurnResult,
     shown_body,
 )
-from flowtest.errors import ApiError, ProtocolError, TransportError
+from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
 
 if TYPE_CHECKING:
@@ -450,7 +450,7 @@ def exchange(
     attempt: int,
     response: RawResponse | None,
     payload: Any,
-    error: str | None,
+    error: FlowtestError | None,
 ) -> Exchange:
     redactor = config.effective_redactor
     response_body = None
@@ -466,5 +466,6 @@ def exchange(
         started_at=started_at,
         duration=duration,
         attempt=attempt,
-        error=redactor.text(error) if error else None,
+        error=redactor.text(str(error)) if error is not None else None,
+        error_kind=error.kind if isinstance(error, TransportError) else None,
     )
