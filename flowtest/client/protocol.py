@@ -36,11 +36,13 @@ API_ROOT = "/cgw/process/v1/orgs"
 EXTERNAL_ID = "externalSessionId"  # the contract's metadata field for the caller's own id
 
 
+LOST_START = "Start Session's answer was lost"  # how the warning below starts (the runner's too)
+
+
 def lost_start_warning(external_id: str) -> str:
     """What to say when Start Session's answer never came: the server may have opened a session."""
     return (
-        "Start Session's answer was lost, so a session may be open on the server: "
-        f"look for metadata.{EXTERNAL_ID} {external_id}"
+        f"{LOST_START}, so a session may be open on the server: look for metadata.{EXTERNAL_ID} {external_id}"
     )
 
 
