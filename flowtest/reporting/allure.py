@@ -44,6 +44,7 @@ from flowtest import __version__
 from flowtest.client import Exchange
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
+from flowtest.reporting import results_folder
 from flowtest.reporting.transcript import transcript_fragment
 from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
@@ -75,39 +76,47 @@ def start(
     listener = config.pluginmanager.get_plugin(LISTENER)
     explicit = getattr(config.option, "allure_report_dir", None)
     reuse = None
+    worker = hasattr(config, "workerinput")  # under pytest-xdist the controller claims and empties it, once
     if listener is not None and explicit:
         results = Path(explicit).absolute()
         config.pluginmanager.unregister(listener)
         config.pluginmanager.register(OtherTestsListener(listener, is_scenario), LISTENER)
     elif results is None:
         return None
-    elif not hasattr(config, "workerinput"):  # under pytest-xdist the controller empties it, once
+    elif not worker:
         _refuse_a_folder_not_its_own(results)
+    held = None if worker else results_folder.lock(results)
+    if not worker and not explicit:
         reuse = set_aside(results)
-    results.mkdir(parents=True, exist_ok=True)
+    results_folder.make_folder(results)
     reporter = AllureScenarioReporter(results, is_scenario, redactor, reuse)
     config.pluginmanager.register(reporter, "flowtest-allure")
+    watch = results_folder.ResultsWatch(results, reporter.writer, held)
+    config.pluginmanager.register(watch, "flowtest-allure-results")
     return reporter
 
 
 def clean(config: pytest.Config, results: Path | None) -> None:
-    """Empty the results folder (the xdist controller, before its workers write)."""
+    """Claim and empty the results folder (the xdist controller, before its workers write)."""
     if results is None or config.option.collectonly or config.pluginmanager.get_plugin(LISTENER):
         return
     _refuse_a_folder_not_its_own(results)
+    held = results_folder.lock(results)
     _empty(results)
-    results.mkdir(parents=True, exist_ok=True)
+    results_folder.make_folder(results)
+    config.pluginmanager.register(results_folder.ResultsWatch(results, None, held), "flowtest-allure-results")
 
 
 def _refuse_a_folder_not_its_own(results: Path) -> None:
     """Emptying the results folder deletes what is in it: never the project, its scenarios
-    or its report, when allure_results names one of them."""
+    or its report, when allure_results names one of them; never a file or what a link names."""
+    results_folder.check_path(results)
     name = stranger(results)
     if name is not None:
         raise pytest.UsageError(
             f"flowtest: the Allure results folder {results} holds {name}, which is not an Allure "
-            "result; flowtest empties that folder before each run, so it is left alone: set "
-            "allure_results in [tool.flowtest] (or --flowtest-allure-results) to a folder of its own"
+            "result; flowtest empties that folder before each run, so it is left alone: "
+            + results_folder.SETTING
         )
 
 
