@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from flowtest import __version__
 from flowtest.client import codec
 from flowtest.errors import ConfigError
-from flowtest.redact import Redactor, url_secrets
+from flowtest.redact import Redactor, masked_url, url_secrets
 
 STATUSES = (
     "awaiting_input",
@@ -56,19 +56,11 @@ def base_url_problem(url: str) -> str | None:
     """What is wrong with ``url`` as the API's base URL, in words that do not repeat its secrets."""
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
-        shown = f"{parts.scheme}://***@{parts.hostname or ''}{_port(parts)}"
         return (
-            f"{shown} holds a user name or password: flowtest sends the API key "
+            f"{masked_url(url)} holds a user name or password: flowtest sends the API key "
             "(FLOWTEST_API_KEY) in a header instead; remove them from the URL"
         )
     return None
-
-
-def _port(parts: SplitResult) -> str:
-    try:
-        return f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from flowtest.config import Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load.bridge import LoopBridge, Ticket
 from flowtest.load.samples import SessionTally, samples, workers_summary
+from flowtest.redact import masked_url
 from flowtest.runner import Conversation, RunContext
 from flowtest.scenario import is_scenario_file
 from flowtest.scenario.loader import ScenarioLoader
@@ -58,6 +59,8 @@ class LoadRun:
     client: AsyncFlowClient | None = None
     closing: Semaphore = field(default_factory=Semaphore)
     finished: bool = False  # the test stopped and this process ended what it could: its tally is final
+    given_host: str | None = None  # the host (-H) while reports show it masked
+    shown_host: str | None = None
 
     def connect(self, host: str | None) -> None:
         """The client for this run's target: Locust's host (-H, the web UI) or FLOWTEST_BASE_URL."""
@@ -200,6 +203,12 @@ def _report(environment: Environment, trace: Trace, known_issue: bool) -> None:
 
 def _listen(run: LoadRun) -> None:
     @events.test_start.add_listener
+    def unmask_host(environment: Environment, **_: Any) -> None:
+        # A test started again (the web UI) runs against the host given, not the one reports show.
+        if run.shown_host is not None and environment.host == run.shown_host:
+            environment.host = run.given_host
+
+    @events.test_start.add_listener
     def connect(environment: Environment, **_: Any) -> None:
         if isinstance(environment.runner, MasterRunner):
             return
@@ -211,6 +220,7 @@ def _listen(run: LoadRun) -> None:
         except ConfigError as exc:
             print(f"flowtest: error: {exc}", file=sys.stderr)
             environment.process_exit_code = 2
+            mask_host(environment)
             if environment.runner is not None:
                 gevent.spawn(environment.runner.quit)
 
@@ -218,6 +228,14 @@ def _listen(run: LoadRun) -> None:
     def end_sessions(environment: Environment, **_: Any) -> None:
         if not isinstance(environment.runner, MasterRunner):
             run.finish()
+
+    @events.test_stop.add_listener
+    def mask_host(environment: Environment, **_: Any) -> None:
+        """Locust's HTML report shows the host: never a key in its user-info or query."""
+        host = environment.host or run.settings.base_url
+        if host and environment.host != run.shown_host:
+            run.given_host, run.shown_host = environment.host, masked_url(host)
+            environment.host = run.shown_host
 
     @events.report_to_master.add_listener
     def send_tally(client_id: str, data: dict[str, Any], **_: Any) -> None:
