@@ -24,6 +24,7 @@ from gevent import GreenletExit
 from gevent.lock import Semaphore
 from locust import User, constant, events
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner
 
 from flowtest.authoring.validate import find_files
@@ -163,6 +164,8 @@ def _task(run: LoadRun, scenario: Scenario) -> Callable[[User], None]:
     cases = cases_of(scenario, random.randrange(10**6))
 
     def conversation(user: User) -> None:
+        if run.client is None:  # the run refused its target (said once, on stderr) and is quitting
+            raise StopUser
         ticket = run.bridge.submit(run.converse(random.choice(cases)))
         try:
             trace = ticket.wait()
