@@ -139,7 +139,7 @@ def test_an_example_never_overwrites_and_an_unknown_name_lists_them(tmp_path: Pa
     assert (unknown.returncode, unknown.stderr) == (
         2,
         "flowtest: error: no example named 'suport'; the examples: flight-status, order-tracking, "
-        "store-hours, support\n",
+        "rebooking, store-hours, support\n",
     )
 
 
