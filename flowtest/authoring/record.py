@@ -16,7 +16,8 @@ from typing import Any, TextIO
 import yaml
 
 from flowtest.authoring.validate import LONG_EXACT_TEXT
-from flowtest.client import TERMINAL_STATUSES, FlowClient, TurnResult
+from flowtest.client import FlowClient, TurnResult
+from flowtest.contract import AWAITING_INPUT, TERMINAL_STATUSES
 from flowtest.errors import ApiError, FlowtestError, ProtocolError
 from flowtest.trace import buttons, message_line
 
@@ -279,7 +280,7 @@ class Recorder:
     def loop(self) -> None:
         lines = iter(self.lines)
         while self.recording.status not in TERMINAL_STATUSES:
-            self.prompt("you> " if self.recording.status == "awaiting_input" else "transfer> ")
+            self.prompt("you> " if self.recording.status == AWAITING_INPUT else "transfer> ")
             line = next(lines, None)
             if line is None or not self.act(line.rstrip("\n")):
                 return

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flowtest.client.models import (
-    STATUSES,
-    TERMINAL_STATUSES,
     ClientConfig,
     EndResult,
     Exchange,
@@ -16,6 +14,7 @@ from flowtest.client.models import (
     SessionInfo,
     TurnResult,
 )
+from flowtest.contract import STATUSES, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from flowtest.client.aio import AsyncFlowClient

@@ -10,18 +10,8 @@ from typing import Any
 
 from flowtest import __version__
 from flowtest.client import codec
+from flowtest.contract import STATUSES, TERMINAL_STATUSES  # noqa: F401  (re-exported)
 from flowtest.redact import Redactor, url_secrets
-
-STATUSES = (
-    "awaiting_input",
-    "awaiting_transfer",
-    "completed",
-    "terminated",
-    "expired",
-    "error",
-)
-TERMINAL_STATUSES = frozenset({"completed", "terminated", "expired", "error"})
-TRANSFER_RESULTS = ("success", "failed", "hangup")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from flowtest.client import codec
 from flowtest.client.models import (
-    STATUSES,
     ClientConfig,
     EndResult,
     Exchange,
@@ -23,13 +22,13 @@ from flowtest.client.models import (
     TurnResult,
     shown_body,
 )
+from flowtest.contract import API_ROOT, STATUSES
 from flowtest.errors import ApiError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
 
 if TYPE_CHECKING:
     import httpx
 
-API_ROOT = "/cgw/process/v1/orgs"
 Recorder = Callable[[Exchange], None]
 
 

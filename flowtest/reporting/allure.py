@@ -42,6 +42,7 @@ from allure_pytest.utils import (
 
 from flowtest import __version__
 from flowtest.client import Exchange
+from flowtest.contract import API_BASE
 from flowtest.errors import ReportedFailure
 from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_fragment
@@ -476,7 +477,7 @@ def _failed_step_exchanges(record: StepRecord, attach: Attach) -> list[Json]:
     attachments = []
     for exchange in record.exchanges:
         request, response = _exchange(exchange)
-        short = exchange.url.split("/cgw/process/v1", 1)[-1]
+        short = exchange.url.split(API_BASE, 1)[-1]
         attachments.append(attach(f"{exchange.method} {short} request", request))
         attachments.append(attach(f"{exchange.status or 'no answer'} response", response))
     return attachments

@@ -22,15 +22,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from flowtest.contract import API_ROOT, AWAITING_INPUT, AWAITING_TRANSFER, TERMINAL_STATUSES, TRANSFER_RESULTS
 from flowtest.sandbox import engine
 from flowtest.sandbox.flows import Flow
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/cgw/process/v1/orgs/{orgId}"
-TERMINAL = frozenset({"completed", "terminated", "expired", "error"})
+API_PREFIX = API_ROOT + "/{orgId}"
+TERMINAL = TERMINAL_STATUSES
 MAX_TEXT = 4096
-TRANSFER_STATUSES = ("success", "failed", "hangup")
+TRANSFER_STATUSES = TRANSFER_RESULTS
 Clock = Callable[[], float]
 
 
@@ -248,7 +249,7 @@ class SandboxApi:
             raise ApiProblem(400, "INVALID_REQUEST", "text must be a string")
         if len(text) > MAX_TEXT:
             raise ApiProblem(400, "INVALID_REQUEST", f"text longer than {MAX_TEXT} characters")
-        if session.state.status != "awaiting_input":
+        if session.state.status != AWAITING_INPUT:
             raise ApiProblem(400, "INVALID_REQUEST", "the session awaits a transferResult, not text")
         return engine.resume_with_text(session.flow, session.state, text)
 
@@ -259,7 +260,7 @@ class SandboxApi:
         reason = result.get("failReason")
         if reason is not None and not isinstance(reason, str):
             raise ApiProblem(400, "INVALID_REQUEST", "transferResult.failReason must be a string")
-        if session.state.status != "awaiting_transfer":
+        if session.state.status != AWAITING_TRANSFER:
             raise ApiProblem(400, "INVALID_REQUEST", "the session awaits text, not a transferResult")
         return engine.resume_with_transfer(session.flow, session.state, result["status"], reason)
 
@@ -283,7 +284,7 @@ class SandboxApi:
             "messages": messages,
             "expiresAt": _iso(session.expires_at),
         }
-        if session.state.transfer is not None and session.state.status == "awaiting_transfer":
+        if session.state.transfer is not None and session.state.status == AWAITING_TRANSFER:
             body["transfer"] = session.state.transfer
         return JSONResponse(body, status_code=status_code)
 

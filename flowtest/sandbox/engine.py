@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowtest.contract import AWAITING_INPUT, AWAITING_TRANSFER, COMPLETED
 from flowtest.durations import parse_duration
 from flowtest.sandbox.flows import Flow
 
@@ -27,7 +28,7 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
 class FlowState:
     """Where a running flow stands; mutated by the engine, owned by one session."""
 
-    status: str = "awaiting_input"
+    status: str = AWAITING_INPUT
     variables: dict[str, Any] = field(default_factory=dict)
     waiting_at: str | None = None
     transfer: dict[str, Any] | None = None
@@ -137,11 +138,11 @@ def _buttons(specs: list[Any], variables: dict[str, Any]) -> list[dict[str, str]
 def _route(name: str, node: Any, state: FlowState) -> str | None:
     """The next node, or None when the node leaves the flow waiting or finished."""
     if "ask" in node:
-        state.status, state.waiting_at = "awaiting_input", name
+        state.status, state.waiting_at = AWAITING_INPUT, name
         return None
     if "transfer" in node:
         spec = node["transfer"]
-        state.status, state.waiting_at = "awaiting_transfer", name
+        state.status, state.waiting_at = AWAITING_TRANSFER, name
         state.transfer = {key: render_value(value, state.variables) for key, value in spec.items()}
         return None
     if "fail" in node:
@@ -154,7 +155,7 @@ def _route(name: str, node: Any, state: FlowState) -> str | None:
         return str(node["otherwise"])
     if "next" in node:
         return str(node["next"])
-    state.status, state.waiting_at = "completed", None
+    state.status, state.waiting_at = COMPLETED, None
     return None
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtest.matchers import MATCHERS, Takes
 from flowtest.yamlsource import Document, JsonPath
 
-TEXT_MATCHER_KEYS = frozenset({"contains", "starts_with", "ends_with", "regex", "fuzzy"})
-_COMBINATIONS = frozenset({"any_of", "all_of"})
 _VALUE_CHECKS = frozenset({"variables", "message", "turn"})  # JSONPATH: MATCHER over JSON values
 
 
@@ -44,15 +43,19 @@ def _in_matcher(rest: JsonPath, text: bool) -> bool:
     if not rest:
         return text
     head, tail = rest[0], rest[1:]
-    if head in TEXT_MATCHER_KEYS:
+    kind = MATCHERS.get(head) if isinstance(head, str) else None
+    if kind is None:
+        return False
+    takes = kind.takes
+    if takes is Takes.TEXT or (takes is Takes.TEXT_OR_VALUE and text):
         return not tail
-    if head == "equals":
-        return text and not tail
-    if head in _COMBINATIONS:
+    if takes is Takes.TEXTS:
+        return not tail or (len(tail) == 1 and isinstance(tail[0], int))
+    if takes is Takes.MATCHERS:
         return bool(tail) and isinstance(tail[0], int) and _in_matcher(tail[1:], text)
-    if head == "not":
+    if takes is Takes.MATCHER:
         return _in_matcher(tail, text)
-    return False
+    return False  # values, and matchers of values (length)
 
 
 def _set(data: Any, at: JsonPath, value: str) -> None:

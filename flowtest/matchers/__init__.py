@@ -1,0 +1,92 @@
+"""Matchers: what a bot message's text or a variable's value must be.
+
+A matcher is built once from the scenario (names already validated by the schema)
+and checked at run time, rendering its ``${...}`` templates with the run's bindings.
+``check`` returns None on a match, else the expectation that failed, in words.
+
+Every matcher key is one ``MatcherKind`` in ``MATCHERS``: its builder, what it takes
+(the loader keeps texts as written from this), and the options beside it. A new
+matcher is a class with ``check``, ``describe`` (and ``title`` where its step title
+reads better shorter) plus its ``MatcherKind`` in one of this package's modules,
+plus its key in the scenario schema (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtest.matchers import combine, patterns, text, values
+from flowtest.matchers.base import (
+    TEXT_MODES,
+    VALUES,
+    BuildContext,
+    Matcher,
+    MatcherKind,
+    Takes,
+    TextMode,
+    show,
+)
+from flowtest.matchers.combine import AllOf, AnyOf, Not, regex_matches, stored_names
+from flowtest.matchers.patterns import (
+    REGEX_TIMEOUT,
+    PatternError,
+    Regex,
+    backtracking_risk,
+    regex_group_names,
+    templated_pattern_problem,
+)
+from flowtest.matchers.text import DEFAULT_FUZZY_THRESHOLD, Fuzzy, Text, loose_form, near_miss, text_mode
+from flowtest.matchers.values import Compare, DeepEquals, Equals, Exists, Length, TypeIs
+
+MATCHERS: dict[str, MatcherKind] = {
+    kind.key: kind for module in (text, patterns, combine, values) for kind in module.KINDS
+}
+OPTIONS = frozenset(option for kind in MATCHERS.values() for option in kind.options)
+
+
+def build(spec: Any, context: BuildContext = VALUES) -> Matcher:
+    """A matcher from its (schema-valid) YAML form."""
+    if not isinstance(spec, dict):
+        if context.text and isinstance(spec, str):
+            return Text("is", spec, context.text_mode)
+        return Equals(spec)
+    key = next(key for key in spec if key in MATCHERS)
+    return MATCHERS[key].build(spec[key], spec, context)
+
+
+__all__ = [
+    "DEFAULT_FUZZY_THRESHOLD",
+    "MATCHERS",
+    "OPTIONS",
+    "REGEX_TIMEOUT",
+    "TEXT_MODES",
+    "VALUES",
+    "AllOf",
+    "AnyOf",
+    "BuildContext",
+    "Compare",
+    "DeepEquals",
+    "Equals",
+    "Exists",
+    "Fuzzy",
+    "Length",
+    "Matcher",
+    "MatcherKind",
+    "Not",
+    "PatternError",
+    "Regex",
+    "Takes",
+    "Text",
+    "TextMode",
+    "TypeIs",
+    "backtracking_risk",
+    "build",
+    "loose_form",
+    "near_miss",
+    "regex_group_names",
+    "regex_matches",
+    "show",
+    "stored_names",
+    "templated_pattern_problem",
+    "text_mode",
+]
