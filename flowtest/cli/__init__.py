@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from flowtest import __version__
-from flowtest.cli import importing, init, load, record, report, schema, serve, validate
+from flowtest.cli import diff, importing, init, load, record, report, schema, serve, validate
 from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
 
-COMMANDS = (serve, report, validate, schema, record, init, importing, load)
+COMMANDS = (serve, report, validate, schema, record, init, importing, load, diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
