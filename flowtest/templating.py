@@ -1,6 +1,7 @@
 """``${NAME}`` templates in scenario strings. Names are looked up, never evaluated.
 
-``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``;
+``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, and the
+values generated while a conversation runs (``${random.N}``, ``${now.FIELD}``: flowtest.generated);
 ``$${`` writes a literal ``${``. A string that is exactly one ``${...}`` keeps the
 value's JSON type.
 """
@@ -13,6 +14,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from flowtest import generated
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
@@ -37,6 +40,8 @@ class Bindings:
             if rest not in self.env:
                 raise TemplateError(f"environment variable {rest} is not set (used as ${{env.{rest}}})")
             return self.env[rest]
+        if root not in self.values and root in generated.NAMES:
+            return generated.value(reference, self.values)
         if root not in self.values:
             raise TemplateError(self.unset.get(root, f"unknown template name '{root}'"))
         value = self.values[root]
@@ -63,6 +68,8 @@ def reference_problem(reference: str, known: frozenset[str]) -> str | None:
         return None if rest else "'${env}' needs a variable name, as in ${env.API_USER}"
     if root in known or root in BUILTINS:
         return None
+    if root in generated.NAMES:
+        return generated.problem(reference)
     close = difflib.get_close_matches(root, sorted(known | BUILTINS), n=1)
     hint = f", did you mean '{close[0]}'?" if close else ""
     return f"unknown template name '{root}'{hint}"
