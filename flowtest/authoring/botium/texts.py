@@ -17,8 +17,8 @@ from typing import Any
 VARIABLE = re.compile(r"\$([A-Za-z]\w*)(\((?:[^)\\]|\\.)*\))?")
 
 # Botium's scripting memory functions with a flowtest template: the value Botium generates
-# when the text is used. ``${uuid}`` is one id per conversation attempt; ``${random.N}``
-# N random digits and ``${now.FIELD}`` the time, likewise fixed for the attempt.
+# when the text is used. ``${uuid}`` is one id per conversation attempt, ``${random.N}`` N
+# digits drawn from it, ``${now.FIELD}`` the time when the step runs (flowtest.generated).
 GENERATED = {
     "uniqid": "uuid",
     "random10": "random.10",
