@@ -5,6 +5,7 @@ The API key is read from the environment only (FLOWTEST_API_KEY), never from fil
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -25,6 +26,7 @@ API_KEY_VARIABLE = "FLOWTEST_API_KEY"
 DEFAULT_ALLURE_RESULTS = Path("reports/allure-results")
 DEFAULT_ALLURE_REPORT = Path("reports/allure-report")
 UTTERANCE_MODES = ("all", "first", "random")
+DEFAULT_JUDGE_CACHE = Path(".flowtest/cache/llm")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class Settings:
     utterances: str = "all"
     seed: int | None = None
     fields: FieldPaths = FieldPaths()
+    # -- the LLM endpoint of `judge` and `persona:` (flowtest/llm) --
+    judge_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key_env: str | None = None  # the NAME of the variable; the key is read from it
+    judge_api_key: str | None = field(default=None, repr=False)
+    judge_timeout: float = 60.0
+    judge_cache: Path = DEFAULT_JUDGE_CACHE
+    judge_refresh: bool = False
 
     @property
     def uses_sandbox(self) -> bool:
@@ -135,6 +145,51 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
 
+# -- the LLM endpoint of `judge` and `persona:` ------------------------------------------
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _http_url(value: Any) -> str:
+    url = _text(value)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http(s) URL such as http://localhost:11434/v1, got {value!r}")
+    return url
+
+
+def _variable_name(value: Any) -> str:
+    # Never echo the value: a key pasted here instead of a name must not reach the output.
+    if not isinstance(value, str) or not _VARIABLE_NAME.fullmatch(value.strip()):
+        raise ValueError(
+            "expected the NAME of an environment variable that holds the key, such as OPENAI_API_KEY "
+            "(the value given is not shown: it may be the key itself)"
+        )
+    return value.strip()
+
+
+def _switch(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+_PARSERS.update(
+    {
+        "judge_url": _http_url,
+        "judge_model": _text,
+        "judge_api_key_env": _variable_name,
+        "judge_timeout": _timeout,
+        "judge_cache": lambda v: Path(_text(v)),
+        "judge_refresh": _switch,
+    }
+)
+
+
 def env_name(key: str) -> str:
     return "FLOWTEST_" + key.upper()
 
@@ -164,11 +219,12 @@ def resolve(
         found = _first(key, options.get(key), env.get(env_name(key)), pyproject.get(key))
         if found is not None:
             values[key] = _parse(parse, key, *found)
-    for key in ("sandbox_flows", "allure_results"):
+    for key in ("sandbox_flows", "allure_results", "judge_cache"):
         path = values.get(key, getattr(Settings, key))
         values[key] = root / path if path is not None and not path.is_absolute() else path
     values["fields"] = _field_paths(options, env, pyproject.get("fields", {}))
     values["api_key"] = env.get(API_KEY_VARIABLE) or None
+    values["judge_api_key"] = env.get(values.get("judge_api_key_env") or "") or None
     return Settings(**values)
 
 
@@ -214,6 +270,11 @@ def _check_keys(pyproject: Mapping[str, Any], root: Path) -> None:
             raise ConfigError(
                 f"{root / 'pyproject.toml'}: [tool.flowtest] must not hold the API key; "
                 f"set the {API_KEY_VARIABLE} environment variable instead"
+            )
+        if key == "judge_api_key":
+            raise ConfigError(
+                f"{root / 'pyproject.toml'}: [tool.flowtest] must not hold the judge's key; name the "
+                "environment variable that holds it in judge_api_key_env instead"
             )
         if key not in allowed:
             hint = did_you_mean(key, sorted(allowed))

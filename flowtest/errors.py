@@ -81,6 +81,30 @@ class ProtocolError(FlowtestError):
         super().__init__(f"{method} {url}: {problem}")
 
 
+class LLMError(FlowtestError):
+    """The LLM endpoint of `judge` or `persona:` failed; the message says what to change (key masked)."""
+
+
+class LLMUnreachable(LLMError):
+    """No answer at all: connection refused, DNS, reset, the server hung up."""
+
+
+class LLMTimeout(LLMError):
+    """The endpoint did not answer within judge_timeout."""
+
+
+class LLMRefused(LLMError):
+    """The endpoint answered with a non-2xx status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMAnswerError(LLMError):
+    """The endpoint answered 2xx, but flowtest cannot read the answer (not a completion, not a verdict)."""
+
+
 class ReportedFailure(Exception):
     """A scenario's failure as reports show it: the designer's words, the category, the full text."""
 

@@ -40,7 +40,7 @@ class NotLaunched(FlowtestError):
     """The run stopped (-x, Ctrl-C) before this conversation started."""
 
 
-class RunSession:
+class ConversationPool:
     def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
         self.settings = settings
         self.env = env

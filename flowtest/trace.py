@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any
+from typing import Any, NoReturn
 
 from flowtest.client import Exchange
 from flowtest.errors import Location
@@ -18,6 +18,33 @@ class Outcome(str, Enum):
     FAILED = "failed"  # the flow did not behave as the scenario says
     BROKEN = "broken"  # the run could not check: API error, transport error, broken scenario
     SKIPPED = "skipped"
+
+
+class Role(str, Enum):
+    """What a step is in the conversation: reporters show a record by its role, never its kind."""
+
+    SEND = "send"  # the caller says something: a user text, a transfer result
+    CALL = "call"  # an API call or a pause that checks nothing: save, wait, end
+    CHECK = "check"  # a check of what the bot did: bot, message, status, variables, turn
+    LIFECYCLE = "lifecycle"  # Start Session, teardown, the end of the scenario, an interruption
+
+
+def unknown_role(role: NoReturn) -> NoReturn:
+    """The end of an exhaustive match on roles: mypy proves it is never reached."""
+    raise ValueError(f"unknown role {role!r}")
+
+
+LIFECYCLE_KINDS = frozenset({"start", "teardown", "end of scenario", "interrupted"})
+_GIVEN_BY_POST_INIT: Any = None
+
+
+def role_of(kind: str) -> Role:
+    """The role of a record's kind: a step kind's own, or the runner's lifecycle."""
+    if kind in LIFECYCLE_KINDS:
+        return Role.LIFECYCLE
+    from flowtest.steps import role_of_kind  # the step table sits above the trace
+
+    return role_of_kind(kind)
 
 
 class Category(str, Enum):
@@ -44,7 +71,7 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    kind: str  # start, user, transfer, bot, status, variables, save, wait, end, teardown
+    kind: str  # the step kind (user, bot, ...) or the lifecycle's (start, teardown, ...)
     title: str  # as a designer reads it: "user: I'd like to check my flight status"
     where: str | None
     location: Location | None
@@ -59,6 +86,20 @@ class StepRecord:
     messages: tuple[Mapping[str, Any], ...] = ()  # the same messages, raw (buttons, cards...)
     exchanges: tuple[Exchange, ...] = ()
     included_from: Location | None = None  # the include: line, for a step from a partial
+    # The runner gives it; a record made without one gets its kind's role.
+    role: Role = _GIVEN_BY_POST_INIT
+
+    def __post_init__(self) -> None:
+        if self.role is None:
+            object.__setattr__(self, "role", role_of(self.kind))
+
+
+def status_shown(step: StepRecord) -> bool:
+    """Whether a transcript notes the status this step left: when it changed, but not for the
+    teardown's End Session (every session ends so; the designer's ``end`` step still shows it)."""
+    if step.status_after == step.status_before or not step.status_after:
+        return False
+    return not (step.role is Role.LIFECYCLE and step.status_before is not None and not step.received)
 
 
 @dataclass(frozen=True, slots=True)

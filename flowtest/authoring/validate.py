@@ -8,17 +8,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowtest.contract import TERMINAL_STATUSES
 from flowtest.errors import Location, SourceError
 from flowtest.matchers import Regex, Text, backtracking_risk, templated_pattern_problem
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import is_scenario_file, model
 from flowtest.scenario.loader import ScenarioLoader, duplicate_name, partial_errors
 from flowtest.scenario.utterances import is_utterance_file, read_lists
+from flowtest.steps import kind_of
+from flowtest.steps.bot import BotStep
+from flowtest.steps.checks import StatusStep
 from flowtest.validation import did_you_mean
 
 PARTIAL_SUFFIXES = (".partial.yaml", ".partial.yml")
 LONG_EXACT_TEXT = 80
-_TERMINAL = ("completed", "terminated", "expired", "error")
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,8 @@ def _scenario_findings(
     loader: ScenarioLoader, path: Path, flow_ids: frozenset[str] | None, names: dict[str, Location]
 ) -> Iterator[Finding]:
     loaded = loader.load_file(path)
-    for broken in loaded.broken:
-        yield from _errors(broken.errors)
+    for invalid in loaded.invalid:
+        yield from _errors(invalid.errors)
     for scenario in loaded.scenarios:
         duplicate = duplicate_name(scenario, names)
         if duplicate is not None:
@@ -152,35 +155,32 @@ def _step_findings(steps: Sequence[model.Step]) -> Iterator[Finding]:
     """Steps that cannot pass whatever the flow does, and checks that will break often."""
     ended = False
     for previous, step in zip((None, *steps), steps, strict=False):
-        sends = isinstance(step, (model.UserStep, model.TransferStep))
-        refusal = isinstance(step, (model.UserStep, model.TransferStep)) and step.error is not None
-        if ended and not refusal and not isinstance(step, (model.StatusStep, model.WaitStep)):
+        kind = kind_of(step)
+        live = kind.touches_session(step)
+        if ended and live:
             yield Finding(
                 step.location,
                 "error",
                 f"{step.where}: the session was ended by 'end'; "
                 "only user/transfer steps expecting an 'error', status and wait can follow",
             )
-        elif sends and not refusal and isinstance(previous, model.StatusStep):
-            yield from _after_status(previous, step)
-        if isinstance(step, model.EndStep):
-            ended = True
-        if isinstance(step, model.BotStep):
+        elif kind.needs is not None and live and isinstance(previous, StatusStep):
+            yield from _after_status(previous, step, kind.name, kind.needs)
+        ended = ended or kind.ends_session
+        if isinstance(step, BotStep):
             yield from _brittle(step)
         yield from _slow_patterns(step)
 
 
-def _after_status(status: model.StatusStep, step: model.Step) -> Iterator[Finding]:
-    needed = "awaiting_input" if isinstance(step, model.UserStep) else "awaiting_transfer"
-    kind = "user" if needed == "awaiting_input" else "transfer"
+def _after_status(status: StatusStep, step: model.Step, kind: str, needed: str) -> Iterator[Finding]:
+    """The runner's rule (a kind's ``needs``) against the status the step before asserts."""
     if needed not in status.statuses:
         found = " or ".join(status.statuses)
+        refusal = " (add error: to expect a refusal)" if set(status.statuses) <= TERMINAL_STATUSES else ""
         yield Finding(
             step.location,
             "error",
-            f"{step.where}: a {kind} step needs {needed}, but the step "
-            f"before asserts {found}"
-            + (" (add error: to expect a refusal)" if set(status.statuses) <= set(_TERMINAL) else ""),
+            f"{step.where}: a {kind} step needs {needed}, but the step before asserts {found}{refusal}",
         )
 
 
@@ -205,7 +205,7 @@ def _patterns(value: object) -> Iterator[str]:
             yield from _patterns(getattr(value, item.name))
 
 
-def _brittle(step: model.BotStep) -> Iterator[Finding]:
+def _brittle(step: BotStep) -> Iterator[Finding]:
     for matcher in step.matchers:
         if (
             isinstance(matcher, Text)

@@ -14,7 +14,7 @@ from aiolimiter import AsyncLimiter
 from flowtest.client import protocol
 from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
-from flowtest.client.protocol import Call, Recorder
+from flowtest.client.protocol import Call, OnExchange
 from flowtest.client.retry import replay_first, retry_arguments, should_retry
 from flowtest.errors import FlowtestError, TransportError
 
@@ -91,7 +91,7 @@ class AsyncFlowClient(ClientBase):
     def __init__(
         self,
         config: ClientConfig,
-        recorder: Recorder | None = None,
+        recorder: OnExchange | None = None,
         http: httpx.AsyncClient | None = None,
         connections: int = 100,
         rate_limit: float | None = None,
@@ -105,7 +105,9 @@ class AsyncFlowClient(ClientBase):
         # One limiter for every conversation sharing this client: a cap on the whole run.
         self._limiter = limiter or (AsyncLimiter(rate_limit, 1.0) if rate_limit else None)
 
-    def with_options(self, recorder: Recorder | None = None, timeout: float | None = None) -> AsyncFlowClient:
+    def with_options(
+        self, recorder: OnExchange | None = None, timeout: float | None = None
+    ) -> AsyncFlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
         config = self.config if timeout is None else replace(self.config, timeout=timeout)
         return AsyncFlowClient(

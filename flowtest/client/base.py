@@ -9,14 +9,14 @@ from typing import Any
 
 from flowtest.client import protocol
 from flowtest.client.models import ClientConfig
-from flowtest.client.protocol import Call, RawResponse, Recorder
+from flowtest.client.protocol import Call, OnExchange, RawResponse
 from flowtest.errors import FlowtestError
 
 logger = logging.getLogger(__name__)
 
 
 class ClientBase:
-    def __init__(self, config: ClientConfig, recorder: Recorder | None = None) -> None:
+    def __init__(self, config: ClientConfig, recorder: OnExchange | None = None) -> None:
         self.config = config
         self.recorder = recorder
 

@@ -29,7 +29,7 @@ from flowtest.jsonpath import compile_path
 if TYPE_CHECKING:
     import httpx
 
-Recorder = Callable[[Exchange], None]
+OnExchange = Callable[[Exchange], None]
 
 
 class CallKind(Enum):

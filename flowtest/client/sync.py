@@ -14,7 +14,7 @@ from tenacity import Retrying
 from flowtest.client import protocol
 from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
-from flowtest.client.protocol import Call, Recorder
+from flowtest.client.protocol import Call, OnExchange
 from flowtest.client.retry import replay_first, retry_arguments, should_retry
 from flowtest.errors import FlowtestError
 
@@ -25,14 +25,14 @@ class FlowClient(ClientBase):
     def __init__(
         self,
         config: ClientConfig,
-        recorder: Recorder | None = None,
+        recorder: OnExchange | None = None,
         http: httpx.Client | None = None,
     ) -> None:
         super().__init__(config, recorder)
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client()
 
-    def with_options(self, recorder: Recorder | None = None, timeout: float | None = None) -> FlowClient:
+    def with_options(self, recorder: OnExchange | None = None, timeout: float | None = None) -> FlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
         config = self.config if timeout is None else replace(self.config, timeout=timeout)
         return FlowClient(config, recorder or self.recorder, self._http)

@@ -11,18 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from flowtest.client import Exchange
-from flowtest.trace import StepRecord, Trace
+from flowtest.trace import Category, Role, StepRecord, Trace
 
 CHECK = "CHECK"  # the request type of a failure no request carried (a template error before Start Session)
-_CALL_NAMES = {
-    "start": "Start Session",
-    "variables": "Get Session",
-    "save": "Get Session",
-    "end": "End Session",
-    "teardown": "End Session",
-}
-_TURNS = ("user", "transfer")
-_SKIPPED = ("interrupted",)  # the run stopping is not a failure of the flow
+# The API call of a step that is not a turn, by its method: a POST outside a turn starts the session.
+_CALL_NAMES = {"POST": "Start Session", "GET": "Get Session", "DELETE": "End Session"}
 
 
 @dataclass(frozen=True)
@@ -41,9 +34,9 @@ def samples(trace: Trace) -> list[Sample]:
     found: list[Sample] = []
     turn = 0
     for step in trace.steps:
-        if step.kind in _SKIPPED:
-            continue
-        if step.kind in _TURNS:
+        if step.failure is not None and step.failure.category is Category.INTERRUPTED:
+            continue  # the run stopping is not a failure of the flow
+        if step.role is Role.SEND:
             turn += 1
         name = f"{trace.flow}: {_step_name(step, turn)}"
         for index, exchange in enumerate(step.exchanges):
@@ -56,9 +49,9 @@ def samples(trace: Trace) -> list[Sample]:
 
 
 def _step_name(step: StepRecord, turn: int) -> str:
-    if step.kind in _TURNS:
+    if step.role is Role.SEND:
         return f"turn {turn} ({step.kind})"
-    return _CALL_NAMES.get(step.kind, step.kind)
+    return _CALL_NAMES.get(step.exchanges[0].method, step.kind) if step.exchanges else step.kind
 
 
 def _sample(exchange: Exchange, name: str, error: str | None) -> Sample:
@@ -70,7 +63,7 @@ def _sample(exchange: Exchange, name: str, error: str | None) -> Sample:
 def _final_error(step: StepRecord, exchange: Exchange, trace: Trace) -> str | None:
     if step.failure is not None:
         return _check_message(step, trace)
-    if step.kind == "teardown" and exchange.error and exchange.status != 404:
+    if _ends(exchange) and exchange.error and exchange.status != 404:
         return _one_line(exchange.error, trace)
     return None  # an answer the step accepted, an expected refusal included
 
@@ -134,7 +127,13 @@ class SessionTally:
 
 def _closes(step: StepRecord) -> bool:
     """End Session answered, or the session was already gone (404)."""
-    return step.kind in ("end", "teardown") and any(
-        exchange.status is not None and (200 <= exchange.status < 300 or exchange.status == 404)
+    return any(
+        _ends(exchange)
+        and exchange.status is not None
+        and (200 <= exchange.status < 300 or exchange.status == 404)
         for exchange in step.exchanges
     )
+
+
+def _ends(exchange: Exchange) -> bool:
+    return exchange.method == "DELETE"

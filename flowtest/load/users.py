@@ -121,8 +121,8 @@ def load_scenarios(paths: Sequence[Path], root: Path, utterances: str) -> tuple[
         if not is_scenario_file(path):
             continue
         loaded = loader.load_file(path)
-        for broken in loaded.broken:
-            for error in broken.errors:
+        for invalid in loaded.invalid:
+            for error in invalid.errors:
                 print(f"flowtest: {error}", file=sys.stderr)
         found.extend(scenario for scenario in loaded.scenarios if scenario.skip is None)
     return tuple(found)

@@ -57,6 +57,24 @@ class Not(Described):
         return f"not {self.inner.describe(bindings)}"
 
 
+@dataclass(frozen=True, slots=True)
+class Includes(Described):
+    """A list that has, for each matcher, an item matching it (in any order, among others)."""
+
+    wanted: tuple[Matcher, ...]
+
+    def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
+        if not isinstance(actual, list):
+            return self.describe(bindings)
+        for matcher in self.wanted:
+            if not any(matcher.check(item, True, bindings) is None for item in actual):
+                return f"{self.describe(bindings)}: no item matches {matcher.describe(bindings)}"
+        return None
+
+    def describe(self, bindings: Bindings) -> str:
+        return "a list that includes " + ", ".join(matcher.describe(bindings) for matcher in self.wanted)
+
+
 def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator[re.Match[str]]:
     """The regex matches behind a passing matcher, for its named groups."""
     if isinstance(matcher, Regex) and isinstance(actual, str):
@@ -102,8 +120,15 @@ def _not(inner: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:
     return Not(build(inner, context))
 
 
+def _includes(wanted: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:
+    from flowtest.matchers import build
+
+    return Includes(tuple(build(item, context) for item in wanted))
+
+
 KINDS = (
     MatcherKind("any_of", _any_of, Takes.MATCHERS),
+    MatcherKind("includes", _includes, Takes.MATCHERS),
     MatcherKind("all_of", _all_of, Takes.MATCHERS),
     MatcherKind("not", _not, Takes.MATCHER),
 )

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from flowtest.errors import FlowtestError
 from flowtest.matchers.base import BuildContext, Described, Matcher, MatcherKind, Takes, TextMode, show
-from flowtest.matchers.text import MODE_WORDS, TEXT_OPTIONS, hint, text_mode
+from flowtest.matchers.text import MODE_WORDS, hint, text_mode
 from flowtest.templating import Bindings, TemplateError, references, render_pattern
 
 # The stdlib's regex parser, to tell a pattern's structure (renamed re._parser in 3.11).
@@ -133,4 +133,6 @@ def _regex(value: Any, spec: Mapping[str, Any], context: BuildContext) -> Matche
     return Regex(value, TextMode.IGNORE_CASE if mode is TextMode.LOOSE else mode)
 
 
-KINDS = (MatcherKind("regex", _regex, Takes.TEXT, TEXT_OPTIONS),)
+KINDS = (
+    MatcherKind("regex", _regex, Takes.TEXT, ("ignore_case",)),
+)  # loose: a pattern says what it tolerates

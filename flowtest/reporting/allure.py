@@ -48,7 +48,7 @@ from flowtest.redact import Redactor
 from flowtest.reporting.transcript import transcript_fragment
 from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
-from flowtest.session import RunSession
+from flowtest.session import ConversationPool
 from flowtest.trace import Outcome, Result, StepRecord, Trace
 
 _STATUS = {
@@ -62,6 +62,61 @@ CATEGORY_LABEL = "failure"
 LISTENER = "allure_listener"  # allure-pytest's name for its listener, registered with --alluredir
 Json = dict[str, Any]
 Wrapper = Generator[None, Any, None]
+
+
+def register(config: pytest.Config, results: Path | None, redactor: Redactor, controller: bool) -> None:
+    """Allure for this run, as a plugin on flowtest's hooks (the xdist controller only empties
+    the folder, once, before its workers write to it)."""
+    if controller:
+        clean(config, results)
+    else:
+        config.pluginmanager.register(AllureRun(results, redactor), "flowtest-allure-run")
+
+
+class AllureRun:
+    """Allure's marks at collection, then, once scenarios were collected, the results reporter."""
+
+    def __init__(self, results: Path | None, redactor: Redactor) -> None:
+        self.results, self.redactor = results, redactor
+        self.reporter: AllureScenarioReporter | None = None
+        self.random_phrases = False  # a case ran with utterances: random: the seed goes in the report
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        """Labels, suites and links as allure-pytest marks: they select tests (--allure-features)
+        and reach the result even when the test never runs (skip)."""
+        from flowtest.plugin.items import InvalidScenarioItem, ScenarioItem
+
+        if isinstance(item, ScenarioItem):
+            marks = static_marks(item.case)
+        elif isinstance(item, InvalidScenarioItem):
+            marks = suite_marks(Path(item.invalid.location.path))
+        else:
+            return
+        for mark in marks:
+            item.add_marker(mark)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        from flowtest.plugin.items import is_scenario
+
+        if self.reporter is None and any(is_scenario(item) for item in items):
+            self.reporter = start(config, self.results, is_scenario, self.redactor)
+
+    def pytest_flowtest_conversation(self, item: pytest.Item, case: Case, result: Result) -> None:
+        if self.reporter is not None:
+            self.reporter.report(item, case, result)
+        self.random_phrases = self.random_phrases or (
+            bool(case.phrases) and case.scenario.utterance_mode == "random"
+        )
+
+    def pytest_flowtest_run_finished(self, config: pytest.Config, pool: ConversationPool) -> None:
+        if self.reporter is None:
+            return
+        from flowtest.plugin.state import STATE
+
+        self.reporter.flush()
+        extra = {"utterance seed": str(config.stash[STATE].seed)} if self.random_phrases else {}
+        self.reporter.finish(pool, extra)
 
 
 def start(
@@ -317,12 +372,12 @@ class AllureScenarioReporter:
         """Delete the last run's files that were not reused; before the results are read."""
         self.writer.close()
 
-    def finish(self, session: RunSession, extra: dict[str, str]) -> None:
+    def finish(self, pool: ConversationPool, extra: dict[str, str]) -> None:
         """environment.properties beside the results, once the run is over."""
         if not self.results.is_dir():
             return
-        settings = session.settings
-        base_url = session.redactor.text(session.base_url) if session.base_url else None
+        settings = pool.settings
+        base_url = pool.redactor.text(pool.base_url) if pool.base_url else None
         properties = environment_properties(base_url, settings.org, settings.uses_sandbox)
         properties.update(extra)
         lines = [f"{key}={value}" for key, value in properties.items()]

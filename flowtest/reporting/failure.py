@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, Result, StepRecord, Trace
+from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, status_shown, unknown_role
 
 _WIDTH = 6
 MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
@@ -69,20 +69,30 @@ def _labelled(label: str, value: str) -> list[str]:
 
 def transcript_lines(trace: Trace) -> Iterator[str]:
     for step in trace.steps:
-        if step.kind == "user" and step.sent is not None:
-            yield f"  {'user':<{_WIDTH}}{step.sent}  ({format_duration(step.duration)})"
-        elif step.kind == "transfer" and step.sent is not None:
-            yield f"  {'↪':<{_WIDTH}}transfer {step.sent}  ({format_duration(step.duration)})"
-        elif step.kind == "end":
-            yield f"  {'':<{_WIDTH}}[End Session]"
-        for text in step.received:
-            yield f"  {'bot':<{_WIDTH}}{text}"
-        if step.status_after != step.status_before and step.kind not in ("teardown", "end"):
-            yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
-        if step.failure is not None:
-            yield f"  ✗ {step.where or step.kind}: {step.title}"
-        elif step.outcome is Outcome.SKIPPED:
-            yield f"  ○ {step.where or step.kind}: {step.title}"
+        yield from _step_lines(step)
+
+
+def _step_lines(step: StepRecord) -> Iterator[str]:
+    """A step as the terminal shows it: by its role, whatever its kind."""
+    match step.role:
+        case Role.SEND:
+            if step.sent is not None:
+                yield f"  {step.kind:<{_WIDTH - 1}} {step.sent}  ({format_duration(step.duration)})"
+        case Role.CALL:
+            if step.failure is None:
+                yield f"  {'':<{_WIDTH}}[{step.title}]"
+        case Role.CHECK | Role.LIFECYCLE:
+            pass
+        case unknown:
+            unknown_role(unknown)
+    for text in step.received:
+        yield f"  {'bot':<{_WIDTH}}{text}"
+    if status_shown(step):
+        yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
+    if step.failure is not None:
+        yield f"  ✗ {step.where or step.kind}: {step.title}"
+    elif step.outcome is Outcome.SKIPPED:
+        yield f"  ○ {step.where or step.kind}: {step.title}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:

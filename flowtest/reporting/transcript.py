@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, StepRecord, Trace, button_labels
+from flowtest.trace import Outcome, Role, StepRecord, Trace, button_labels, status_shown, unknown_role
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;
@@ -44,9 +44,6 @@ font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 .about{max-width:760px;margin:8px auto;padding:0 16px}
 body>.fail,.about+.fail{max-width:728px;margin:8px auto}
 """
-
-
-_CHECKS = ("bot", "message", "turn", "status", "variables", "save")
 
 
 def transcript_html(trace: Trace) -> str:
@@ -84,29 +81,37 @@ def _chat(trace: Trace) -> str:
 
 
 def _step_html(step: StepRecord) -> list[str]:
-    parts: list[str] = []
-    latency = f" · {format_duration(step.duration)}"
-    if step.kind == "user" and step.sent is not None:
-        parts.append(_bubble("user", "user" + latency, step.sent))
-    elif step.kind == "transfer" and step.sent is not None:
-        parts.append(f"<div class='sep transfer'>transfer: {escape(step.sent)}{latency}</div>")
-    elif step.kind == "end":
-        parts.append("<div class='sep'>End Session</div>")
-    elif step.kind in ("start", "teardown"):
-        parts.append(f"<div class='sep'>{escape(step.title)}{latency}</div>")
+    """A step as the chat shows it: by its role, whatever its kind."""
+    parts = _lead_html(step)
     if len(step.messages) == len(step.received):
         parts.extend(_message_html(line, raw) for line, raw in zip(step.received, step.messages, strict=True))
     else:
         parts.extend(_bubble("bot", "bot", text) for text in step.received)
-    if step.status_after != step.status_before and step.status_after and step.kind != "teardown":
+    if status_shown(step) and step.status_after:
         parts.append(f"<div class='sep'>status: {escape(step.status_after)}</div>")
-    if step.outcome is Outcome.PASSED and step.kind in _CHECKS:
+    if step.outcome is Outcome.PASSED and step.role is Role.CHECK:
         parts.append(f"<div class='check'>✓ {escape(step.title)}</div>")
     elif step.outcome is Outcome.SKIPPED:
         parts.append(f"<div class='check skipped'>○ {escape(step.title)}</div>")
     if step.failure is not None:
         parts.append(_failure_html(step))
     return parts
+
+
+def _lead_html(step: StepRecord) -> list[str]:
+    """What comes before the messages a step received: what the caller sent, or the call made."""
+    latency = f" · {format_duration(step.duration)}"
+    match step.role:
+        case Role.SEND:
+            return [_bubble("user", step.kind + latency, step.sent)] if step.sent is not None else []
+        case Role.CALL if step.failure is None:
+            return [f"<div class='sep'>{escape(step.title)}</div>"]
+        case Role.LIFECYCLE if step.failure is None:
+            return [f"<div class='sep'>{escape(step.title)}{latency}</div>"]
+        case Role.CALL | Role.LIFECYCLE | Role.CHECK:
+            return []
+        case unknown:
+            unknown_role(unknown)
 
 
 def _bubble(side: str, label: str, text: str) -> str:

@@ -10,7 +10,6 @@ import functools
 import math
 import os
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +18,14 @@ from typing import Any
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
-from flowtest.matchers import BuildContext, Matcher, TextMode, regex_group_names
-from flowtest.matchers import build as build_matcher
+from flowtest.matchers import BuildContext, TextMode, regex_group_names
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, validator
+from flowtest.steps import kind_for
+from flowtest.steps.base import RawStep
 from flowtest.templating import BUILTINS, bind_partial, reference_problem, references
 from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
@@ -34,7 +34,7 @@ _MAX_INCLUDE_DEPTH = 20
 
 
 @dataclass(frozen=True)
-class BrokenDocument:
+class InvalidDocument:
     """A document that cannot run, with every problem found in it."""
 
     errors: tuple[SourceError, ...]
@@ -48,17 +48,12 @@ class BrokenDocument:
 class LoadedFile:
     path: Path
     scenarios: tuple[model.Scenario, ...] = ()
-    broken: tuple[BrokenDocument, ...] = ()
+    invalid: tuple[InvalidDocument, ...] = ()
 
-
-@dataclass(frozen=True)
-class _RawStep:
-    """A step's YAML with the document it came from, before it becomes a model.Step."""
-
-    data: dict[str, Any]
-    document: Document
-    at: JsonPath
-    included_from: Location | None
+    @property
+    def broken(self) -> tuple[InvalidDocument, ...]:
+        """The documents that cannot run, by the name they had before."""
+        return self.invalid
 
 
 class ScenarioLoader:
@@ -95,28 +90,32 @@ class ScenarioLoader:
         display = self.display(path)
         outside = self.outside(path, display)
         if outside is not None:
-            return LoadedFile(path, broken=(BrokenDocument((outside,), None, outside.location),))
+            return LoadedFile(path, invalid=(InvalidDocument((outside,), None, outside.location),))
         text = ""
         try:
             text = read_text(path, display)
             documents, unreadable = load_stream(text, display)
         except SourceError as exc:
-            whole = BrokenDocument((exc,), _name_in_text(text), exc.location, _tags_in_text(text))
-            return LoadedFile(path, broken=(whole,))
+            whole = InvalidDocument((exc,), _name_in_text(text), exc.location, _tags_in_text(text))
+            return LoadedFile(path, invalid=(whole,))
         if not documents and not unreadable:
             error = SourceError(Location(display, 1, 1), "the file holds no scenario")
-            return LoadedFile(path, broken=(BrokenDocument((error,), None, error.location),))
+            return LoadedFile(path, invalid=(InvalidDocument((error,), None, error.location),))
         scenarios: list[model.Scenario] = []
         # A document that cannot be read costs only itself: the others in the file still run.
-        broken = [BrokenDocument((error,), None, error.location) for error in unreadable]
-        if len(broken) == 1 and not documents:  # the file's one document: its text still names it
-            broken = [
-                BrokenDocument(broken[0].errors, _name_in_text(text), broken[0].location, _tags_in_text(text))
+        invalid = [InvalidDocument((error,), None, error.location) for error in unreadable]
+        if len(invalid) == 1 and not documents:  # the file's one document: its text still names it
+            first = invalid[0]
+            invalid = [
+                InvalidDocument(first.errors, _name_in_text(text), first.location, _tags_in_text(text))
             ]
         for document in documents:
             result = self.load_document(path, document)
-            (broken if isinstance(result, BrokenDocument) else scenarios).append(result)  # type: ignore[arg-type]
-        return LoadedFile(path, tuple(scenarios), tuple(broken))
+            if isinstance(result, InvalidDocument):
+                invalid.append(result)
+            else:
+                scenarios.append(result)
+        return LoadedFile(path, tuple(scenarios), tuple(invalid))
 
     def outside(self, path: Path, display: str) -> SourceError | None:
         """A link to a file outside the project is not read, nor a file in a folder that links
@@ -139,13 +138,13 @@ class ScenarioLoader:
             known = self._folders[folder] = real != folder and not Path(real).is_relative_to(self.root)
         return known
 
-    def load_document(self, path: Path, document: Document) -> model.Scenario | BrokenDocument:
+    def load_document(self, path: Path, document: Document) -> model.Scenario | InvalidDocument:
         data = as_written(document).data
         name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else None
         tags = _lenient_tags(data.get("tags") if isinstance(data, dict) else None)
         errors = schema_errors(document, functools.partial(validator, "scenario"), fast_check("scenario"))
         if errors:
-            return BrokenDocument(tuple(errors), name, document.location(), tags)
+            return InvalidDocument(tuple(errors), name, document.location(), tags)
         table = self._examples(path, document)
         raw_steps, errors = self._expand(path, document, ("conversation",), None, ())
         rows: tuple[Row, ...] = ()
@@ -160,7 +159,7 @@ class ScenarioLoader:
             errors = _semantic_errors(document, raw_steps, rows, lists)
             errors += _row_errors(document, raw_steps, rows)
         if errors:
-            return BrokenDocument(tuple(errors), name, document.location(), tags)
+            return InvalidDocument(tuple(errors), name, document.location(), tags)
         mode = document.data.get("utterances", self.utterance_mode)
         return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match)
 
@@ -186,8 +185,8 @@ class ScenarioLoader:
     # -- utterance lists ---------------------------------------------------------------
 
     def _utterances(
-        self, path: Path, document: Document, steps: list[_RawStep]
-    ) -> tuple[list[_RawStep], dict[str, UtteranceList], list[SourceError]]:
+        self, path: Path, document: Document, steps: list[RawStep]
+    ) -> tuple[list[RawStep], dict[str, UtteranceList], list[SourceError]]:
         """Steps with bot-side references replaced by their phrases; the lists user steps send from."""
         mentions = [_mentions_utterance(step.data) for step in steps]
         if not any(mentions):
@@ -215,7 +214,7 @@ class ScenarioLoader:
                 resolved.append(step)  # nothing to expand beside it
                 continue
             data = _expand_matchers(step.data, step, library, errors)
-            resolved.append(_RawStep(data, step.document, step.at, step.included_from))
+            resolved.append(RawStep(data, step.document, step.at, step.included_from))
         if not errors:
             errors.extend(self._cap(document, steps, lists))
         return resolved, lists, errors
@@ -225,7 +224,7 @@ class ScenarioLoader:
         return folder if folder.is_absolute() and folder.is_relative_to(self.root) else folder.resolve()
 
     def _cap(
-        self, document: Document, steps: list[_RawStep], lists: dict[str, UtteranceList]
+        self, document: Document, steps: list[RawStep], lists: dict[str, UtteranceList]
     ) -> list[SourceError]:
         mode = document.data.get("utterances", self.utterance_mode)
         count = math.prod(len(found.phrases) for found in lists.values())
@@ -251,14 +250,14 @@ class ScenarioLoader:
         at: JsonPath,
         included_from: Location | None,
         chain: tuple[Path, ...],
-    ) -> tuple[list[_RawStep], list[SourceError]]:
-        steps: list[_RawStep] = []
+    ) -> tuple[list[RawStep], list[SourceError]]:
+        steps: list[RawStep] = []
         errors: list[SourceError] = []
         conversation = _get(document.data, at)
         for index, data in enumerate(conversation):
             step_at = (*at, index)
             if "include" not in data:
-                steps.append(_RawStep(data, document, step_at, included_from))
+                steps.append(RawStep(data, document, step_at, included_from))
                 continue
             partial = self._partial(path, document, step_at, chain)
             if isinstance(partial, SourceError):
@@ -346,7 +345,7 @@ def _mentions_utterance(data: dict[str, Any]) -> bool:
     return False
 
 
-def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> UtteranceList | SourceError:
+def _lookup(library: Library, name: str, step: RawStep, at: JsonPath) -> UtteranceList | SourceError:
     problem = library.problem(name)
     if problem is not None:
         return problem
@@ -360,7 +359,7 @@ def _lookup(library: Library, name: str, step: _RawStep, at: JsonPath) -> Uttera
     )
 
 
-def _expand_matchers(data: Any, step: _RawStep, library: Library, errors: list[SourceError]) -> Any:
+def _expand_matchers(data: Any, step: RawStep, library: Library, errors: list[SourceError]) -> Any:
     """``{utterance: NAME}`` in a matcher becomes an any_of of its phrases (the user step keeps its name)."""
 
     def walk(value: Any, at: JsonPath) -> Any:
@@ -390,7 +389,7 @@ def _get(data: Any, at: JsonPath) -> Any:
 
 
 def _semantic_errors(
-    document: Document, steps: list[_RawStep], rows: tuple[Row, ...], lists: Mapping[str, UtteranceList]
+    document: Document, steps: list[RawStep], rows: tuple[Row, ...], lists: Mapping[str, UtteranceList]
 ) -> list[SourceError]:
     templated = list(_template_strings(document, steps))
     known = _known_names(rows, steps) if templated or lists else frozenset()
@@ -414,7 +413,7 @@ def _semantic_errors(
     return errors
 
 
-def _row_errors(document: Document, steps: list[_RawStep], rows: tuple[Row, ...]) -> list[SourceError]:
+def _row_errors(document: Document, steps: list[RawStep], rows: tuple[Row, ...]) -> list[SourceError]:
     """Example rows that share an id, or lack a value a template uses: found here, not mid-run."""
     if not rows:
         return []
@@ -478,7 +477,7 @@ def _name_in_text(text: str) -> str | None:
 _RESERVED = BUILTINS | {"env"}
 
 
-def _shadowing_errors(step: _RawStep) -> Iterator[SourceError]:
+def _shadowing_errors(step: RawStep) -> Iterator[SourceError]:
     """A stored value named like a template flowtest provides would hide it (or be hidden)."""
     stored = [("bot",), *(("save", name) for name in step.data.get("save", {}))]
     for section in stored:
@@ -499,14 +498,14 @@ def _shadowing_errors(step: _RawStep) -> Iterator[SourceError]:
                 )
 
 
-def _known_names(rows: tuple[Row, ...], steps: list[_RawStep]) -> frozenset[str]:
+def _known_names(rows: tuple[Row, ...], steps: list[RawStep]) -> frozenset[str]:
     names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
     names.update(name for step in steps if "bot" in step.data for name in regex_group_names(step.data["bot"]))
     return frozenset(names)
 
 
-def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tuple[Document, JsonPath, str]]:
+def _template_strings(document: Document, steps: list[RawStep]) -> Iterator[tuple[Document, JsonPath, str]]:
     """Every string holding "${" in the start body and the (expanded) steps."""
     for at in document.templated:
         if at[:1] == ("start",):
@@ -526,7 +525,7 @@ def _template_strings(document: Document, steps: list[_RawStep]) -> Iterator[tup
 _PATH_SECTIONS = frozenset({"variables", "message", "turn", "save"})
 
 
-def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
+def _jsonpath_errors(step: RawStep) -> Iterator[SourceError]:
     for key in _PATH_SECTIONS.intersection(step.data):
         for name, value in step.data[key].items():
             expression = value if key == "save" else name
@@ -542,7 +541,7 @@ def _jsonpath_errors(step: _RawStep) -> Iterator[SourceError]:
 
 def _build_scenario(
     document: Document,
-    steps: list[_RawStep],
+    steps: list[RawStep],
     rows: tuple[Row, ...],
     lists: Mapping[str, UtteranceList],
     utterance_mode: str,
@@ -581,65 +580,6 @@ def _build_scenario(
     )
 
 
-def _bot_step(raw: _RawStep, common: dict[str, Any], texts: BuildContext) -> model.BotStep:
-    data = raw.data
-    specs = data.get("bot")
-    if specs is None and "bot" not in data:  # a message: step
-        matchers: tuple[Matcher, ...] = ()
-    elif isinstance(specs, list):
-        matchers = tuple(build_matcher(spec, texts) for spec in specs)
-    else:
-        matchers = (build_matcher(specs, texts),)
-    if len(data) == 1 and matchers:  # a plain bot step, by far the most common: nothing else to read
-        return model.BotStep(**common, matchers=matchers)
-    return model.BotStep(
-        **common,
-        matchers=matchers,
-        checks=_path_checks(raw, "message") if "message" in data else (),
-        saves=tuple(data["save"].items()) if "save" in data else (),
-        optional=data.get("optional", False),
-        anywhere=data.get("anywhere", False),
-    )
-
-
-def _path_checks(raw: _RawStep, key: str) -> tuple[model.PathCheck, ...]:
-    """JSONPATH: MATCHER pairs; values keep their JSON types."""
-    return tuple(
-        model.PathCheck(path, build_matcher(spec), raw.document.key_location((*raw.at, key, path)))
-        for path, spec in raw.data.get(key, {}).items()
-    )
-
-
-def _build_step(raw: _RawStep, texts: BuildContext) -> model.Step:
-    data, document = raw.data, raw.document
-    where = sys.intern(describe_path(raw.at))  # "conversation[3]": one string for every scenario
-    location = document.location(raw.at)
-    common: dict[str, Any] = {"where": where, "location": location, "included_from": raw.included_from}
-    within = parse_duration(data["within"]) if "within" in data else None
-    error = data.get("error")
-    expected_error = model.ExpectedError(error["status"], error.get("code")) if error else None
-    if "user" in data:
-        user = data["user"]
-        if isinstance(user, dict):
-            utterance = user["utterance"]
-            return model.UserStep(**common, text="", within=within, error=expected_error, utterance=utterance)
-        text = user if isinstance(user, str) else str(user)
-        return model.UserStep(**common, text=text, within=within, error=expected_error)
-    if "transfer" in data:
-        return model.TransferStep(
-            **common, result=data["transfer"], reason=data.get("reason"), within=within, error=expected_error
-        )
-    if "bot" in data or "message" in data:
-        return _bot_step(raw, common, texts)
-    if "status" in data:
-        statuses = data["status"] if isinstance(data["status"], list) else [data["status"]]
-        return model.StatusStep(**common, statuses=tuple(statuses))
-    if "variables" in data:
-        return model.VariablesStep(**common, checks=_path_checks(raw, "variables"))
-    if "turn" in data:
-        return model.TurnStep(**common, checks=_path_checks(raw, "turn"))
-    if "save" in data:
-        return model.SaveStep(**common, targets=tuple(data["save"].items()))
-    if "wait" in data:
-        return model.WaitStep(**common, seconds=parse_duration(data["wait"]))
-    return model.EndStep(**common)
+def _build_step(raw: RawStep, texts: BuildContext) -> model.Step:
+    step: model.Step = kind_for(raw.data).build(raw, texts)
+    return step

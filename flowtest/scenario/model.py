@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import re
 from collections.abc import Mapping
@@ -16,6 +15,8 @@ from flowtest.matchers import Matcher, TextMode
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """What every step holds; each kind's own fields are in its module under flowtest/steps/."""
+
     where: str  # "conversation[3]", as a designer counts in the file
     location: Location
     included_from: Location | None = field(default=None, kw_only=True)
@@ -28,79 +29,12 @@ class ExpectedError:
 
 
 @dataclass(frozen=True, slots=True)
-class UserStep(Step):
-    text: str
-    within: float | None = None
-    error: ExpectedError | None = None
-    utterance: str | None = None  # sends the case's phrase of this list instead of ``text``
-
-
-@dataclass(frozen=True, slots=True)
-class TransferStep(Step):
-    result: str
-    reason: str | None = None
-    within: float | None = None
-    error: ExpectedError | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class PathCheck:
     """A JSONPath and what its result must match (variables, message and turn checks)."""
 
     path: str
     matcher: Matcher
     location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class BotStep(Step):
-    """``bot`` and/or ``message``: consumes the next message(s) of the turn.
-
-    ``matchers`` check texts, one message each (empty for a ``message:`` step);
-    ``checks`` run over the raw message; ``saves`` store values from it.
-    """
-
-    matchers: tuple[Matcher, ...]
-    checks: tuple[PathCheck, ...] = ()
-    saves: tuple[tuple[str, str], ...] = ()  # (name, JSONPath over the message)
-    optional: bool = False
-    anywhere: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "bot" if self.matchers else "message"
-
-
-@dataclass(frozen=True, slots=True)
-class StatusStep(Step):
-    statuses: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class VariablesStep(Step):
-    checks: tuple[PathCheck, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnStep(Step):
-    """JSONPath checks over the raw response of the latest Start Session / Send Message."""
-
-    checks: tuple[PathCheck, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SaveStep(Step):
-    targets: tuple[tuple[str, str], ...]  # (name, JSONPath)
-
-
-@dataclass(frozen=True, slots=True)
-class WaitStep(Step):
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class EndStep(Step):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +92,6 @@ class Case:
 
 
 MAX_UTTERANCE_TESTS = 64
-
-
-def utterance_tests(scenario: Scenario) -> int:
-    """How many tests ``utterances: all`` makes of one example row."""
-    return math.prod(len(phrases) for phrases in scenario.utterances.values())
 
 
 def cases_of(scenario: Scenario, seed: int = 0) -> list[Case]:

@@ -1,0 +1,56 @@
+"""flowtest's pytest options: registering them imports nothing (the plugin loads in every run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+OPTIONS = {
+    "base_url": "base URL of the API (default: start the embedded sandbox)",
+    "org": "organization id (default demo)",
+    "timeout": "per-request timeout, e.g. 10s (default 30s)",
+    "auth_header": "header that carries the API key (default Authorization)",
+    "auth_scheme": "scheme before the key (default Bearer; empty for none)",
+    "sandbox_flows": "flows folder for the embedded sandbox (default scenarios/flows)",
+    "secret_variables": "comma-separated variable names masked in every report",
+    "concurrency": "conversations run at once (default 1)",
+    "rate_limit": "at most this many requests per second to the API, e.g. 20 (default: no cap)",
+    "allure_results": "Allure results folder (default reports/allure-results; --alluredir wins)",
+    "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
+    "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
+    "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
+}
+# The response fields of config.FIELD_NAMES, named here so that registering the options
+# imports nothing; tests/test_plugin_footprint.py checks that the two lists agree.
+FIELD_OPTIONS = ("session_id", "status", "messages", "message_text", "variables", "metadata", "transfer")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flowtest", "flowtest: conversation scenarios")
+    for key, help_text in OPTIONS.items():
+        group.addoption(
+            f"--flowtest-{key.replace('_', '-')}", dest=f"flowtest_{key}", default=None, help=help_text
+        )
+    group.addoption(
+        "--flowtest-scenario",
+        dest="flowtest_scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the scenario with this name, as written in its file (repeatable)",
+    )
+    for name in FIELD_OPTIONS:
+        group.addoption(
+            f"--flowtest-field-{name.replace('_', '-')}",
+            dest=f"flowtest_field_{name}",
+            default=None,
+            help=f"JSONPath of the response's {name.replace('_', ' ')}",
+        )
+
+
+def option_values(config: pytest.Config) -> dict[str, Any]:
+    """The options as the settings resolver takes them (None: not given)."""
+    options = {key: config.getoption(f"flowtest_{key}") for key in OPTIONS}
+    options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_OPTIONS})
+    return options

@@ -1,0 +1,104 @@
+"""What a step may read and change while one conversation runs: the session and its latest turn."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowtest.client import AsyncFlowClient, Message, SessionInfo, TurnResult
+from flowtest.contract import TERMINATED
+from flowtest.errors import FlowtestError
+from flowtest.scenario.model import Case, Step
+from flowtest.steps.base import at, turn_text
+from flowtest.templating import Bindings
+from flowtest.trace import Category, Failure
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every conversation of one run shares."""
+
+    run_id: str
+    org: str
+    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    secret_keys: frozenset[str] = frozenset()
+
+
+class ConversationState:
+    """The session a conversation started, its status and latest turn, and what steps saved."""
+
+    def __init__(self, case: Case, client: AsyncFlowClient, context: RunContext, org: str) -> None:
+        self.case, self.client, self.context, self.org = case, client, context, org
+        self.scenario = case.scenario
+        self.session_id: str | None = None
+        self.status: str | None = None
+        self.turn: tuple[Message, ...] = ()
+        self.response: Mapping[str, Any] = {}  # the latest turn's raw response, for turn: checks
+        self.checked: set[int] = set()  # indices of the turn's messages already consumed
+        self.saved: dict[str, Any] = {}
+        self.unset: dict[str, str] = {}  # names a skipped optional step would have stored: why
+        self.ended = False
+        self.secret_values: set[str] = set()
+
+    @property
+    def bindings(self) -> Bindings:
+        values = {
+            **self.case.row,
+            "run_id": self.context.run_id,
+            "scenario_id": self.case.scenario_id,
+            **self.saved,
+        }
+        return Bindings(values, self.context.env, self.unset)
+
+    def session(self) -> str:
+        if self.session_id is None:
+            raise FlowtestError("no session was started")
+        return self.session_id
+
+    def take_turn(self, turn: TurnResult) -> None:
+        self.status, self.turn, self.checked = turn.status, turn.messages, set()
+        self.response = turn.raw
+
+    def end(self) -> None:
+        """The session was ended on purpose (the ``end`` step): no turn is left to check."""
+        self.ended, self.status, self.turn, self.checked = True, TERMINATED, (), set()
+
+    async def get_session(self) -> SessionInfo:
+        session = await self.client.get_session(self.session(), org=self.org)
+        self.status = session.status
+        self.learn_secrets(session.variables)
+        return session
+
+    def learn_secrets(self, data: Any) -> None:
+        """Values under a secret key, wherever they appear, are masked in the trace."""
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if key in self.context.secret_keys:
+                    self.secret_values.update(_scalars(value))
+                else:
+                    self.learn_secrets(value)
+        elif isinstance(data, list):
+            for item in data:
+                self.learn_secrets(item)
+
+    def unconsumed(self) -> tuple[Message, ...]:
+        return tuple(message for index, message in enumerate(self.turn) if index not in self.checked)
+
+    def unconsumed_failure(self, step: Step, pending: tuple[Message, ...], at_end: bool = False) -> Failure:
+        count = f"{len(pending)} bot message{'s' if len(pending) > 1 else ''}"
+        when = "the scenario ended" if at_end else "this step"
+        message = at(
+            step,
+            f"{count} of the turn not checked before {when}: {turn_text(pending)} "
+            "(add bot or message steps for them, or set strict: false)",
+        )
+        return Failure(Category.CONVERSATION, message, "no unchecked bot messages", turn_text(pending))
+
+
+def _scalars(value: Any) -> set[str]:
+    if isinstance(value, Mapping):
+        return {text for item in value.values() for text in _scalars(item)}
+    if isinstance(value, list):
+        return {text for item in value for text in _scalars(item)}
+    return {str(value)} if value is not None and len(str(value)) >= 4 else set()
