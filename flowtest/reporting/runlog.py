@@ -32,8 +32,6 @@ RUNS_FOLDER = Path("reports") / "runs"
 KEEP_RUNS = 20
 MAX_TEXT = 500  # a bot text longer than this is kept cut: enough to see what changed
 _RUN_FILE = re.compile(r"^\d{8}T\d{6}(?:\.\d+)?Z-[\w.-]+\.json$")
-_CALLS = frozenset({"start", "user", "transfer"})  # steps whose latency is an API call's
-_LOOKS = frozenset({"variables", "save"})  # steps that call Get Session
 
 
 class RunLogError(FlowtestError):
@@ -47,12 +45,14 @@ def step_record(step: StepRecord) -> dict[str, Any]:
         record["bot"] = [text[:MAX_TEXT] for text in step.received]
     if step.status_after is not None:
         record["status"] = step.status_after
-    if step.kind in _CALLS:
-        record["latency_ms"] = round(step.duration * 1000, 1)
-    if step.kind in _LOOKS:
-        variables = _variables(step)
-        if variables is not None:
-            record["variables"] = variables
+    # Latency: the answer to what the step sent (Start Session, Send Message), retries and all;
+    # variables: what the step's Get Session saw. Read off the calls, whatever the step's kind.
+    turns = [exchange.duration for exchange in step.exchanges if exchange.method == "POST"]
+    if turns:
+        record["latency_ms"] = round(sum(turns) * 1000, 1)
+    variables = _variables(step)
+    if variables is not None:
+        record["variables"] = variables
     if step.failure is not None:
         record["failure"] = step.failure.message[:MAX_TEXT]
     return record
@@ -66,12 +66,12 @@ def _variables(step: StepRecord) -> dict[str, Any] | None:
     return None
 
 
-def case_record(case: Case, result: Result) -> dict[str, Any]:
+def case_record(case: Case, result: Result, nodeid: str | None = None) -> dict[str, Any]:
     trace = result.final
     location = case.scenario.location
     return {
         "name": case.name,
-        "nodeid": f"{location.path}::{case.name}",
+        "nodeid": nodeid or f"{location.path}::{case.name}",
         "file": location.path,
         "line": location.line,
         "flow": trace.flow,
@@ -86,8 +86,10 @@ def case_record(case: Case, result: Result) -> dict[str, Any]:
 class RunLog:
     """The reporter: one record per conversation, one file per run.
 
-    The lead's reporter seam calls ``conversation`` for each finished case (on the
-    process that collects results) and ``finish`` once, with the folder runs are kept in.
+    A reporter on flowtest's hooks calls ``conversation`` for each finished case (with the
+    pytest item's node id) and ``finish`` once, with the folder runs are kept in. Under
+    pytest-xdist each worker's ``tests`` (plain JSON values) go to the controller, which
+    ``absorb``s them and finishes.
     """
 
     run_id: str
@@ -95,8 +97,12 @@ class RunLog:
     started: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
     tests: list[dict[str, Any]] = field(default_factory=list)
 
-    def conversation(self, case: Case, result: Result) -> None:
-        self.tests.append(case_record(case, result))
+    def conversation(self, case: Case, result: Result, nodeid: str | None = None) -> None:
+        self.tests.append(case_record(case, result, nodeid))
+
+    def absorb(self, tests: Iterable[Mapping[str, Any]]) -> None:
+        """Records a worker made (``RunLog.tests`` there)."""
+        self.tests.extend(dict(test) for test in tests)
 
     def finish(self, path: Path) -> Path | None:
         """Write the run's record into the folder ``path`` and drop all but the last ``keep`` runs.
