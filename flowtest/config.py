@@ -16,6 +16,7 @@ from flowtest.client.models import FieldPaths
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
 from flowtest.matchers import TEXT_MODES, TextMode
+from flowtest.semantic import DEFAULT_MIN
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +46,9 @@ class Settings:
     text_match: TextMode = TextMode.EXACT
     utterances: str = "all"
     seed: int | None = None
+    ignore_messages: tuple[str, ...] = ()
+    similar_min: float = DEFAULT_MIN
+    similar_model: str | None = None  # None: the semantic extra's model (flowtest.semantic)
     fields: FieldPaths = FieldPaths()
     # -- the LLM endpoint of `judge` and `persona:` (flowtest/llm) --
     judge_url: str | None = None
@@ -120,6 +124,16 @@ def _seed(value: Any) -> int:
         raise ValueError(f"expected a whole number, got {value!r}") from None
 
 
+def _score(value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a similarity from 0 to 1, such as 0.45, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"expected a similarity from 0 to 1, such as 0.45, got {value!r}")
+    return number
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -141,6 +155,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "text_match": lambda v: TextMode(_one_of(TEXT_MODES)(v)),
     "utterances": _one_of(UTTERANCE_MODES),
     "seed": _seed,
+    "ignore_messages": _names,
+    "similar_min": _score,
+    "similar_model": _text,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

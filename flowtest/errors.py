@@ -13,6 +13,11 @@ class ConfigError(FlowtestError):
     """Configuration is missing or wrong (an option, an environment variable, pyproject)."""
 
 
+class SemanticModelError(ConfigError):
+    """The sentence-embedding model of `similar` cannot be loaded: not installed, or the
+    `similar_model` setting names something that is not a model flowtest can run."""
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     """Where something stands in a file: 1-based line and column."""

@@ -12,13 +12,20 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from flowtest.client import AsyncFlowClient, Exchange, TurnResult
 from flowtest.contract import EXTERNAL_ID, TERMINATED
-from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
+from flowtest.errors import (
+    ApiError,
+    FlowtestError,
+    LLMError,
+    LLMTimeout,
+    LLMUnreachable,
+    ProtocolError,
+    TransportError,
+)
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.steps import kind_of
@@ -88,7 +95,7 @@ class Conversation:
 
     def trace_redactor(self) -> Redactor:
         """The API key, secret variables and what the conversation learned of their values."""
-        return self.state.client.config.effective_redactor.with_values(self.state.secret_values)
+        return self.state.redactor()
 
     def _raw_trace(self) -> Trace:
         return Trace(
@@ -156,6 +163,8 @@ class Conversation:
                 role=role,
             )
         )
+        if outcome is Outcome.FAILED and step is not None and step.soft:
+            return True  # a soft check: recorded, and the conversation goes on
         return outcome in (Outcome.PASSED, Outcome.SKIPPED)
 
     # -- the session's start and end -----------------------------------------------------
@@ -169,7 +178,7 @@ class Conversation:
         state.learn_secrets(variables)
         state.learn_secrets(metadata)
         # Our own id for the session, so that one whose answer is lost can still be found.
-        metadata.setdefault(EXTERNAL_ID, f"flowtest-{self.context.run_id}-{uuid.uuid4().hex[:12]}")
+        metadata.setdefault(EXTERNAL_ID, f"flowtest-{self.context.run_id}-{state.uuid[-12:]}")
         starting = asyncio.ensure_future(
             state.client.start_session(self.scenario.flow, variables, metadata, org=state.org)
         )
@@ -305,8 +314,10 @@ def internal_error(exc: BaseException) -> str:
 
 
 def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
-    if isinstance(exc, TransportError):
+    if isinstance(exc, (TransportError, LLMUnreachable, LLMTimeout)):
         return Failure(Category.TRANSPORT, at(step, str(exc)))
+    if isinstance(exc, LLMError):
+        return Failure(Category.API, at(step, str(exc)))
     if isinstance(exc, (ApiError, ProtocolError)):
         hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
         return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))

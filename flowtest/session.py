@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
@@ -61,6 +61,8 @@ class ConversationPool:
         self._concurrency = settings.concurrency  # lowered to fit the open-file limit, see prefetch
         self._restore_signals: Callable[[], None] | None = None
         self.notify: Callable[[str], None] = _to_stderr
+        # Closed on the conversations' loop at the end (the meaning services' LLM client).
+        self.on_close: list[Callable[[], Awaitable[None]]] = []
 
     @functools.cached_property
     def redactor(self) -> Redactor:
@@ -177,16 +179,21 @@ class ConversationPool:
             self._restore_signals = None
         if self._loop is not None and self._thread is not None:
             self.cancel_all()
-            if self._client is not None:
-                asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(_CANCEL_WAIT)
+            asyncio.run_coroutine_threadsafe(self._aclose(), self._loop).result(_CANCEL_WAIT)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(_CANCEL_WAIT)
             self._loop.close()
         elif self._loop is not None:
-            if self._client is not None:
-                self._loop.run_until_complete(self._client.aclose())
+            self._loop.run_until_complete(self._aclose())
             self._loop.close()
         self._stack.close()
+
+    async def _aclose(self) -> None:
+        for close in self.on_close:
+            with contextlib.suppress(Exception):  # closing a helper never hides the run's outcome
+                await close()
+        if self._client is not None:
+            await self._client.aclose()
 
     @property
     def _threaded(self) -> bool:

@@ -1,7 +1,8 @@
 """``${NAME}`` templates in scenario strings. Names are looked up, never evaluated.
 
-``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, and the
-values generated while a conversation runs (``${random.N}``, ``${now.FIELD}``: flowtest.generated);
+``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, ``${uuid}``,
+and the values generated while a conversation runs (``${random.N}``, ``${now.FIELD}``:
+flowtest.generated);
 ``$${`` writes a literal ``${``. A string that is exactly one ``${...}`` keeps the
 value's JSON type.
 """
@@ -19,7 +20,7 @@ from flowtest import generated
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
-BUILTINS = frozenset({"run_id", "scenario_id"})
+BUILTINS = frozenset({"run_id", "scenario_id", "uuid"})
 
 
 class TemplateError(ValueError):

@@ -118,6 +118,11 @@ class Trace:
         return next((s for s in self.steps if s.outcome in (Outcome.FAILED, Outcome.BROKEN)), None)
 
     @property
+    def failed_steps(self) -> tuple[StepRecord, ...]:
+        """Every step that failed: one, unless soft checks let the conversation go on."""
+        return tuple(s for s in self.steps if s.outcome in (Outcome.FAILED, Outcome.BROKEN))
+
+    @property
     def outcome(self) -> Outcome:
         failed = self.failed_step
         return Outcome.PASSED if failed is None else failed.outcome

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,7 @@ def load_stream(text: str, display: str) -> tuple[list[Document], list[SourceErr
         except StopIteration:
             break
         except yaml.MarkedYAMLError as exc:
-            errors.append(_syntax_error(exc, display))
+            errors.append(_syntax_error(exc, display, text))
             break
         except yaml.YAMLError as exc:
             errors.append(SourceError(Location(display, 1, 1), f"invalid YAML: {exc}"))
@@ -151,7 +152,7 @@ def _is_empty(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag.endswith(":null") and node.value in ("", "~")
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, display: str) -> SourceError:
+def _syntax_error(exc: yaml.MarkedYAMLError, display: str, text: str) -> SourceError:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = exc.problem or "invalid YAML"
@@ -160,7 +161,59 @@ def _syntax_error(exc: yaml.MarkedYAMLError, display: str) -> SourceError:
         started = exc.context_mark
         opened = f" opened at line {started.line + 1}" if started is not None and started is not mark else ""
         context = f" ({exc.context}{opened})"
-    return SourceError(Location(display, line, column), f"invalid YAML: {problem}{context}")
+    hinted = _hinted(text.split("\n"), line, column, problem)
+    if hinted is None:
+        return SourceError(Location(display, line, column), f"invalid YAML: {problem}{context}")
+    column, message = hinted
+    return SourceError(Location(display, line, column), f"invalid YAML: {message}")
+
+
+# PyYAML's words for three mistakes a designer makes, and what to do instead. Each hint
+# follows the message on its line, so it reaches `validate --format github` and pytest alike.
+TAB_HINT = "a tab in the indentation; hint: indent with spaces, YAML does not allow tabs there"
+QUOTE_HINT = "quote the text: ': ' inside an unquoted text starts a mapping (bot: \"Sorry: no agents\")"
+_TABS_PROBLEMS = ("cannot start any token", "tab character")
+_MAPPING_PROBLEM = "mapping values are not allowed"
+_NESTED_STEP_PROBLEMS = (_MAPPING_PROBLEM, "did not find expected key", "expected <block end>")
+_FLOW_PATH = re.compile(r"\$[^\s,{}]*")  # a JSONPath as written in a {...} mapping, up to , } or space
+
+
+def _hinted(lines: list[str], line: int, column: int, problem: str) -> tuple[int, str] | None:
+    """(column, message) for a mistake with a known remedy, else None."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    indentation = text[: len(text) - len(text.lstrip(" \t"))]
+    if "\t" in indentation and any(words in problem for words in _TABS_PROBLEMS):
+        return indentation.index("\t") + 1, TAB_HINT
+    path = _flow_path_before(text, column)
+    if path is not None:
+        start, written = path
+        hint = f'quote a JSONPath with [ or * inside {{...}} ("{written}"), or write one key per line'
+        return start + 1, f"{problem}; hint: {hint}"
+    if _MAPPING_PROBLEM in problem and ":" in text[: column - 1]:
+        return column, f"{problem}; hint: {QUOTE_HINT}"
+    above = next((n for n in range(line - 1, 0, -1) if lines[n - 1].strip()), None)
+    if above is None or not any(words in problem for words in _NESTED_STEP_PROBLEMS):
+        return None
+    above_text = lines[above - 1]
+    if len(indentation) <= len(above_text) - len(above_text.lstrip(" ")):
+        return None
+    hint = (
+        f"this line is indented further than line {above}: line it up with line {above} "
+        "(a new step's '-' goes in the same column as the step before)"
+    )
+    return len(indentation) + 1, f"{problem}; hint: {hint}"
+
+
+def _flow_path_before(text: str, column: int) -> tuple[int, str] | None:
+    """(index, path) of an unquoted JSONPath with '[' or '*' in a {...} mapping, before ``column``."""
+    opened = text.find("{")
+    if opened < 0:
+        return None
+    for found in _FLOW_PATH.finditer(text, opened):
+        written = found.group().removesuffix(":")
+        if found.start() < column and ("[" in written or "*" in written):
+            return found.start(), written
+    return None
 
 
 class _Builder:

@@ -310,6 +310,7 @@ def test_init_workflow_installs_this_version_under_its_own_name_or_what_flowtest
     assert f'`pip install "pytest-flowtest=={__version__}"`' in readme
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js and npm")
 def test_init_workflow_steps_after_the_install_pass_as_written(tmp_path: Path) -> None:
     assert run("init", cwd=tmp_path).returncode == 0

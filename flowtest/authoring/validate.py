@@ -11,6 +11,7 @@ from pathlib import Path
 from flowtest.contract import TERMINAL_STATUSES
 from flowtest.errors import Location, SourceError
 from flowtest.matchers import Regex, Text, backtracking_risk, templated_pattern_problem
+from flowtest.matchers.meaning import MeaningServices, Similar
 from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
 from flowtest.scenario import is_scenario_file, model
 from flowtest.scenario.loader import ScenarioLoader, duplicate_name, partial_errors
@@ -64,10 +65,14 @@ def _kind(path: Path) -> str | None:
 
 
 def validate(
-    paths: Sequence[Path], root: Path, flows_dir: Path | None, utterance_mode: str = "all"
+    paths: Sequence[Path],
+    root: Path,
+    flows_dir: Path | None,
+    utterance_mode: str = "all",
+    meaning: MeaningServices | None = None,
 ) -> list[Finding]:
     """Every finding for the files under ``paths``, in file order."""
-    loader = ScenarioLoader(root, utterance_mode)
+    loader = ScenarioLoader(root, utterance_mode, meaning=meaning)
     flow_ids = _flow_ids(flows_dir)
     names: dict[str, Location] = {}  # scenario names across files: Allure would merge two alike
     findings = [
@@ -169,6 +174,7 @@ def _step_findings(steps: Sequence[model.Step]) -> Iterator[Finding]:
         ended = ended or kind.ends_session
         if isinstance(step, BotStep):
             yield from _brittle(step)
+            yield from _unlike_too_close(step)
         yield from _slow_patterns(step)
 
 
@@ -203,6 +209,22 @@ def _patterns(value: object) -> Iterator[str]:
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for item in dataclasses.fields(value):
             yield from _patterns(getattr(value, item.name))
+
+
+def _unlike_too_close(step: BotStep) -> Iterator[Finding]:
+    """A similar text that would fail its own unlike texts: the reply could never pass."""
+    for matcher in step.warmed:
+        if isinstance(matcher, Similar) and matcher.unlike:
+            conflicts = matcher.services.similarity().conflicts(matcher.texts, matcher.unlike, matcher.margin)
+            for conflict in conflicts:
+                yield Finding(
+                    step.location,
+                    "warning",
+                    f"{step.where}: similar {json.dumps(conflict.similar)} and unlike "
+                    f"{json.dumps(conflict.unlike)} score {conflict.score:.3f}, closer than the margin "
+                    f"({matcher.margin:g}) lets a reply stand between them: reword one of them, or "
+                    "check the fact that differs with contains or regex",
+                )
 
 
 def _brittle(step: BotStep) -> Iterator[Finding]:

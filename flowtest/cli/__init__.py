@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from flowtest import __version__
-from flowtest.cli import diff, importing, init, load, record, report, schema, serve, validate
+from flowtest.cli import diff, importing, init, load, record, report, run, schema, serve, similar, validate
 from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
 
-COMMANDS = (serve, report, validate, schema, record, init, importing, load, diff)
+COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,10 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="flowtest: %(message)s")
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["load"]:
-        return load.run(arguments[1:])
-    args = build_parser().parse_args(arguments)
     try:
+        # Each hands its arguments to another program (Locust, pytest), before argparse.
+        if arguments[:1] == ["load"]:
+            return load.run(arguments[1:])
+        if arguments[:1] == ["run"]:
+            return run.main(arguments[1:])
+        args = build_parser().parse_args(arguments)
         return int(args.handler(args))
     except FlowtestError as exc:
         return _error(str(exc))

@@ -1,8 +1,11 @@
-"""``flowtest init``: scaffold a scenario suite."""
+"""``flowtest init``: scaffold a scenario suite, or add an example suite to one."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +15,14 @@ from flowtest.cli.options import Commands
 def add(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("init", help="scaffold a scenario suite (refuses to overwrite files)")
     parser.add_argument("dir", nargs="?", type=Path, default=Path("."), help="where (default: here)")
+    parser.add_argument(
+        "--example",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="add an example suite, with the flows and partials it uses (repeatable): support, "
+        "flight-status, order-tracking or store-hours",
+    )
     parser.set_defaults(handler=_init)
 
 
@@ -19,11 +30,25 @@ def _init(args: argparse.Namespace) -> int:
     from flowtest.authoring.init import InitConflict, init
 
     try:
-        written = init(args.dir)
+        written = init(args.dir, args.example)
     except InitConflict as exc:
         print(f"flowtest init: {exc}", file=sys.stderr)
         return 1
     for name in written:
         print(f"  wrote {name}")
-    print(f"flowtest: suite ready in {args.dir}; run: cd {args.dir} && pytest scenarios")
+    where = "here" if args.dir.resolve() == Path.cwd().resolve() else f"in {args.dir}"
+    go = "" if where == "here" else f"cd {shlex.quote(str(args.dir))} && "  # as it can be pasted
+    print(f"flowtest: suite ready {where}; run it and read its report: {go}{flowtest_command()} run")
     return 0
+
+
+def flowtest_command() -> str:
+    """flowtest as a new shell finds it: its name when the PATH has this one, else its path
+    (a virtualenv not activated, such as the checkout's .venv after `make run`)."""
+    beside = Path(sys.executable).parent / "flowtest"
+    found = shutil.which("flowtest")
+    if found is not None and (not beside.exists() or os.path.samefile(found, beside)):
+        return "flowtest"
+    if beside.exists():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m flowtest.cli"

@@ -8,9 +8,8 @@ import itertools
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from flowtest.cli.options import Commands
+from flowtest.cli.options import Commands, missing_paths
 from flowtest.load import INSTALL_HINT, PATHS_VARIABLE, locustfile_path
 
 LOAD_USAGE = """usage: flowtest load [PATHS ...] [LOCUST OPTIONS]
@@ -40,9 +39,9 @@ def run(argv: Sequence[str]) -> int:
     if importlib.util.find_spec("locust") is None:
         print(f"flowtest load needs Locust, an optional extra: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    missing = [path for path in paths if not Path(path).exists()]
+    missing = missing_paths(paths)
     if missing:
-        print(f"flowtest: error: {', '.join(missing)}: no such file or folder", file=sys.stderr)
+        print(f"flowtest: error: {missing}", file=sys.stderr)
         return 2
     env = {**os.environ, PATHS_VARIABLE: os.pathsep.join(paths or ["scenarios"])}
     command = [sys.executable, "-m", "locust", "-f", locustfile_path(), *rest]

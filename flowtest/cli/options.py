@@ -62,6 +62,12 @@ rate_type = argument(positive_rate)
 share_type = argument(share)
 
 
+def missing_paths(paths: list[str]) -> str | None:
+    """The error for the paths given that do not exist, or None."""
+    missing = [path for path in paths if not Path(path).exists()]
+    return f"{', '.join(missing)}: no such file or folder" if missing else None
+
+
 def project_root(start: Path) -> Path:
     """The nearest folder holding pyproject.toml, else ``start``."""
     for folder in (start, *start.parents):

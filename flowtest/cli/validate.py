@@ -29,12 +29,15 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from flowtest.authoring.validate import find_files, validate
+    from flowtest.matchers.meaning import MeaningServices
 
     root = project_root(Path.cwd())
     paths = args.paths or [root / "scenarios"]
     settings = settings_at(root)
     flows = args.flows if args.flows is not None else settings.sandbox_flows
-    findings = validate(paths, root, flows, settings.utterances)
+    # The judge's endpoint is the run's configuration, not a file's: validate asks no LLM.
+    meaning = MeaningServices(settings.similar_model, settings.similar_min)
+    findings = validate(paths, root, flows, settings.utterances, meaning)
     for finding in findings:
         print(finding.github() if args.format == "github" else finding.text())
     errors = sum(finding.severity == "error" for finding in findings)

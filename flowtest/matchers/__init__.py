@@ -13,9 +13,10 @@ plus its key in the scenario schema (ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, cast
 
-from flowtest.matchers import combine, patterns, text, values
+from flowtest.matchers import combine, meaning, patterns, text, values
 from flowtest.matchers.base import (
     TEXT_MODES,
     VALUES,
@@ -37,11 +38,33 @@ from flowtest.matchers.patterns import (
 )
 from flowtest.matchers.text import DEFAULT_FUZZY_THRESHOLD, Fuzzy, Text, loose_form, near_miss, text_mode
 from flowtest.matchers.values import Compare, DeepEquals, Equals, Exists, Length, TypeIs
+from flowtest.redact import Redactor
+from flowtest.templating import Bindings
 
 MATCHERS: dict[str, MatcherKind] = {
-    kind.key: kind for module in (text, patterns, combine, values) for kind in module.KINDS
+    kind.key: kind for module in (text, patterns, combine, values, meaning) for kind in module.KINDS
 }
 OPTIONS = frozenset(option for kind in MATCHERS.values() for option in kind.options)
+
+
+def walk(matcher: Matcher) -> Iterator[Matcher]:
+    """The matcher and every matcher it is made of."""
+    yield matcher
+    for part in matcher.parts():
+        yield from walk(part)
+
+
+def warmed(matchers: Iterable[Matcher]) -> tuple[Matcher, ...]:
+    """The meaning matchers among these (however nested): they are warmed before checking."""
+    return tuple(part for matcher in matchers for part in walk(matcher) if part.warms)
+
+
+async def warm(
+    matchers: Sequence[Matcher], texts: Sequence[str], bindings: Bindings, secrets: Redactor
+) -> None:
+    """Embed, or ask the judge about, the texts these matchers are about to check."""
+    for matcher in matchers:
+        await cast(Any, matcher).warm(texts, bindings, secrets)
 
 
 def build(spec: Any, context: BuildContext = VALUES) -> Matcher:
@@ -89,4 +112,7 @@ __all__ = [
     "stored_names",
     "templated_pattern_problem",
     "text_mode",
+    "walk",
+    "warm",
+    "warmed",
 ]

@@ -33,6 +33,7 @@ class BuildContext:
 
     text: bool = False
     text_mode: TextMode = TextMode.EXACT
+    services: Any = None  # the run's MeaningServices, for similar and judge (default: made on use)
 
 
 VALUES = BuildContext()
@@ -52,17 +53,29 @@ class Matcher(Protocol):
 
     def title(self, bindings: Bindings) -> str: ...
 
+    def parts(self) -> tuple[Matcher, ...]: ...
+
+    @property
+    def warms(self) -> bool: ...
+
 
 class Described:
-    """A matcher whose step title is its description (most are)."""
+    """A matcher whose step title is its description (most are), made of no other matchers."""
 
     __slots__ = ()
+    # Whether the matcher needs ``warm(texts, bindings, secrets)`` awaited before ``check``
+    # (an embedding, an LLM's answer): see matchers/meaning.py.
+    warms = False
 
     def describe(self, bindings: Bindings) -> str:
         raise NotImplementedError
 
     def title(self, bindings: Bindings) -> str:
         return self.describe(bindings)
+
+    def parts(self) -> tuple[Matcher, ...]:
+        """The matchers it is made of (any_of's options, not's inner one...)."""
+        return ()
 
 
 class Takes(Enum):

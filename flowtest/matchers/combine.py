@@ -18,6 +18,9 @@ class AnyOf(Described):
     options: tuple[Matcher, ...]
     utterance: str | None = None  # the list {utterance: NAME} stood for, named in the words
 
+    def parts(self) -> tuple[Matcher, ...]:
+        return self.options
+
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if any(option.check(actual, found, bindings) is None for option in self.options):
             return None
@@ -33,22 +36,28 @@ class AnyOf(Described):
 
 @dataclass(frozen=True, slots=True)
 class AllOf(Described):
-    parts: tuple[Matcher, ...]
+    every: tuple[Matcher, ...]
+
+    def parts(self) -> tuple[Matcher, ...]:
+        return self.every
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
-        for part in self.parts:
+        for part in self.every:
             mismatch = part.check(actual, found, bindings)
             if mismatch is not None:
                 return mismatch  # the part that failed says most
         return None
 
     def describe(self, bindings: Bindings) -> str:
-        return "all of: " + " & ".join(part.describe(bindings) for part in self.parts)
+        return "all of: " + " & ".join(part.describe(bindings) for part in self.every)
 
 
 @dataclass(frozen=True, slots=True)
 class Not(Described):
     inner: Matcher
+
+    def parts(self) -> tuple[Matcher, ...]:
+        return (self.inner,)
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         return self.describe(bindings) if self.inner.check(actual, found, bindings) is None else None
@@ -62,6 +71,9 @@ class Includes(Described):
     """A list that has, for each matcher, an item matching it (in any order, among others)."""
 
     wanted: tuple[Matcher, ...]
+
+    def parts(self) -> tuple[Matcher, ...]:
+        return self.wanted
 
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         if not isinstance(actual, list):
@@ -82,7 +94,7 @@ def regex_matches(matcher: Matcher, actual: Any, bindings: Bindings) -> Iterator
         if found is not None:
             yield found
     elif isinstance(matcher, AllOf):
-        for part in matcher.parts:
+        for part in matcher.every:
             yield from regex_matches(part, actual, bindings)
     elif isinstance(matcher, AnyOf):
         passing = next((o for o in matcher.options if o.check(actual, True, bindings) is None), None)
@@ -95,7 +107,7 @@ def stored_names(matcher: Matcher) -> Iterator[str]:
     if isinstance(matcher, Regex):
         yield from GROUP.findall(matcher.pattern)
     elif isinstance(matcher, AllOf):
-        for part in matcher.parts:
+        for part in matcher.every:
             yield from stored_names(part)
     elif isinstance(matcher, AnyOf):
         for option in matcher.options:

@@ -112,6 +112,9 @@ class Exists(Described):
 class Length(Described):
     inner: Matcher
 
+    def parts(self) -> tuple[Matcher, ...]:
+        return (self.inner,)
+
     def check(self, actual: Any, found: bool, bindings: Bindings) -> str | None:
         # A many-valued JSONPath that finds nothing gives [] (not found), whose length is 0.
         sized = isinstance(actual, (str, list, dict)) and (found or actual == [])

@@ -20,6 +20,14 @@ OPTIONS = {
     "text_match": "how bot steps compare texts: exact (default), ignore_case or loose",
     "utterances": "user: {utterance: NAME}: all (one test per phrase, default), first or random",
     "seed": "seed for utterances: random (default: a new one each run, printed; give it to replay)",
+    "ignore_messages": "comma-separated message types no step consumes nor counts as unchecked, e.g. typing",
+    "similar_min": "similar: the least meaning similarity that passes, 0 to 1 (default 0.45)",
+    "similar_model": "similar: another sentence model (default: the semantic extra's)",
+    "judge_url": "judge and persona: an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1",
+    "judge_model": "judge and persona: the model's name at judge_url",
+    "judge_api_key_env": "judge and persona: the NAME of the environment variable holding the key",
+    "judge_timeout": "judge and persona: each call's time limit (default 60s)",
+    "judge_cache": "judge and persona: the folder of cached answers (default .flowtest/cache/llm)",
 }
 # The response fields of config.FIELD_NAMES, named here so that registering the options
 # imports nothing; tests/test_plugin_footprint.py checks that the two lists agree.
@@ -40,6 +48,13 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="run only the scenario with this name, as written in its file (repeatable)",
     )
+    group.addoption(
+        "--flowtest-judge-refresh",
+        dest="flowtest_judge_refresh",
+        action="store_true",
+        default=None,
+        help="ask the judge (and the LLM caller) again, ignoring the answers cached by earlier runs",
+    )
     for name in FIELD_OPTIONS:
         group.addoption(
             f"--flowtest-field-{name.replace('_', '-')}",
@@ -51,6 +66,6 @@ def add_options(parser: pytest.Parser) -> None:
 
 def option_values(config: pytest.Config) -> dict[str, Any]:
     """The options as the settings resolver takes them (None: not given)."""
-    options = {key: config.getoption(f"flowtest_{key}") for key in OPTIONS}
+    options = {key: config.getoption(f"flowtest_{key}") for key in (*OPTIONS, "judge_refresh")}
     options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_OPTIONS})
     return options

@@ -37,8 +37,14 @@ class PluginState:
         except ConfigError as exc:
             self.settings_error = exc
             settings = Settings()
-        self.loader: ScenarioLoader = ScenarioLoader(root, settings.utterances, settings.text_match)
+        from flowtest.matchers.meaning import MeaningServices
+
+        meaning = MeaningServices.from_settings(settings)
+        self.loader: ScenarioLoader = ScenarioLoader(
+            root, settings.utterances, settings.text_match, settings.ignore_messages, meaning
+        )
         self.pool: ConversationPool = ConversationPool(settings, dict(os.environ))
+        self.pool.on_close.append(meaning.aclose)
         worker_seed = getattr(config, "workerinput", {}).get("flowtest_seed")
         if settings.seed is not None:
             self.seed = settings.seed

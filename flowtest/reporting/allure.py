@@ -59,6 +59,7 @@ _STATUS = {
 }
 # The label that names a failure's category; allurerc.mjs sorts failures into categories by it.
 CATEGORY_LABEL = "failure"
+KNOWN_ISSUE_CATEGORY = "known issue"  # an xfail scenario that failed, as it was expected to
 LISTENER = "allure_listener"  # allure-pytest's name for its listener, registered with --alluredir
 Json = dict[str, Any]
 Wrapper = Generator[None, Any, None]
@@ -390,12 +391,12 @@ def _phase_outcome(call: pytest.CallInfo[None], report: pytest.TestReport) -> tu
     details: Json | None = None
     xfail = getattr(report, "wasxfail", None)
     if call.excinfo is not None:
-        message = call.excinfo.exconly()
-        if xfail is not None:
-            message = (f"XFAIL {xfail}" if xfail else "XFAIL") + "\n\n" + message
-        details = {"message": message, "trace": report.longreprtext}
+        details = {"message": call.excinfo.exconly(), "trace": report.longreprtext}
         error = call.excinfo.value
-        if status != "skipped" and not isinstance(error, (AssertionError, pytest.fail.Exception)):
+        if xfail is not None:
+            status, details = _known_issue(xfail, details["message"])
+            details["trace"] = report.longreprtext
+        elif status != "skipped" and not isinstance(error, (AssertionError, pytest.fail.Exception)):
             status = "broken"
     if status == "passed" and xfail is not None:
         details = {"message": f"XPASS {xfail}" if xfail else "XPASS"}
@@ -407,12 +408,21 @@ def _in_designers_words(state: _Open, error: ReportedFailure, xfail: pytest.Mark
     state.category = error.category
     state.details = {"message": error.headline, "trace": error.details}
     if xfail is not None:
-        # pytest counts an expected failure as skipped; Allure 3 shows a failure marked known
-        # as a known issue, which is what the scenario's xfail says it is.
-        reason = xfail.kwargs.get("reason", "")
-        state.status = "broken" if error.broken else "failed"
-        message = f"Known issue: {reason}\n{error.headline}" if reason else error.headline
-        state.details = {"known": True, "message": message, "trace": error.details}
+        state.category = KNOWN_ISSUE_CATEGORY
+        state.status, state.details = _known_issue(xfail.kwargs.get("reason", ""), error.headline)
+        state.details["trace"] = error.details
+
+
+def _known_issue(reason: str, headline: str) -> tuple[str, Json]:
+    """An expected failure (xfail): skipped, as pytest counts it, and flagged known.
+
+    Allure counts results by status alone: a known issue written as failed is counted
+    Failed and drawn red beside the real failures. Skipped keeps the report's counts the
+    terminal's (it never counts an xfailed test as failed); the known flag shows it as
+    a known issue on its page, and its failure label sorts it under "Known issues".
+    """
+    message = f"Known issue: {reason}\n{headline}" if reason else f"Known issue\n{headline}"
+    return "skipped", {"known": True, "message": message}
 
 
 def _title(case: Case) -> str:

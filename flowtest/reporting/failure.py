@@ -25,12 +25,8 @@ def failure_text(result: Result, verbose: bool = False) -> str:
     trace = result.final
     failed = trace.failed_step
     lines = [_headline(trace, failed)]
-    if failed is not None and failed.failure is not None:
-        lines.append(failed.failure.message)
-        if failed.failure.expected is not None:
-            lines.extend(_labelled("expected", failed.failure.expected))
-        if failed.failure.actual is not None:
-            lines.extend(_labelled("actual", failed.failure.actual))
+    for step in trace.failed_steps:  # more than one when checks were soft
+        lines.extend(_failure_lines(step))
     if len(result.attempts) > 1:
         lines.append(f"(failed in all {len(result.attempts)} attempts; the last one is shown)")
     lines.append("")
@@ -44,6 +40,16 @@ def failure_text(result: Result, verbose: bool = False) -> str:
     return "\n".join(capped(line) for line in lines)
 
 
+def _failure_lines(step: StepRecord) -> Iterator[str]:
+    if step.failure is None:
+        return
+    yield step.failure.message
+    if step.failure.expected is not None:
+        yield from _labelled("expected", step.failure.expected)
+    if step.failure.actual is not None:
+        yield from _labelled("actual", step.failure.actual)
+
+
 def capped(line: str, limit: int = MAX_LINE) -> str:
     """The line, or its start and how much was cut."""
     if len(line) <= limit:
@@ -54,6 +60,9 @@ def capped(line: str, limit: int = MAX_LINE) -> str:
 def _headline(trace: Trace, failed: StepRecord | None) -> str:
     where = failed.location if failed is not None and failed.location is not None else trace.location
     text = f'Scenario "{trace.case_name}" failed at {where}'
+    count = len(trace.failed_steps)
+    if count > 1:
+        text += f" (and {count - 1} more failure{'s' if count > 2 else ''} after it: soft checks)"
     if failed is not None and failed.included_from is not None:
         text += f" (in a partial, included at {failed.included_from})"
     elif failed is not None and failed.location is not None and failed.location.path != trace.location.path:

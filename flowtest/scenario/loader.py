@@ -6,6 +6,7 @@ reported on its own; the file's other documents still load.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -18,7 +19,8 @@ from typing import Any
 from flowtest.durations import parse_duration
 from flowtest.errors import Location, SourceError
 from flowtest.jsonpath import check_syntax
-from flowtest.matchers import BuildContext, TextMode, regex_group_names
+from flowtest.matchers import MATCHERS, BuildContext, Takes, TextMode, regex_group_names
+from flowtest.matchers.meaning import MeaningServices
 from flowtest.scenario import model
 from flowtest.scenario.tables import Row, read_table
 from flowtest.scenario.texts import as_written
@@ -27,6 +29,7 @@ from flowtest.schemas import fast_check, validator
 from flowtest.steps import kind_for
 from flowtest.steps.base import RawStep
 from flowtest.templating import BUILTINS, bind_partial, reference_problem, references
+from flowtest.trace import Role
 from flowtest.validation import describe_path, did_you_mean, schema_errors
 from flowtest.yamlsource import Document, JsonPath, iter_paths, load_documents, load_stream, read_text
 
@@ -63,9 +66,16 @@ class ScenarioLoader:
     """
 
     def __init__(
-        self, root: Path, utterance_mode: str = "all", text_match: TextMode = TextMode.EXACT
+        self,
+        root: Path,
+        utterance_mode: str = "all",
+        text_match: TextMode = TextMode.EXACT,
+        ignore_messages: tuple[str, ...] = (),
+        meaning: MeaningServices | None = None,
     ) -> None:
         self.root = root.resolve()
+        self.ignore_messages = frozenset(ignore_messages)
+        self.meaning = meaning if meaning is not None else MeaningServices()
         self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self.utterance_mode = utterance_mode
         self.text_match = text_match
@@ -158,10 +168,27 @@ class ScenarioLoader:
         if not errors:
             errors = _semantic_errors(document, raw_steps, rows, lists)
             errors += _row_errors(document, raw_steps, rows)
+            errors += self._meaning_errors(raw_steps)
         if errors:
             return InvalidDocument(tuple(errors), name, document.location(), tags)
         mode = document.data.get("utterances", self.utterance_mode)
-        return _build_scenario(document, raw_steps, rows, lists, mode, self.text_match)
+        texts = BuildContext(
+            text=True,
+            text_mode=TextMode(document.data.get("text_match", self.text_match)),
+            services=self.meaning,
+        )
+        return _build_scenario(document, raw_steps, rows, lists, mode, texts, self.ignore_messages)
+
+    def _meaning_errors(self, steps: list[RawStep]) -> list[SourceError]:
+        """similar without its model, judge without an endpoint: errors here, never a silent pass."""
+        errors = []
+        for step in steps:
+            for key, at in _meaning_keys(step):
+                problem = self.meaning.similar_problem() if key == "similar" else self.meaning.judge_problem
+                if problem is not None:
+                    where = step.document.key_location(at)
+                    errors.append(SourceError(where, f"{describe_path(at)}: {problem}"))
+        return errors
 
     # -- examples: PATH ----------------------------------------------------------------
 
@@ -367,6 +394,14 @@ def _expand_matchers(data: Any, step: RawStep, library: Library, errors: list[So
             return [walk(item, (*at, index)) for index, item in enumerate(value)]
         if not isinstance(value, dict):
             return value
+        texts = _utterance_text(value)
+        if texts is not None:
+            key, name = texts
+            found = _lookup(library, name, step, (*at, key, "utterance"))
+            if isinstance(found, SourceError):
+                errors.append(found)
+                return value
+            return _each_phrase(value, key, found)
         if "utterance" in value and at[len(step.at) :] != ("user",):
             found = _lookup(library, value["utterance"], step, (*at, "utterance"))
             if isinstance(found, SourceError):
@@ -377,6 +412,35 @@ def _expand_matchers(data: Any, step: RawStep, library: Library, errors: list[So
         return {key: walk(item, (*at, key)) for key, item in value.items()}
 
     return walk(data, step.at)
+
+
+_MEANING = ("similar", "judge")
+
+
+def _meaning_keys(step: RawStep) -> Iterator[tuple[str, JsonPath]]:
+    """Where a step uses similar or judge (cheap for the steps that hold no mapping inside)."""
+    for key, value in step.data.items():
+        if isinstance(value, (dict, list)):
+            for at, inner in iter_paths(value, (*step.at, key)):
+                if isinstance(inner, dict):
+                    yield from ((name, (*at, name)) for name in _MEANING if name in inner)
+
+
+def _utterance_text(matcher: dict[str, Any]) -> tuple[str, str] | None:
+    """The text matcher key whose text is ``{utterance: NAME}``, and the name; else None."""
+    for key, value in matcher.items():
+        if isinstance(value, dict) and "utterance" in value and key in MATCHERS:
+            return key, value["utterance"]
+    return None
+
+
+def _each_phrase(matcher: dict[str, Any], key: str, found: UtteranceList) -> dict[str, Any]:
+    """A text matcher over a list: any phrase, compared as the matcher compares one (similar takes
+    the list whole: the best of its texts)."""
+    if MATCHERS[key].takes is Takes.TEXTS:
+        return {**matcher, key: list(found.phrases)}
+    each = [{**matcher, key: phrase} for phrase in found.phrases]
+    return {"any_of": each, "utterance_list": found.name}
 
 
 def _get(data: Any, at: JsonPath) -> Any:
@@ -545,17 +609,18 @@ def _build_scenario(
     rows: tuple[Row, ...],
     lists: Mapping[str, UtteranceList],
     utterance_mode: str,
-    text_match: TextMode,
+    texts: BuildContext,
+    ignore_messages: frozenset[str],
 ) -> model.Scenario:
     data = document.data
     start = data.get("start", {})
-    texts = BuildContext(text=True, text_mode=TextMode(data.get("text_match", text_match)))
+    on_failure = data.get("on_failure", "stop")
     return model.Scenario(
         name=data["name"],
         flow=data["flow"],
         path=document.path,
         location=document.location(),
-        steps=tuple(_build_step(step, texts) for step in steps),
+        steps=tuple(_build_step(step, texts, on_failure == "continue") for step in steps),
         flow_location=document.location(("flow",)),
         org=data.get("org"),
         description=data.get("description"),
@@ -571,6 +636,8 @@ def _build_scenario(
         utterances={name: found.phrases for name, found in lists.items()},
         utterance_mode=utterance_mode,
         strict=data.get("strict", True),
+        on_failure=on_failure,
+        ignore_messages=frozenset(data["ignore_messages"]) if "ignore_messages" in data else ignore_messages,
         text_match=texts.text_mode,
         retries=data.get("retries", 0),
         weight=data.get("weight", 1),
@@ -580,6 +647,9 @@ def _build_scenario(
     )
 
 
-def _build_step(raw: RawStep, texts: BuildContext) -> model.Step:
-    step: model.Step = kind_for(raw.data).build(raw, texts)
+def _build_step(raw: RawStep, texts: BuildContext, soft_checks: bool) -> model.Step:
+    kind = kind_for(raw.data)
+    step: model.Step = kind.build(raw, texts)
+    if raw.data.get("soft", soft_checks and kind.role is Role.CHECK):
+        return dataclasses.replace(step, soft=True)
     return step

@@ -20,6 +20,7 @@ class Step:
     where: str  # "conversation[3]", as a designer counts in the file
     location: Location
     included_from: Location | None = field(default=None, kw_only=True)
+    soft: bool = field(default=False, kw_only=True)  # a failed check is recorded and the run goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class Scenario:
     utterances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     utterance_mode: str = "all"
     strict: bool = True
+    on_failure: str = "stop"  # continue: every check step is soft
+    ignore_messages: frozenset[str] = frozenset()  # message types no step consumes (typing)
     text_match: TextMode = TextMode.EXACT
     retries: int = 0
     weight: int = 1  # flowtest load: relative share of iterations; 0 keeps it out of load runs

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 
 from flowtest.client import Message
 from flowtest.jsonpath import nothing_at, query
-from flowtest.matchers import BuildContext, Matcher, build, regex_matches, show, stored_names
+from flowtest.matchers import (
+    BuildContext,
+    Matcher,
+    TextMode,
+    build,
+    regex_matches,
+    show,
+    stored_names,
+    text_mode,
+    warm,
+    warmed,
+)
+from flowtest.matchers.text import TEXT_OPTIONS
 from flowtest.scenario.model import PathCheck, Step
 from flowtest.steps.base import RawStep, StepKind, StepResult, at, checks_title, path_problems, turn_text
 from flowtest.steps.state import ConversationState
@@ -33,6 +45,7 @@ class BotStep(Step):
     saves: tuple[tuple[str, str], ...] = ()  # (name, JSONPath over the message)
     optional: bool = False
     anywhere: bool = False
+    warmed: tuple[Matcher, ...] = ()  # its meaning matchers (similar, judge), warmed before checking
 
     @property
     def kind(self) -> str:
@@ -53,7 +66,7 @@ class _NoMatch(Exception):
 class BotKind(StepKind[BotStep]):
     name = "bot"
     keys = frozenset({"bot", "message"})
-    modifiers = frozenset({"save", "optional", "anywhere"})
+    modifiers = frozenset({"save", "optional", "anywhere", "soft", *TEXT_OPTIONS, "text_match"})
     model = BotStep
     role = Role.CHECK
 
@@ -67,6 +80,8 @@ class BotKind(StepKind[BotStep]):
     def build(self, raw: RawStep, texts: BuildContext) -> BotStep:
         data = raw.data
         specs = data.get("bot")
+        if len(data) > 1:
+            texts = _step_texts(data, texts)
         if "bot" not in data:  # a message: step
             matchers: tuple[Matcher, ...] = ()
         elif isinstance(specs, list):
@@ -74,7 +89,7 @@ class BotKind(StepKind[BotStep]):
         else:
             matchers = (build(specs, texts),)
         if len(data) == 1 and matchers:  # a plain bot step, by far the most common: nothing else to read
-            return BotStep(**raw.common(), matchers=matchers)
+            return BotStep(**raw.common(), matchers=matchers, warmed=warmed(matchers))
         return BotStep(
             **raw.common(),
             matchers=matchers,
@@ -82,15 +97,20 @@ class BotKind(StepKind[BotStep]):
             saves=tuple(data["save"].items()) if "save" in data else (),
             optional=data.get("optional", False),
             anywhere=data.get("anywhere", False),
+            warmed=warmed(matchers),
         )
 
     async def run(self, step: BotStep, state: ConversationState) -> StepResult:
         bindings = state.bindings
         matchers: Sequence[Matcher | None] = step.matchers or (None,)  # bot: [A, B]: the next ones, in order
+        if step.warmed:
+            await warm(step.warmed, _candidate_texts(step, state), bindings, state.redactor())
         try:
             for matcher in matchers:
                 failure = _take_message(step, matcher, state, bindings)
                 if failure is not None:
+                    if step.soft:
+                        _pass_over(step, state)
                     return StepResult(failure)
         except _NoMatch:
             _remember_unset(step, matchers[0], state)
@@ -104,6 +124,29 @@ class BotKind(StepKind[BotStep]):
             parts.append(checks_title(step.checks, bindings))
         flags = [flag for flag in ("optional", "anywhere") if getattr(step, flag)]
         return f"{step.kind}: " + ", ".join(parts) + (f" ({', '.join(flags)})" if flags else "")
+
+
+def _candidate_texts(step: BotStep, state: ConversationState) -> list[str]:
+    """The texts the step's matchers will check: the next message's (each next one's, for a list)
+    or, with anywhere, every unchecked one's."""
+    pending = [state.turn[i] for i in range(len(state.turn)) if i not in state.checked]
+    taken = pending if step.anywhere else pending[: len(step.matchers)]
+    return [message.text for message in taken if message.text is not None]
+
+
+def _step_texts(data: dict[str, object], texts: BuildContext) -> BuildContext:
+    """The text options beside bot (ignore_case, loose, text_match): its text matchers' default."""
+    if "text_match" in data:
+        return BuildContext(text=True, text_mode=TextMode(data["text_match"]))
+    return BuildContext(text=True, text_mode=text_mode(data, texts))
+
+
+def _pass_over(step: BotStep, state: ConversationState) -> None:
+    """A soft check that failed still takes the message it checked, so the next steps stay in step
+    with the turn (``anywhere`` had none of its own)."""
+    pending = [index for index in range(len(state.turn)) if index not in state.checked]
+    if pending and not step.anywhere:
+        state.checked.add(pending[0])
 
 
 def _take_message(

@@ -31,6 +31,7 @@ class TurnStep(Step):
 class StatusKind(StepKind[StatusStep]):
     name = "status"
     keys = frozenset({"status"})
+    modifiers = frozenset({"soft"})
     model = StatusStep
     role = Role.CHECK
 
@@ -55,6 +56,7 @@ class StatusKind(StepKind[StatusStep]):
 class VariablesKind(StepKind[VariablesStep]):
     name = "variables"
     keys = frozenset({"variables"})
+    modifiers = frozenset({"soft"})
     model = VariablesStep
     role = Role.CHECK
 
@@ -76,6 +78,7 @@ class VariablesKind(StepKind[VariablesStep]):
 class TurnKind(StepKind[TurnStep]):
     name = "turn"
     keys = frozenset({"turn"})
+    modifiers = frozenset({"soft"})
     model = TurnStep
     role = Role.CHECK
 

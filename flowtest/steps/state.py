@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flowtest.client import AsyncFlowClient, Message, SessionInfo, TurnResult
 from flowtest.contract import TERMINATED
 from flowtest.errors import FlowtestError
+from flowtest.redact import Redactor
 from flowtest.scenario.model import Case, Step
 from flowtest.steps.base import at, turn_text
 from flowtest.templating import Bindings
@@ -40,6 +42,7 @@ class ConversationState:
         self.unset: dict[str, str] = {}  # names a skipped optional step would have stored: why
         self.ended = False
         self.secret_values: set[str] = set()
+        self.uuid = str(uuid.uuid4())  # ${uuid}: a new id per conversation attempt
 
     @property
     def bindings(self) -> Bindings:
@@ -47,9 +50,14 @@ class ConversationState:
             **self.case.row,
             "run_id": self.context.run_id,
             "scenario_id": self.case.scenario_id,
+            "uuid": self.uuid,
             **self.saved,
         }
         return Bindings(values, self.context.env, self.unset)
+
+    def redactor(self) -> Redactor:
+        """The API key, secret variables and the values of them learned so far."""
+        return self.client.config.effective_redactor.with_values(self.secret_values)
 
     def session(self) -> str:
         if self.session_id is None:
@@ -57,8 +65,10 @@ class ConversationState:
         return self.session_id
 
     def take_turn(self, turn: TurnResult) -> None:
-        self.status, self.turn, self.checked = turn.status, turn.messages, set()
-        self.response = turn.raw
+        self.status, self.turn, self.response = turn.status, turn.messages, turn.raw
+        ignored = self.scenario.ignore_messages
+        # Messages of an ignored type (typing) count as checked: no step takes them, none is left over.
+        self.checked = {i for i, m in enumerate(turn.messages) if m.type in ignored} if ignored else set()
 
     def end(self) -> None:
         """The session was ended on purpose (the ``end`` step): no turn is left to check."""
