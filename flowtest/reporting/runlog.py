@@ -18,14 +18,18 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+import pytest
 
 from flowtest.durations import format_duration
 from flowtest.errors import FlowtestError
 from flowtest.scenario.model import Case
 from flowtest.trace import Outcome, Result, StepRecord
+
+if TYPE_CHECKING:
+    from flowtest.session import ConversationPool
 
 FORMAT = 1
 RUNS_FOLDER = Path("reports") / "runs"
@@ -126,6 +130,45 @@ class RunLog:
         for old in run_files(path)[: -self.keep] if self.keep > 0 else ():
             old.unlink(missing_ok=True)
         return target
+
+
+WORKER_KEY = "flowtest_run_records"  # what an xdist worker hands its controller
+
+
+class RunLogReporter:
+    """A ``RunLog`` on flowtest's hooks (flowtest.plugin.hooks): register it as a plugin.
+
+    Without workers it writes the run's record when the run's conversations are over. Under
+    pytest-xdist, each worker hands its records to the controller (``workeroutput``), and
+    the controller, registered with ``controller=True``, writes the one record of the run.
+    """
+
+    def __init__(self, folder: Path, keep: int = KEEP_RUNS, controller: bool = False) -> None:
+        self.folder, self.controller = folder, controller
+        self.log = RunLog("run", keep)
+
+    def pytest_flowtest_conversation(self, item: pytest.Item, case: Case, result: Result) -> None:
+        self.log.conversation(case, result, item.nodeid)
+
+    def pytest_flowtest_run_finished(self, config: pytest.Config, pool: ConversationPool) -> None:
+        self.log.run_id = pool.run_id
+        output = getattr(config, "workeroutput", None)
+        if output is not None:
+            output[WORKER_KEY] = {"run_id": pool.run_id, "tests": self.log.tests}
+            return
+        self.log.finish(self.folder)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        handed = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+        if isinstance(handed, dict):
+            if not self.log.tests:
+                self.log.run_id = str(handed.get("run_id", self.log.run_id))
+            self.log.absorb(handed.get("tests", []))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.controller:
+            self.log.finish(self.folder)
 
 
 def _safe(text: str) -> str:
