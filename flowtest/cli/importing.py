@@ -23,7 +23,9 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
         "botium",
         help="BotiumScript: *.convo.txt, *.pconvo.txt, *.utterances.txt, *.scriptingmemory.txt, YAML/JSON",
     )
-    botium.add_argument("src", type=Path, help="a Botium file, a suite folder or a whole repository")
+    botium.add_argument(
+        "src", type=Path, metavar="SRC", help="a Botium file, a suite folder or a whole repository"
+    )
     botium.add_argument("--out", type=Path, required=True, help="folder for the scenarios (new files only)")
     botium.add_argument(
         "--flow",
