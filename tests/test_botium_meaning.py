@@ -97,13 +97,17 @@ def test_structured_messages_memory_from_a_message_and_button_payloads_run(tmp_p
     )
 
 
-def test_with_scripting_memory_off_a_dollar_word_is_text(tmp_path: Path) -> None:
+def test_with_scripting_memory_off_a_dollar_word_is_text_and_every_failure_can_be_reported(
+    tmp_path: Path,
+) -> None:
     root = project(tmp_path)
     files = {
-        "botium.json": '{"botium": {"Capabilities": {"SCRIPTING_ENABLE_MEMORY": false}}}',
+        "botium.json": '{"botium": {"Capabilities": {"SCRIPTING_ENABLE_MEMORY": false, '
+        '"SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS": true}}}',
         "price.convo.txt": "Price\n\n#me\n$100 for $name?\n\n#bot\n$100 for $name\n",
     }
     code, stdout, stderr = _import(root, files)
     assert (code, stderr, stdout.splitlines()[1:]) == (0, "", [])
     text = (root / "scenarios" / "imported" / "price.scenario.yaml").read_text()
     assert "  - user: $100 for $name?\n  - bot: {contains: $100 for $name, ignore_case: true}\n" in text
+    assert "on_failure: continue  # botium.json SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS\n" in text

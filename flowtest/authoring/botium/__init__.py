@@ -467,7 +467,7 @@ class _Planner:
         caps = governing(convo.path.resolve(), self.found)
         table, variables = self._table_of(convo, context)
         expansion = caps.expansion if caps.expansion != "all" else None
-        return Options(name, table, variables, expansion, caps.retries)
+        return Options(name, table, variables, expansion, caps.retries, caps.all_failures)
 
     def _header(self, source: Path) -> str:
         caps = governing(source.resolve(), self.found)

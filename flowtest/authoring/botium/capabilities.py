@@ -1,9 +1,10 @@
 """``botium.json``: the capabilities of a Botium project that change what its convos mean.
 
 Read: the matching mode (how a bot text is compared), whether scripting memory is on,
-the utterance expansion mode, retries, and the names of custom asserters, logic hooks
-and user inputs (Botium reads a section line starting with one of them as that, not as
-text). A convo is governed by the nearest ``botium.json`` in its folder or above it.
+the utterance expansion mode, retries, whether every failed check is reported, and the
+names of custom asserters, logic hooks and user inputs (Botium reads a section line
+starting with one of them as that, not as text). A convo is governed by the nearest
+``botium.json`` in its folder or above it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Capabilities:
     memory: bool | None = None  # SCRIPTING_ENABLE_MEMORY as written; None when not written
     expansion: str | None = None  # SCRIPTING_UTTEXPANSION_MODE as written
     retries: int = 0  # RETRY_CONVO_NUMRETRIES
+    all_failures: bool = False  # SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS: go on after a failed check
     custom: Registry = field(default_factory=Registry)
 
 
@@ -84,6 +86,7 @@ def read_capabilities(path: Path, display: str) -> Capabilities:
         memory=_flag(memory),
         expansion=str(expansion) if expansion in EXPANSION_MODES else None,
         retries=retries if isinstance(retries, int) and retries > 0 else 0,
+        all_failures=_flag(caps.get("SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS")) is True,
         custom=Registry(
             _refs(caps.get("ASSERTERS")), _refs(caps.get("LOGIC_HOOKS")), _refs(caps.get("USER_INPUTS"))
         ),

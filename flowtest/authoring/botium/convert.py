@@ -95,6 +95,7 @@ class Options:
     table_variables: frozenset[str] = frozenset()
     utterances: str | None = None  # botium.json's expansion mode, when not "all"
     retries: int = 0
+    all_failures: bool = False
 
 
 @dataclass
@@ -173,6 +174,8 @@ def _document(convo: Convo, options: Options, context: Context) -> str:
         lines.append("ignore_messages: [typing]  # Botium's connectors drop typing indicators")
         if options.retries:
             lines.append(f"retries: {options.retries}  # botium.json RETRY_CONVO_NUMRETRIES")
+        if options.all_failures:
+            lines.append("on_failure: continue  # botium.json SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS")
         if options.table is not None:
             lines.append(f"examples: {flow_yaml(relative(options.table, context.here))}")
     body = list(_steps(convo, context))
