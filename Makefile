@@ -6,8 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 USER_STAMP := $(VENV)/.installed-user
 DEV_STAMP := $(VENV)/.installed-dev
+COV_MIN ?= 90
 
-.PHONY: run test lint serve bench bench-load report clean
+.PHONY: run test cov lint serve bench bench-load report clean
 
 $(USER_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,13 @@ report: $(USER_STAMP)
 test: $(DEV_STAMP)
 	$(PY) -m pytest
 
+## cov: the test suite under coverage (subprocesses included), failing below the gate
+cov: $(DEV_STAMP)
+	rm -rf .coverage && mkdir -p .coverage
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report --fail-under=$(COV_MIN)
+
 ## lint: ruff and mypy --strict, as CI runs them
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check flowtest tests benchmarks conftest.py
@@ -53,4 +61,4 @@ bench-load: $(DEV_STAMP)
 	$(PY) benchmarks/load.py
 
 clean:
-	rm -rf $(VENV) node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .coverage node_modules reports/allure-results reports/allure-report .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,10 @@ class Settings:
     judge_timeout: float = 60.0
     judge_cache: Path = DEFAULT_JUDGE_CACHE
     judge_refresh: bool = False
+    coverage: bool = False  # --flowtest-coverage: what the run's conversations took, see flowtest.coverage
+    coverage_min: float | None = None  # --flowtest-coverage-min: edge coverage % each flow must reach
+    flows: tuple[str, ...] = ()  # the flows a run should start at all (the observed inventory says)
+    project_root: Path | None = None
 
     @property
     def uses_sandbox(self) -> bool:
@@ -117,6 +121,28 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _percent(value: Any) -> float:
+    text = str(value).strip().removesuffix("%")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"expected a percentage such as 80, got {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"expected a percentage from 0 to 100, got {value!r}")
+    return number
+
+
 def _seed(value: Any) -> int:
     try:
         return int(str(value).strip())
@@ -158,6 +184,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "ignore_messages": _names,
     "similar_min": _score,
     "similar_model": _text,
+    "coverage": _flag,
+    "coverage_min": _percent,
+    "flows": _names,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 
@@ -184,17 +213,6 @@ def _variable_name(value: Any) -> str:
     return value.strip()
 
 
-def _switch(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
 _PARSERS.update(
     {
         "judge_url": _http_url,
@@ -202,7 +220,7 @@ _PARSERS.update(
         "judge_api_key_env": _variable_name,
         "judge_timeout": _timeout,
         "judge_cache": lambda v: Path(_text(v)),
-        "judge_refresh": _switch,
+        "judge_refresh": _flag,
     }
 )
 
@@ -239,9 +257,12 @@ def resolve(
     for key in ("sandbox_flows", "allure_results", "judge_cache"):
         path = values.get(key, getattr(Settings, key))
         values[key] = root / path if path is not None and not path.is_absolute() else path
+    if values.get("coverage_min") is not None:
+        values["coverage"] = True  # a gate on coverage measures it
     values["fields"] = _field_paths(options, env, pyproject.get("fields", {}))
     values["api_key"] = env.get(API_KEY_VARIABLE) or None
     values["judge_api_key"] = env.get(values.get("judge_api_key_env") or "") or None
+    values["project_root"] = root
     return Settings(**values)
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
@@ -29,6 +29,9 @@ from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
 from flowtest.trace import Category, Result
+
+if TYPE_CHECKING:
+    from flowtest.sandbox.server import RunningSandbox
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +50,7 @@ class ConversationPool:
         self.run_id = uuid.uuid4().hex[:12]
         self.orgs: set[str] = {settings.org}
         self.base_url: str | None = settings.base_url
+        self.sandbox: RunningSandbox | None = None  # the embedded one, once started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: AsyncFlowClient | None = None
@@ -350,13 +354,22 @@ class ConversationPool:
         from flowtest.sandbox import SandboxConfig, running_sandbox
         from flowtest.sandbox.flows import FlowFilesError
 
-        config = SandboxConfig(flows_dir=self.settings.sandbox_flows, orgs=tuple(sorted(self.orgs)), port=0)
+        settings = self.settings
+        config = SandboxConfig(
+            flows_dir=settings.sandbox_flows,
+            orgs=tuple(sorted(self.orgs)),
+            port=0,
+            # With coverage off, nothing is recorded; on, each session's edges (flowtest.coverage).
+            coverage=settings.coverage,
+            project_root=settings.project_root,
+        )
         try:
             sandbox = self._stack.enter_context(running_sandbox(config))
         except FlowFilesError as exc:
             lines = "\n".join(str(error) for error in exc.errors)
             raise FlowtestError(f"the embedded sandbox cannot start:\n{lines}") from None
         logger.info("embedded sandbox at %s", sandbox.url)
+        self.sandbox = sandbox
         return sandbox.url
 
 

@@ -12,14 +12,15 @@ from flowtest.contract import TERMINAL_STATUSES
 from flowtest.errors import Location, SourceError
 from flowtest.matchers import Regex, Text, backtracking_risk, templated_pattern_problem
 from flowtest.matchers.meaning import MeaningServices, Similar
-from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flows
+from flowtest.sandbox.flows import FLOW_SUFFIX, FlowFilesError, load_flow_file, load_flow_set
 from flowtest.scenario import is_scenario_file, model
 from flowtest.scenario.loader import ScenarioLoader, duplicate_name, partial_errors
 from flowtest.scenario.utterances import is_utterance_file, read_lists
 from flowtest.steps import kind_of
 from flowtest.steps.bot import BotStep
 from flowtest.steps.checks import StatusStep
-from flowtest.validation import did_you_mean
+from flowtest.validation import describe_path, did_you_mean
+from flowtest.yamlsource import Document, iter_paths
 
 PARTIAL_SUFFIXES = (".partial.yaml", ".partial.yml")
 LONG_EXACT_TEXT = 80
@@ -73,7 +74,7 @@ def validate(
 ) -> list[Finding]:
     """Every finding for the files under ``paths``, in file order."""
     loader = ScenarioLoader(root, utterance_mode, meaning=meaning)
-    flow_ids = _flow_ids(flows_dir)
+    flow_ids = _flow_ids(flows_dir, loader)
     names: dict[str, Location] = {}  # scenario names across files: Allure would merge two alike
     findings = [
         Finding(Location(str(path), 1, 1), "error", "no such file or folder")
@@ -89,7 +90,7 @@ def validate(
             errors = [outside] if outside is not None else partial_errors(path, loader.display(path))
             findings.extend(_errors(errors))
         elif kind == "flow":
-            findings.extend(_flow_findings(path, loader.display(path)))
+            findings.extend(_flow_findings(loader, path))
         elif kind == "utterances":
             findings.extend(_utterance_findings(loader, path))
         else:
@@ -100,20 +101,12 @@ def validate(
     return list(dict.fromkeys(findings))
 
 
-def _flow_ids(flows_dir: Path | None) -> frozenset[str] | None:
+def _flow_ids(flows_dir: Path | None, loader: ScenarioLoader) -> frozenset[str] | None:
     if flows_dir is None or not flows_dir.is_dir():
         return None
-    try:
-        return frozenset(load_flows(flows_dir))
-    except FlowFilesError:
-        # Broken flow files are reported on their own when validated; ids are still useful.
-        ids = set()
-        for path in flows_dir.rglob(f"*{FLOW_SUFFIX}"):
-            try:
-                ids.add(load_flow_file(path, str(path)).id)
-            except FlowFilesError:
-                continue
-        return frozenset(ids)
+    # Broken flow files are reported on their own when validated; their ids are still flows.
+    found = load_flow_set(flows_dir, loader.outside, loader.display)
+    return frozenset(found.flows) | frozenset(found.broken)
 
 
 def _errors(errors: Iterable[SourceError]) -> Iterator[Finding]:
@@ -132,11 +125,31 @@ def _utterance_findings(loader: ScenarioLoader, path: Path) -> Iterator[Finding]
     yield from _errors(error for error in library.duplicates.values() if error.location.path == display)
 
 
-def _flow_findings(path: Path, display: str) -> Iterator[Finding]:
+def _flow_findings(loader: ScenarioLoader, path: Path) -> Iterator[Finding]:
+    display = loader.display(path)
+    outside = loader.outside(path, display)
+    if outside is not None:  # not read, so nothing of it is echoed
+        yield from _errors([outside])
+        return
     try:
-        load_flow_file(path, display)
+        flow = load_flow_file(path, display)
     except FlowFilesError as exc:
         yield from _errors(exc.errors)
+        return
+    if flow.document is not None:
+        yield from _flow_patterns(flow.document)
+
+
+def _flow_patterns(document: Document) -> Iterator[Finding]:
+    """A flow's regexes (branch and say conditions, extract) that can take exponential time:
+    the sandbox stops them after a second and ends that session in error."""
+    for at, value in iter_paths(document.data):
+        pattern = at[:1] == ("nodes",) and (at[-1] == "regex" or (at[-1] == "extract" and len(at) == 3))
+        if pattern and isinstance(value, str):
+            risk = backtracking_risk(value)
+            if risk is not None:
+                where = describe_path(at)
+                yield Finding(document.location(at), "warning", f"{where}: regex {json.dumps(value)}: {risk}")
 
 
 def _scenario_findings(

@@ -14,12 +14,25 @@ import sys
 from collections.abc import Sequence
 
 from flowtest import __version__
-from flowtest.cli import diff, importing, init, load, record, report, run, schema, serve, similar, validate
+from flowtest.cli import (
+    diff,
+    importing,
+    init,
+    load,
+    record,
+    report,
+    run,
+    scaffold,
+    schema,
+    serve,
+    similar,
+    validate,
+)
 from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
 
-COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, diff)
+COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, scaffold, diff)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from flowtest.cli.options import Commands, api_key_type, duration_type, port_type, rate_type, share_type
+from flowtest.cli.options import (
+    Commands,
+    api_key_type,
+    duration_type,
+    port_type,
+    project_root,
+    rate_type,
+    share_type,
+)
 from flowtest.sandbox import DEFAULT_API_KEY, DEFAULT_PORT
 from flowtest.sandbox.flows import FlowFilesError
 
@@ -46,7 +54,9 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
     parser.add_argument("--error-rate", type=share_type, default=0.0, help="share of requests answered 503")
     parser.add_argument("--rate-limit", type=rate_type, default=None, help="requests per second, e.g. 20/s")
     parser.add_argument("--max-sessions", type=int, default=10_000, help="live sessions at most")
-    parser.add_argument("--seed", type=int, default=None, help="seed for --error-rate")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for --error-rate and for the flows' one_of choices"
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -62,6 +72,10 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         limits=Limits(session_ttl=args.session_ttl, max_sessions=args.max_sessions),
         faults=Faults(args.latency, args.error_rate, args.rate_limit, args.seed),
+        # Always on: a run in another process fetches what its sessions took (GET /_sandbox/coverage);
+        # a set of small ints per session, at most 100,000 ended sessions kept.
+        coverage=True,
+        project_root=project_root(Path.cwd()),
     )
 
     def announce(url: str) -> None:
@@ -70,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"flowtest sandbox listening on {url} (org {orgs}; API key: {key})", flush=True)
 
     try:
-        serve(config, announce)
+        serve(config, announce, lambda line: print(line, file=sys.stderr, flush=True))
     except FlowFilesError as exc:
         for error in exc.errors:
             print(error, file=sys.stderr)

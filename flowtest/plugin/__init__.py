@@ -221,11 +221,17 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
 
 def _register_reporters(config: pytest.Config, state: PluginState, controller: bool = False) -> None:
     """The reporters this run asked for, each a plugin on flowtest's hooks."""
-    if config.option.collectonly or not config.pluginmanager.has_plugin("allure_pytest"):
+    if config.option.collectonly:
         return
-    from flowtest.reporting import allure as allure_report
+    settings = state.pool.settings
+    if settings.coverage:
+        from flowtest.coverage.reporter import CoverageReporter
 
-    allure_report.register(config, state.pool.settings.allure_results, state.pool.redactor, controller)
+        config.pluginmanager.register(CoverageReporter(settings), "flowtest-coverage")
+    if config.pluginmanager.has_plugin("allure_pytest"):
+        from flowtest.reporting import allure as allure_report
+
+        allure_report.register(config, settings.allure_results, state.pool.redactor, controller)
 
 
 def _notify(config: pytest.Config, message: str) -> None:

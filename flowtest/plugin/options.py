@@ -49,6 +49,20 @@ def add_options(parser: pytest.Parser) -> None:
         help="run only the scenario with this name, as written in its file (repeatable)",
     )
     group.addoption(
+        "--flowtest-coverage",
+        dest="flowtest_coverage",
+        action="store_true",
+        default=None,
+        help="which nodes and edges of each sandbox flow the run took (what it saw, against a deployment)",
+    )
+    group.addoption(
+        "--flowtest-coverage-min",
+        dest="flowtest_coverage_min",
+        default=None,
+        metavar="PCT",
+        help="fail the run when a flow's edge coverage is below PCT (with --flowtest-coverage)",
+    )
+    group.addoption(
         "--flowtest-judge-refresh",
         dest="flowtest_judge_refresh",
         action="store_true",
@@ -66,6 +80,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 def option_values(config: pytest.Config) -> dict[str, Any]:
     """The options as the settings resolver takes them (None: not given)."""
-    options = {key: config.getoption(f"flowtest_{key}") for key in (*OPTIONS, "judge_refresh")}
+    flags = ("judge_refresh", "coverage", "coverage_min")
+    options = {key: config.getoption(f"flowtest_{key}") for key in (*OPTIONS, *flags)}
     options.update({f"field_{n}": config.getoption(f"flowtest_field_{n}") for n in FIELD_OPTIONS})
     return options

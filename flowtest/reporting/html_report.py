@@ -90,11 +90,25 @@ def build_report(paths: ReportPaths) -> Path:
     if not paths.results.is_dir() or not any(paths.results.glob("*-result.json")):
         raise ReportError(f"no Allure results in {paths.shown(paths.results)}; {how_to_run(paths)}")
     allure = ensure_allure(paths.root)
+    draw_coverage(paths)
     command = [str(allure), "generate", str(paths.results), "--output", str(paths.output)]
     done = subprocess.run(command, cwd=paths.root, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not paths.index.is_file():
         raise ReportError(f"allure generate failed: {_plain(done.stderr or done.stdout)[-500:]}")
     return paths.index
+
+
+def draw_coverage(paths: ReportPaths) -> None:
+    """The coverage page's graphs: each flow's DOT drawn as SVG (flowtest.coverage.page), when the
+    run recorded coverage."""
+    if not any(paths.results.glob("flowtest-coverage-*-attachment.dot")):
+        return
+    script = Path(__file__).resolve().parent.parent / "coverage" / "render.mjs"
+    command = [shutil.which("node") or "node", str(script), str(paths.results)]
+    done = subprocess.run(command, cwd=paths.root, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        # The report still builds; the page says its graphs are missing.
+        logger.warning("the coverage graphs were not drawn: %s", _plain(done.stderr).strip()[-300:])
 
 
 def count_failures(results: Path) -> int:

@@ -35,7 +35,7 @@ _FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 # What an Allure results folder holds: result, container and attachment files (named by a
 # UUID, by any tool), the files a CI step or a report adds beside them, hidden files (.gitkeep).
 _ALLURE_FILE = re.compile(
-    r".+-(?:result\.json|container\.json|attachment(?:\..*)?)"
+    r".+-(?:result\.json|container\.json|globals\.json|attachment(?:\..*)?)"
     r"|environment\.properties|executor\.json|categories\.json|history|\.[^/]*"
 )
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 # Documented development key: the sandbox is for local use and binds to loopback by default.
 DEFAULT_API_KEY = "flowtest-sandbox-key"
 DEFAULT_PORT = 8765
+# Sandbox-only, outside the contract's paths: what a run's sessions took (flowtest.coverage).
+COVERAGE_PATH = "/_sandbox/coverage"
 
 if TYPE_CHECKING:
     from flowtest.sandbox.server import SandboxConfig, running_sandbox
@@ -24,4 +26,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_PORT", "SandboxConfig", "running_sandbox"]
+__all__ = ["COVERAGE_PATH", "DEFAULT_API_KEY", "DEFAULT_PORT", "SandboxConfig", "running_sandbox"]

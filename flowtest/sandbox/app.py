@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from flowtest.contract import API_ROOT, AWAITING_INPUT, AWAITING_TRANSFER, TERMINAL_STATUSES, TRANSFER_RESULTS
-from flowtest.sandbox import engine
-from flowtest.sandbox.flows import Flow
+from flowtest.sandbox import COVERAGE_PATH, engine
+from flowtest.sandbox.flows import Flow, FlowSet
+from flowtest.sandbox.paths import PathLog, TakenPath
 
 logger = logging.getLogger(__name__)
 
@@ -98,27 +99,30 @@ class TokenBucket:
 
 
 class SandboxApi:
-    """Holds the sessions; its methods are the Starlette endpoints."""
+    """Holds the sessions; its methods are the Starlette endpoints.
+
+    ``paths``: where each session's edges are kept after it ends, when coverage is recorded
+    (None: nothing is recorded).
+    """
 
     def __init__(
         self,
-        flows: dict[str, Flow],
+        flows: dict[str, Flow] | FlowSet,
         keys: dict[str, frozenset[str]],
         limits: Limits = Limits(),
         faults: Faults = Faults(),
         clock: Clock = time.time,
+        paths: PathLog | None = None,
     ) -> None:
-        self.flows, self.keys, self.limits, self.faults, self.clock = (
-            flows,
-            keys,
-            limits,
-            faults,
-            clock,
-        )
+        found = flows if isinstance(flows, FlowSet) else FlowSet(flows)
+        self.flows, self.broken = found.flows, found.broken
+        self.keys, self.limits, self.faults, self.clock, self.paths = keys, limits, faults, clock, paths
         self.sessions: dict[str, LiveSession] = {}
         self.started = 0
         self.peak = 0  # most sessions open at once: shows how much a run overlapped
         self.random = random.Random(faults.seed)
+        # Each session's wording (say: one_of) and set: one_of draws; apart from the faults' draws.
+        self.wording = random.Random(f"wording:{faults.seed}") if faults.seed is not None else random.Random()
         self.bucket = TokenBucket(faults.rate_limit, time.monotonic) if faults.rate_limit else None
         self.last_purge = clock()
 
@@ -131,6 +135,11 @@ class SandboxApi:
         variables = _object_field(body, "variables")
         metadata = _object_field(body, "metadata")
         flow = self.flows.get(flow_id)
+        if flow_id in self.broken:
+            problems = "\n".join(str(error) for error in self.broken[flow_id])
+            raise ApiProblem(
+                500, "INTERNAL", f"the flow '{flow_id}' cannot run; its file has problems:\n{problems}"
+            )
         if flow is None:
             raise ApiProblem(404, "FLOW_NOT_FOUND", f"no flow '{flow_id}' in organization '{org}'")
         if (
@@ -177,8 +186,37 @@ class SandboxApi:
 
     async def end_session(self, request: Request) -> Response:
         session = self.session_for(request, await self.preflight(request))
-        del self.sessions[session.id]
+        self.forget(session)
         return JSONResponse({"sessionId": session.id, "status": "terminated"})
+
+    async def coverage(self, request: Request) -> Response:
+        """Sandbox-only: the flow graphs, and the edges each session of a run took (by the prefix of
+        its metadata.externalSessionId), also after End Session. Needs the API key, no org."""
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or key.strip() not in self.keys:
+            raise ApiProblem(401, "UNAUTHORIZED", "missing API key" if not header else "unknown API key")
+        return JSONResponse(self.taken_paths(request.query_params.get("prefix", "")))
+
+    def taken_paths(self, prefix: str) -> dict[str, Any]:
+        """The coverage endpoint's answer; the embedded sandbox's run reads it in process."""
+        graphs = {flow_id: flow.graph for flow_id, flow in self.flows.items() if flow.graph is not None}
+        body: dict[str, Any] = {
+            "recording": self.paths is not None,
+            "flows": {flow_id: graph.as_json() for flow_id, graph in graphs.items()},
+            "broken": {flow_id: [str(e) for e in errors] for flow_id, errors in self.broken.items()},
+            "sessions": {},
+            "forgotten": 0,
+        }
+        if self.paths is not None:
+            live = [
+                (s.id, TakenPath.of(s.flow.id, s.metadata, s.state.taken))
+                for s in self.sessions.values()
+                if s.state.taken is not None
+            ]
+            body["sessions"] = self.paths.select(prefix, live, graphs)
+            body["forgotten"] = self.paths.forgotten
+        return body
 
     # -- the steps every call shares ------------------------------------------------
 
@@ -268,7 +306,11 @@ class SandboxApi:
         self, org: str, flow: Flow, variables: dict[str, Any], metadata: dict[str, Any]
     ) -> LiveSession:
         now = self.clock()
-        state = engine.FlowState(variables={**json.loads(json.dumps(flow.defaults)), **variables})
+        state = engine.FlowState(
+            variables={**json.loads(json.dumps(flow.defaults)), **variables},
+            taken=set() if self.paths is not None else None,
+            seed=self.wording.getrandbits(32),
+        )
         metadata = {"channel": "api", **metadata}
         session_id = "ses_" + secrets.token_hex(12)
         session = LiveSession(session_id, org, flow, state, metadata, now, now + self.limits.session_ttl)
@@ -288,6 +330,12 @@ class SandboxApi:
             body["transfer"] = session.state.transfer
         return JSONResponse(body, status_code=status_code)
 
+    def forget(self, session: LiveSession) -> None:
+        """The session is gone; what it took through its flow stays for coverage."""
+        del self.sessions[session.id]
+        if self.paths is not None and session.state.taken is not None:
+            self.paths.keep(session.id, session.flow.id, session.metadata, session.state.taken)
+
     def live_sessions(self) -> int:
         """Sessions neither finished nor past their lifetime (kept a while after, for 410s)."""
         now = self.clock()
@@ -300,9 +348,9 @@ class SandboxApi:
             return
         self.last_purge = now
         grace = min(self.limits.session_ttl, 600.0)
-        stale = [sid for sid, s in self.sessions.items() if now >= s.expires_at + grace]
-        for session_id in stale:
-            del self.sessions[session_id]
+        stale = [s for s in self.sessions.values() if now >= s.expires_at + grace]
+        for session in stale:
+            self.forget(session)
         if stale:
             logger.info("purged %d expired sessions", len(stale))
 
@@ -348,6 +396,7 @@ def create_app(api: SandboxApi, on_ready: Callable[[], None] | None = None) -> S
     routes = [
         # Sandbox-only, outside the contract's paths: lets tests and benchmarks count open sessions.
         Route("/_sandbox/stats", functools.partial(_stats, api), methods=["GET"]),
+        Route(COVERAGE_PATH, api.coverage, methods=["GET"]),
         Route(API_PREFIX + "/flows/{flowId}/sessions", api.start_session, methods=["POST"]),
         Route(API_PREFIX + "/sessions/{sessionId}/messages", api.send_message, methods=["POST"]),
         Route(API_PREFIX + "/sessions/{sessionId}", api.session, methods=["GET", "DELETE"]),

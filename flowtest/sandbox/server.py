@@ -18,7 +18,8 @@ import uvicorn
 from flowtest.errors import FlowtestError
 from flowtest.sandbox import DEFAULT_API_KEY, DEFAULT_PORT
 from flowtest.sandbox.app import Clock, Faults, Limits, SandboxApi, create_app
-from flowtest.sandbox.flows import load_flows
+from flowtest.sandbox.flows import FlowSet, load_flow_set
+from flowtest.sandbox.paths import PathLog
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class SandboxConfig:
     port: int = DEFAULT_PORT
     limits: Limits = Limits()
     faults: Faults = Faults()
+    coverage: bool = False  # record the edges each session takes (GET /_sandbox/coverage)
+    project_root: Path | None = None  # flow files that link outside it are not read
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,21 @@ class RunningSandbox:
 
 
 def build_api(config: SandboxConfig, clock: Clock = time.time) -> SandboxApi:
-    """Load the flows (a FlowFilesError lists every broken file) and make the API object."""
-    flows = load_flows(config.flows_dir)
+    """Load the flows and make the API object. A broken flow file costs only its flow (Start
+    Session answers with its problems); a missing flows folder is a FlowFilesError."""
+    flows = load_sandbox_flows(config)
     keys = {config.api_key: frozenset(config.orgs)}
-    return SandboxApi(flows, keys, config.limits, config.faults, clock)
+    paths = PathLog() if config.coverage else None
+    return SandboxApi(flows, keys, config.limits, config.faults, clock, paths)
+
+
+def load_sandbox_flows(config: SandboxConfig) -> FlowSet:
+    if config.project_root is None:
+        return load_flow_set(config.flows_dir)
+    from flowtest.scenario.loader import ScenarioLoader  # the scenarios' rules: links out, paths shown
+
+    loader = ScenarioLoader(config.project_root)
+    return load_flow_set(config.flows_dir, loader.outside, loader.display)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -88,9 +102,17 @@ def _server(api: SandboxApi, on_ready: Callable[[], None] | None) -> uvicorn.Ser
     return uvicorn.Server(config)
 
 
-def serve(config: SandboxConfig, announce: Callable[[str], None]) -> None:
+def serve(
+    config: SandboxConfig, announce: Callable[[str], None], warn: Callable[[str], None] = logger.warning
+) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (uvicorn handles both)."""
     api = build_api(config)
+    if api.broken:
+        for error in (error for errors in api.broken.values() for error in errors):
+            warn(str(error))
+        names = ", ".join(sorted(api.broken))
+        problems = "Start Session answers with the problems above"
+        warn(f"flowtest: {len(api.broken)} flow(s) cannot run ({names}): {problems}")
     sock = bind(config.host, config.port)
     url = url_of(sock)
     server = _server(api, lambda: announce(url))

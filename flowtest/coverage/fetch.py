@@ -1,0 +1,73 @@
+"""Ask a sandbox (embedded, or ``flowtest serve`` in another process) what a run's sessions took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flowtest.errors import FlowtestError
+from flowtest.sandbox import COVERAGE_PATH
+
+if TYPE_CHECKING:
+    from flowtest.sandbox.app import SandboxApi
+
+_TIMEOUT = 30.0
+
+
+class Source(Protocol):
+    """Where a run asks what its sessions took."""
+
+    def fetch(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class LocalSandbox:
+    """The embedded sandbox, in this process: its answer without HTTP or JSON."""
+
+    api: SandboxApi = field(repr=False)
+    run_id: str
+
+    def fetch(self) -> dict[str, Any] | None:
+        return self.api.taken_paths(run_prefix(self.run_id))
+
+
+def run_prefix(run_id: str) -> str:
+    """The start of the metadata.externalSessionId flowtest gives each session of a run."""
+    return f"flowtest-{run_id}-"
+
+
+@dataclass(frozen=True)
+class SandboxSource:
+    """Where the run's sessions ran: the sandbox's URL, its API key, the run's id."""
+
+    url: str
+    api_key: str | None = field(repr=False)
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return run_prefix(self.run_id)
+
+    def fetch(self) -> dict[str, Any] | None:
+        """The sandbox's answer, or None where the server is no flowtest sandbox (a real deployment)."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            answer = httpx.get(
+                self.url.rstrip("/") + COVERAGE_PATH,
+                params={"prefix": self.prefix},
+                headers=headers,
+                timeout=_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            raise FlowtestError(f"coverage: cannot ask the sandbox at {self.url} what ran: {exc}") from None
+        if answer.status_code in (404, 405):
+            return None
+        if answer.status_code != 200:
+            raise FlowtestError(f"coverage: the sandbox at {self.url} answered {answer.status_code}")
+        try:
+            body = answer.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) and "sessions" in body else None
