@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from flowtest.errors import FlowtestError
+
 Finder = Callable[[Any], list[Any]]
 _SIMPLE = re.compile(r"^\$((\.[A-Za-z_][A-Za-z0-9_-]*)*)$")
 _MANY = frozenset({"Wildcard", "Slice", "Filter", "Descendants", "Union", "Where", "WhereNot", "SortedThis"})
@@ -91,7 +93,7 @@ def _is_many(node: Any) -> bool:
     return any(_is_many(getattr(node, side)) for side in ("left", "right") if hasattr(node, side))
 
 
-class JsonPathSyntaxError(ValueError):
+class JsonPathSyntaxError(FlowtestError, ValueError):
     """A JSONPath expression that does not parse; the message says where."""
 
 

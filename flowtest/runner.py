@@ -31,7 +31,7 @@ from flowtest.scenario import model
 from flowtest.steps import kind_of
 from flowtest.steps.base import StepResult, at
 from flowtest.steps.state import ConversationState, RunContext
-from flowtest.templating import TemplateError, render
+from flowtest.templating import render
 from flowtest.trace import Category, Failure, Outcome, Result, Role, StepRecord, Trace, redact_trace
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ class Conversation:
             session_id=self.state.session_id,
             attempt=self.attempt,
             warnings=tuple(self.warnings),
+            row=self.case.row_location,
         )
 
     async def _steps(self) -> None:
@@ -134,10 +135,8 @@ class Conversation:
         started, clock = time.time(), time.perf_counter()
         try:
             result = await action
-        except FlowtestError as exc:
+        except FlowtestError as exc:  # a template that cannot be bound too: the scenario's word
             result = StepResult(failure=_failure_from(exc, step))
-        except TemplateError as exc:
-            result = StepResult(failure=Failure(Category.SCENARIO, at(step, str(exc))))
         except Exception as exc:  # a bug of ours: no traceback (its locals hold the key), a short note
             logger.debug("internal error in %s", kind, exc_info=True)
             result = StepResult(failure=Failure(Category.INTERNAL, at(step, internal_error(exc))))
@@ -301,7 +300,7 @@ def _title(title: Title | str, kind: str) -> str:
         return title
     try:
         return title()
-    except (FlowtestError, TemplateError, KeyError):
+    except (FlowtestError, KeyError):
         return kind
 
 

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowtest import generated
+from flowtest.errors import FlowtestError
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
 BUILTINS = frozenset({"run_id", "scenario_id", "uuid"})
 
 
-class TemplateError(ValueError):
+class TemplateError(FlowtestError, ValueError):
     """A reference that cannot be resolved; the message names it."""
 
 

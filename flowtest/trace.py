@@ -94,6 +94,17 @@ class StepRecord:
             object.__setattr__(self, "role", role_of(self.kind))
 
 
+def step_label(where: str | None, location: Location | None, included_from: Location | None = None) -> str:
+    """A step as a designer finds it: "step 8 (checkout.scenario.yaml:20)", counted from 1 in its
+    file, with the file and line (and, for a partial's step, where it was included)."""
+    if where is None or location is None:
+        return where or ""
+    place = f"{location.path}:{location.line}"
+    if included_from is not None:
+        place += f", included at {included_from.path}:{included_from.line}"
+    return f"{where} ({place})"
+
+
 def status_shown(step: StepRecord) -> bool:
     """Whether a transcript notes the status this step left: when it changed, but not for the
     teardown's End Session (every session ends so; the designer's ``end`` step still shows it)."""
@@ -112,6 +123,7 @@ class Trace:
     session_id: str | None
     attempt: int = 1
     warnings: tuple[str, ...] = field(default=())
+    row: Location | None = None  # the example row the case ran with, where it is written
 
     @property
     def failed_step(self) -> StepRecord | None:

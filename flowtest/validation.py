@@ -99,7 +99,8 @@ def _missing_keys(
 ) -> list[SourceError]:
     instance = error.instance if isinstance(error.instance, dict) else {}
     missing = [key for key in schema.get("required", []) if key not in instance]
-    return [SourceError(document.location(at), f"{where}: missing required key '{key}'") for key in missing]
+    lead = f"{where}: " if at else ""  # a file's own keys need no path before them
+    return [SourceError(document.location(at), f"{lead}missing required key '{key}'") for key in missing]
 
 
 def _one_of(

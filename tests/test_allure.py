@@ -216,7 +216,9 @@ def test_the_failing_step_keeps_its_own_request_and_response(results: Path) -> N
 def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     (wrong,) = _by_name(results, "Expects the wrong greeting")
     assert wrong["status"] == "failed"
-    assert wrong["statusDetails"]["message"] == ("conversation[0]: bot message 1 of the turn does not match")
+    assert wrong["statusDetails"]["message"] == (
+        "step 1 (wrong.scenario.yaml:4): bot message 1 of the turn does not match"
+    )
     assert wrong["statusDetails"]["trace"].startswith('Scenario "Expects the wrong greeting" failed at ')
     assert _labels(wrong, "failure") == ["conversation mismatch"]
     assert "class='fail'" in wrong["descriptionHtml"].split("<div class='chat'>")[0]  # failure first
@@ -384,7 +386,9 @@ def test_with_alluredir_allure_pytest_reports_the_other_tests_and_flowtest_the_s
     assert [s["name"] for s in plain["steps"]] == ["a step of a plain test"]
     assert _labels(plain, "framework") == ["pytest"]  # allure-pytest's own result, as usual
     wrong = results["Expects the wrong greeting"]
-    assert wrong["statusDetails"]["message"] == "conversation[0]: bot message 1 of the turn does not match"
+    assert wrong["statusDetails"]["message"] == (
+        "step 1 (wrong.scenario.yaml:4): bot message 1 of the turn does not match"
+    )
     assert _labels(wrong, "failure") == ["conversation mismatch"]
     assert _labels(wrong, "framework") == []
     assert [a["name"] for a in wrong["attachments"]] == ["exchanges"]

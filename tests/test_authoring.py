@@ -62,17 +62,17 @@ def test_validate_reports_every_kind_of_problem_with_its_place(tmp_path: Path) -
     done = run("validate", cwd=root)
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        "scenarios/after-end.scenario.yaml:5:5: error: conversation[1]: the session was ended by 'end'; "
+        "scenarios/after-end.scenario.yaml:5:5: error: step 2: the session was ended by 'end'; "
         "only user/transfer steps expecting an 'error', status and wait can follow",
-        "scenarios/after-end.scenario.yaml:8:5: error: conversation[3]: the session was ended by 'end'; "
+        "scenarios/after-end.scenario.yaml:8:5: error: step 4: the session was ended by 'end'; "
         "only user/transfer steps expecting an 'error', status and wait can follow",
-        "scenarios/after-transfer.scenario.yaml:5:5: error: conversation[1]: "
+        "scenarios/after-transfer.scenario.yaml:5:5: error: step 2: "
         "a user step needs awaiting_input, but the step before asserts awaiting_transfer",
         "scenarios/bad.partial.yaml:2:5: error: conversation[0]: unknown key 'usr', did you mean 'user'?",
         "scenarios/broken.flow.yaml:4:13: error: nodes.a.next: no node named 'z'",
         "scenarios/flow-id.scenario.yaml:2:7: error: flow: no flow 'flight-stauts' in the flows folder, "
         "did you mean 'flight-status'?",
-        "scenarios/long.scenario.yaml:4:5: warning: conversation[0]: exact match on a 90-character bot text "
+        "scenarios/long.scenario.yaml:4:5: warning: step 1: exact match on a 90-character bot text "
         "breaks on any rewording; consider {contains: ...} or {regex: ...}",
         "scenarios/typo.scenario.yaml:4:11: error: conversation[0].bot: unknown matcher 'contians', "
         "did you mean 'contains'?",

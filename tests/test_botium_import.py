@@ -93,7 +93,9 @@ def test_botium_meaning_is_kept_a_mismatch_still_fails(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     tests = run_pytest(root, env={"FLOWTEST_BASE_URL": ""})
     assert "1 failed" in tests.stdout
-    assert "conversation[2]: bot message 1 of the turn does not match" in tests.stdout
+    assert (
+        "step 3 (scenarios/wrong.scenario.yaml:9): bot message 1 of the turn does not match" in tests.stdout
+    )
 
 
 def test_a_broken_botium_file_is_one_line_and_the_rest_is_imported(tmp_path: Path) -> None:

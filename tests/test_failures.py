@@ -49,14 +49,14 @@ CASES = {
     "wrong message": (
         HEADER + "  - bot: Hello, how can I help?\n",
         """Scenario "Broken on purpose" failed at case.scenario.yaml:4:5
-conversation[0]: bot message 1 of the turn does not match
+step 1 (case.scenario.yaml:4): bot message 1 of the turn does not match
   expected: "Hello, how can I help?"
   actual: "Hi there, how can I help?"
 
 Transcript (flow flight-status, org demo, session ses_X):
   bot   Hi there, how can I help?
         [status: awaiting_input]
-  ✗ conversation[0]: bot: Hello, how can I help?""",
+  ✗ step 1 (case.scenario.yaml:4): bot: Hello, how can I help?""",
     ),
     "api": (
         "name: Broken on purpose\nflow: no-such-flow\nconversation:\n  - bot: hi\n",
@@ -64,7 +64,7 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "invalid-state": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: agent\n  - bot: {contains: agent}\n  - user: hello?\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:7:5\nconversation[3]: the session is awaiting_transfer; a user step needs awaiting_input\n  expected: awaiting_input\n  actual: awaiting_transfer\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  agent  (T)\n  bot   Let me put you through to an agent.\n        [status: awaiting_transfer]\n  ✗ conversation[3]: user: hello?',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:7:5\nstep 4 (case.scenario.yaml:7): the session is awaiting_transfer; a user step needs awaiting_input\n  expected: awaiting_input\n  actual: awaiting_transfer\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  agent  (T)\n  bot   Let me put you through to an agent.\n        [status: awaiting_transfer]\n  ✗ step 4 (case.scenario.yaml:7): user: hello?',
     ),
     "key": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: hi\n    wihtin: 2s\n",
@@ -80,11 +80,11 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "save": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - save: {flight: $.flightNumber}\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: save flight: $.flightNumber found nothing in the session\'s variables\n  expected: a value at $.flightNumber\n  actual: variables: attempts, customerName\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  ✗ conversation[1]: save: flight = $.flightNumber',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nstep 2 (case.scenario.yaml:5): save flight: $.flightNumber found nothing in the session\'s variables\n  expected: a value at $.flightNumber\n  actual: variables: attempts, customerName\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  ✗ step 2 (case.scenario.yaml:5): save: flight = $.flightNumber',
     ),
     "status": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - status: awaiting_transfer\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: the session is awaiting_input, expected awaiting_transfer\n  expected: awaiting_transfer\n  actual: awaiting_input\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  ✗ conversation[1]: status: awaiting_transfer',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nstep 2 (case.scenario.yaml:5): the session is awaiting_input, expected awaiting_transfer\n  expected: awaiting_transfer\n  actual: awaiting_input\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  ✗ step 2 (case.scenario.yaml:5): status: awaiting_transfer',
     ),
     "template": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: hi\n  - user: my flight is ${flihgt}\n  - save: {flight: $.flightNumber}\n",
@@ -92,15 +92,15 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "unconsumed": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight please\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: 1 bot message of the turn not checked before the scenario ended: "Sure. What is your flight number?" (add bot or message steps for them, or set strict: false)\n  expected: no unchecked bot messages\n  actual: "Sure. What is your flight number?"\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight please  (T)\n  bot   Sure. What is your flight number?\n  ✗ conversation[1]: end of scenario',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nstep 2 (case.scenario.yaml:5): 1 bot message of the turn not checked before the scenario ended: "Sure. What is your flight number?" (add bot or message steps for them, or set strict: false)\n  expected: no unchecked bot messages\n  actual: "Sure. What is your flight number?"\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight please  (T)\n  bot   Sure. What is your flight number?\n  ✗ step 2 (case.scenario.yaml:5): end of scenario',
     ),
     "variable": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight\n  - bot: {contains: number}\n  - user: ba 117\n  - bot: {contains: BA117}\n  - variables:\n      $.flightNumber: BA118\n      $.attempts: {gte: 1}\n      $.delayMinutes: {lt: 30}\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:9:5\nconversation[5]: 2 of 3 variable check(s) failed\n  expected: $.flightNumber: "BA118"\n            $.delayMinutes: < 30\n  actual: $.flightNumber: "BA117"\n          $.delayMinutes: 40\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight  (T)\n  bot   Sure. What is your flight number?\n  user  ba 117  (T)\n  bot   Flight BA117 is delayed by 40 minutes. Would you like to talk to an agent?\n  ✗ conversation[5]: variables: $.flightNumber == "BA118", $.attempts >= 1, $.delayMinutes < 30',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:9:5\nstep 6 (case.scenario.yaml:9): 2 of 3 variable check(s) failed\n  expected: $.flightNumber: "BA118"\n            $.delayMinutes: < 30\n  actual: $.flightNumber: "BA117"\n          $.delayMinutes: 40\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight  (T)\n  bot   Sure. What is your flight number?\n  user  ba 117  (T)\n  bot   Flight BA117 is delayed by 40 minutes. Would you like to talk to an agent?\n  ✗ step 6 (case.scenario.yaml:9): variables: $.flightNumber == "BA118", $.attempts >= 1, $.delayMinutes < 30',
     ),
     "within": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight\n    within: 5ms\n",
-        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nconversation[1]: the answer took T, over the 5ms budget\n  expected: within 5ms\n  actual: T\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight  (T)\n  bot   Sure. What is your flight number?\n  ✗ conversation[1]: user: flight',
+        'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5\nstep 2 (case.scenario.yaml:5): the answer took T, over the 5ms budget\n  expected: within 5ms\n  actual: T\n\nTranscript (flow flight-status, org demo, session ses_X):\n  bot   Hi there, how can I help?\n        [status: awaiting_input]\n  user  flight  (T)\n  bot   Sure. What is your flight number?\n  ✗ step 2 (case.scenario.yaml:5): user: flight',
     ),
     "yaml": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: [hello\n  - user: x\n",
@@ -213,7 +213,7 @@ def test_a_missing_environment_variable_is_named(
     _, section = run_scenario(pytester, monkeypatch, target, source)
     assert section.splitlines()[:2] == [
         'Scenario "Broken on purpose" failed at case.scenario.yaml:5:5',
-        "conversation[1]: environment variable FLOWTEST_NOT_SET is not set (used as ${env.FLOWTEST_NOT_SET})",
+        "step 2 (case.scenario.yaml:5): environment variable FLOWTEST_NOT_SET is not set (used as ${env.FLOWTEST_NOT_SET})",
     ]
     assert target.open_sessions == 0
 

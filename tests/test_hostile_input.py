@@ -175,7 +175,7 @@ def say_and_match(echo: FaultServer, folder: Path, said: str, pattern: str) -> s
 def test_a_backtracking_regex_is_stopped_and_the_step_fails(tmp_path: Path, echo: FaultServer) -> None:
     output = say_and_match(echo, tmp_path, "a" * 40 + "!", "^You said: (a|aa)+$")
     assert (
-        'conversation[2]: regex "^You said: (a|aa)+$" was stopped after 1s on a '
+        'step 3 (regex.scenario.yaml:6): regex "^You said: (a|aa)+$" was stopped after 1s on a '
         "51-character text: it backtracks catastrophically (as (a|aa)+ can); rewrite it"
     ) in output, output
     assert echo.open_sessions == []
@@ -195,7 +195,7 @@ def test_a_regex_invalid_once_templated_is_a_scenario_error(tmp_path: Path, echo
         '  - bot: {regex: "^Hel[${letters}]o"}\n',
     )
     assert (
-        'conversation[0]: regex "^Hel[]o" is not a valid regex once templated: unterminated character set'
+        'step 1 (regex.scenario.yaml:6): regex "^Hel[]o" is not a valid regex once templated: unterminated character set'
     ) in result.stdout, result.stdout
     assert "Traceback" not in result.stdout and echo.open_sessions == []
 
@@ -205,7 +205,7 @@ def test_validate_warns_of_nested_repeats(tmp_path: Path) -> None:
     scenario.write_text(HEAD.replace("NAME", "n") + '  - bot: {any_of: [{regex: "^(\\\\w+\\\\s?)*$"}, Hi]}\n')
     result = validate(tmp_path, str(scenario))
     assert result.stdout.startswith(
-        'nested.scenario.yaml:4:5: warning: conversation[0]: regex "^(\\\\w+\\\\s?)*$": an unbounded repeat '
+        'nested.scenario.yaml:4:5: warning: step 1: regex "^(\\\\w+\\\\s?)*$": an unbounded repeat '
         "inside another, such as (a+)+, can take exponential time"
     ), result.stdout
 
@@ -215,9 +215,10 @@ def test_a_null_message_has_no_text(tmp_path: Path, echo: FaultServer) -> None:
         status=201, body=lambda sid, _: {"sessionId": sid, "status": "awaiting_input", "messages": [None]}
     )
     result = run_echo(echo, tmp_path, "name: Null message\nflow: echo\nconversation:\n  - bot: None\n")
-    assert "conversation[0]: bot message 1 of the turn is a null message without text" in result.stdout, (
-        result.stdout
-    )
+    assert (
+        "step 1 (regex.scenario.yaml:4): bot message 1 of the turn is a null message without text"
+        in result.stdout
+    ), result.stdout
 
 
 def test_validate_warns_of_a_regex_an_empty_value_breaks(tmp_path: Path) -> None:
@@ -228,6 +229,6 @@ def test_validate_warns_of_a_regex_an_empty_value_breaks(tmp_path: Path) -> None
     )
     result = validate(tmp_path, str(scenario))
     assert result.stdout.startswith(
-        'templated.scenario.yaml:6:5: warning: conversation[0]: regex "^Hel[${letters}]o": '
+        'templated.scenario.yaml:6:5: warning: step 1: regex "^Hel[${letters}]o": '
         "is not a valid regex when ${letters} is empty: unterminated character set at position 4"
     ), result.stdout

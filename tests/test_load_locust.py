@@ -53,9 +53,7 @@ tags: [slow]
 conversation:
   - bot: Welcome to order tracking.
 """
-FAILURE_TEXT = (
-    "load/wrong-greeting.scenario.yaml:4:5: conversation[0]: bot message 1 of the turn does not match"
-)
+FAILURE_TEXT = "step 1 (load/wrong-greeting.scenario.yaml:4): bot message 1 of the turn does not match"
 ALL_ENDED = re.compile(r"flowtest: (\d+) session\(s\) started, \1 ended, 0 may still be open")
 ENV = {**os.environ, "FLOWTEST_API_KEY": DEFAULT_API_KEY, "PYTHONUNBUFFERED": "1"}
 

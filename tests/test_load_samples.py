@@ -98,7 +98,7 @@ def test_a_failed_check_fails_the_request_it_checked_with_the_designers_message(
         (
             "POST",
             "flight-status: turn 1 (user)",
-            "s.scenario.yaml:6:5: conversation[2]: bot message 1 of the turn does not match",
+            "step 3 (s.scenario.yaml:6): bot message 1 of the turn does not match",
         ),
         ("DELETE", "flight-status: End Session", None),
     ]

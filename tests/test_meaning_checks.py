@@ -53,7 +53,7 @@ def test_similar_passes_a_rewording_and_fails_another_question_with_its_score(
     )
     assert "2 failed, 1 passed" in output, output
     weather = failures["weather"].splitlines()
-    assert weather[1] == "conversation[2]: bot message 1 of the turn does not match"
+    assert weather[1] == "step 3 (weather.scenario.yaml:6): bot message 1 of the turn does not match"
     assert weather[2].startswith(
         '  expected: similar to "The weather is sunny in Paris today." (min 0.45): similarity 0.'
     )
@@ -161,7 +161,7 @@ def test_a_judge_that_cannot_be_reached_fails_the_step_with_the_key_masked(
         tmp_path, sandbox, env={"JUDGE_KEY": "sk-judge-secret-4711"}, down="  - bot: {judge: asks for it}\n"
     )
     assert "1 failed" in output
-    assert "conversation[2]: " in failures["down"] and "127.0.0.1:9" in failures["down"]
+    assert "step 3 (down.scenario.yaml:6): " in failures["down"] and "127.0.0.1:9" in failures["down"]
     assert "sk-judge-secret-4711" not in output
 
 
@@ -176,7 +176,7 @@ def test_validate_warns_when_a_similar_text_is_as_close_to_an_unlike_one(tmp_pat
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
-        'near.scenario.yaml:4:5: warning: conversation[0]: similar "What is your flight number?" and unlike '
+        'near.scenario.yaml:4:5: warning: step 1: similar "What is your flight number?" and unlike '
         '"what is your flight number?" score 0.9'
     )
     assert len(done.stdout.splitlines()) == 1  # the booking reference is far enough

@@ -119,33 +119,33 @@ def test_failure_texts(tmp_path: Path, sandbox: RunningSandbox) -> None:
     greeting = "  bot   [typing…]\n  bot   Hi Ada! What can I help you with?  [Billing] [Technical support] [Talk to a person]\n        [status: awaiting_input]\n"
     assert found["textless"] == (
         'Scenario "textless" failed at textless.scenario.yaml:5:5\n'
-        "conversation[0]: bot message 1 of the turn is a typing message without text; a bot step checks text: "
+        "step 1 (textless.scenario.yaml:5): bot message 1 of the turn is a typing message without text; a bot step checks text: "
         "check this one with a message: step, e.g. message: {$.type: typing}\n"
         '  expected: "Hi Ada! What can I help you with?"\n'
         '  actual: {"type": "typing", "durationMs": 300}\n\n'
         "Transcript (flow support, org demo, session ses_X):\n"
         + greeting
-        + "  ✗ conversation[0]: bot: Hi Ada! What can I help you with?"
+        + "  ✗ step 1 (textless.scenario.yaml:5): bot: Hi Ada! What can I help you with?"
     )
     assert found["buttons"].splitlines()[1:6] == [
-        "conversation[1]: bot message 2 of the turn does not match",
+        "step 2 (buttons.scenario.yaml:6): bot message 2 of the turn does not match",
         '  expected: $.buttons[*].title: ["Billing", "Tech"]',
         "            $.buttons[0].icon: exists",
         '  actual: $.buttons[*].title: ["Billing", "Technical support", "Talk to a person"]',
         '          $.buttons[0].icon: nothing ($.buttons[0] is {"title": "Billing", "payload": "Billing"})',
     ]
     assert found["anywhere"].splitlines()[1:4] == [
-        'conversation[0]: no unchecked bot message of the turn matches (contains "Goodbye")',
+        'step 1 (anywhere.scenario.yaml:5): no unchecked bot message of the turn matches (contains "Goodbye")',
         '  expected: contains "Goodbye"',
         '  actual: [typing…], "Hi Ada! What can I help you with?"',
     ]
     assert found["turn"].splitlines()[1:4] == [
-        "conversation[4]: the latest response does not match",
+        "step 5 (turn.scenario.yaml:9): the latest response does not match",
         '  expected: $.transfer.destination: "sales-queue"',
         '  actual: $.transfer.destination: "billing-queue"',
     ]
     assert found["save"].splitlines()[1:4] == [
-        "conversation[0]: save seconds: $.durationSeconds found nothing in the message",
+        "step 1 (save.scenario.yaml:5): save seconds: $.durationSeconds found nothing in the message",
         "  expected: a value at $.durationSeconds",
         '  actual: nothing ($ is {"type": "typing", "durationMs": 300})',
     ]
@@ -153,8 +153,8 @@ def test_failure_texts(tmp_path: Path, sandbox: RunningSandbox) -> None:
         "  bot   [typing…]",
         "  bot   Hi Ada! What can I help you with?  [Billing] [Technical support] [Talk to a person]",
         "        [status: awaiting_input]",
-        '  ○ conversation[0]: bot: starts with "Spring offer" (optional) (skipped: no match)',
-        '  ✗ conversation[2]: message: $.type == "card"',
+        '  ○ step 1 (optional.scenario.yaml:5): bot: starts with "Spring offer" (optional) (skipped: no match)',
+        '  ✗ step 3 (optional.scenario.yaml:8): message: $.type == "card"',
     ]
     assert len(found) == len(FAILING), output
     assert sandbox.open_sessions == 0

@@ -78,7 +78,7 @@ def test_a_deep_variable_mismatch_counts_its_checks_not_its_lines(tmp_path: Path
     result = _run(tmp_path, scenario, httpx.MockTransport(answer))
     failure = result.final.steps[1].failure
     assert failure is not None
-    assert failure.message == "conversation[0]: 1 of 2 variable check(s) failed"
+    assert failure.message == "step 1 (s.scenario.yaml:4): 1 of 2 variable check(s) failed"
     assert failure.expected == (
         '$.deep: equals {"a": [1, 2, {"b": 4}]}\n'
         "  differences:\n"

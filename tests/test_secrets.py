@@ -174,7 +174,7 @@ def test_an_internal_error_in_a_step_is_short_masked_and_ends_the_session(tmp_pa
     failure = asyncio.run(go()).final.steps[1].failure
     assert failure is not None and failure.category is Category.INTERNAL
     assert failure.message == (
-        "conversation[0]: flowtest internal error (RuntimeError: boom with Bearer ***); "
+        "step 1 (x.scenario.yaml:4): flowtest internal error (RuntimeError: boom with Bearer ***); "
         "this is a bug in flowtest, not in the scenario or the flow: please report it"
     )
     assert ended == ["/cgw/process/v1/orgs/demo/sessions/s1"]

@@ -60,7 +60,7 @@ def test_includes_checks_the_buttons_offered_whatever_their_order(
     )
     assert "1 failed, 1 passed" in output
     assert failures["missing"].splitlines()[1:4] == [
-        "conversation[1]: bot message 2 of the turn does not match",
+        "step 2 (missing.scenario.yaml:6): bot message 2 of the turn does not match",
         f'  expected: {BUTTONS}: a list that includes "Billing", "Refunds": no item matches "Refunds"',
         f'  actual: {BUTTONS}: ["Billing", "Technical support", "Talk to a person"]',
     ]
@@ -85,7 +85,7 @@ def test_a_text_matcher_over_an_utterance_list_takes_any_phrase(
     )
     assert "1 failed, 1 passed" in output
     assert failures["leaves"].splitlines()[1:4] == [
-        "conversation[1]: bot message 2 of the turn does not match",
+        "step 2 (leaves.scenario.yaml:6): bot message 2 of the turn does not match",
         '  expected: a phrase of BYE (any of: starts with "bye" | starts with "ciao")',
         '  actual: "Hi Ada! What can I help you with?"',
     ]
@@ -118,8 +118,8 @@ def test_ignored_message_types_are_never_consumed_nor_left_over(
     )
     assert "1 passed" in done.stdout, done.stdout
     assert failures["checking"].splitlines()[1] == (
-        "conversation[0]: bot message 1 of the turn is a typing message without text; a bot step checks "
-        "text: check this one with a message: step, e.g. message: {$.type: typing}"
+        "step 1 (checking.scenario.yaml:5): bot message 1 of the turn is a typing message without text; "
+        "a bot step checks text: check this one with a message: step, e.g. message: {$.type: typing}"
     )
     (tmp_path / "plain.scenario.yaml").write_text(HEADER.format(name="plain") + "  - bot: {contains: help}\n")
     scenario.unlink()
@@ -188,10 +188,10 @@ def test_soft_checks_let_the_conversation_go_on_and_fail_it_at_the_end(
         == 'Scenario "soft" failed at soft.scenario.yaml:6:5 (and 2 more failures after it: soft checks)'
     )
     assert lines[1:7] == [
-        "conversation[1]: bot message 2 of the turn does not match",
+        "step 2 (soft.scenario.yaml:6): bot message 2 of the turn does not match",
         '  expected: "Hello there"',
         '  actual: "Hi Ada! What can I help you with?"',
-        "conversation[2]: the session is awaiting_input, expected awaiting_transfer",
+        "step 3 (soft.scenario.yaml:8): the session is awaiting_input, expected awaiting_transfer",
         "  expected: awaiting_transfer",
         "  actual: awaiting_input",
     ]

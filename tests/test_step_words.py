@@ -25,11 +25,12 @@ STEPS = {
 def test_a_skipped_optional_step_and_a_taken_turn_are_named(tmp_path: Path, sandbox: RunningSandbox) -> None:
     output, found = run_suite(tmp_path, sandbox, **STEPS)
     assert found["promo"].splitlines()[1] == (
-        "conversation[3]: ${promo} is not set: the optional step conversation[1] at line 6 "
+        "step 4 (promo.scenario.yaml:9): ${promo} is not set: the optional step 2 (promo.scenario.yaml:6) "
         "that stores it was skipped (no message matched it)"
     ), output
     assert found["nomore"].splitlines()[1:4] == [
-        'conversation[2]: expected a bot message (contains "Goodbye"), but the turn has no more messages',
+        'step 3 (nomore.scenario.yaml:7): expected a bot message (contains "Goodbye"), '
+        "but the turn has no more messages",
         '  expected: contains "Goodbye"',
         "  actual: (none: the turn had 2 message(s), all checked by earlier steps)",
     ], output

@@ -132,11 +132,11 @@ def test_failures_name_the_difference_the_option_and_the_score(tmp_path: Path) -
     transcript = "\n\nTranscript (flow echo, org demo, session ses_X):\n  bot   Hello, how can I help you today?\n        [status: awaiting_input]\n"
     assert found["case"] == (
         'Scenario "case" failed at case.scenario.yaml:6:5\n'
-        "conversation[2]: bot message 1 of the turn does not match\n"
+        "step 3 (case.scenario.yaml:6): bot message 1 of the turn does not match\n"
         '  expected: "hello world"\n'
         "            hint: the texts differ only in case; ignore_case: true (or text_match: ignore_case) accepts it\n"
         '  actual: "Hello World"' + transcript + "  user  Hello World  (T)\n  bot   Hello World\n"
-        "  ✗ conversation[2]: bot: hello world"
+        "  ✗ step 3 (case.scenario.yaml:6): bot: hello world"
     )
     assert found["spacing"].splitlines()[2:4] == [
         '  expected: contains "order has shipped"',
@@ -152,7 +152,7 @@ def test_failures_name_the_difference_the_option_and_the_score(tmp_path: Path) -
         '  actual: "Flight BA117"',
     ]
     assert found["fuzzy"].splitlines()[1:4] == [
-        "conversation[2]: bot message 1 of the turn does not match",
+        "step 3 (fuzzy.scenario.yaml:6): bot message 1 of the turn does not match",
         '  expected: fuzzy "Please hold on" (similarity at least 0.9), score 0.65',
         '  actual: "Please hold the line"',
     ]

@@ -316,12 +316,6 @@ def parse_end(config: ClientConfig, call: Call, payload: Any) -> EndResult:
     return EndResult(session_id, status, payload if isinstance(payload, dict) else {})
 
 
-def require_object(call: Call, payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise ProtocolError(call.method, call.url, "the response body is not a JSON object")
-    return payload
-
-
 def exchange(
     config: ClientConfig,
     call: Call,

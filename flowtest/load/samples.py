@@ -82,6 +82,9 @@ def _charge_check(found: list[Sample], trace: Trace, step: StepRecord) -> None:
 
 
 def _check_message(step: StepRecord, trace: Trace) -> str:
+    """The failure's own words: they lead with the step and its file:line (else the scenario's)."""
+    if step.failure is not None and step.location is not None:
+        return _one_line(step.failure.message, trace)
     text = step.failure.message if step.failure is not None else step.title
     where = step.location if step.location is not None else trace.location
     return f"{where}: {_one_line(text, trace)}"

@@ -13,6 +13,7 @@ from flowtest.errors import FlowtestError
 from flowtest.matchers.base import BuildContext, Described, Matcher, MatcherKind, Takes, TextMode, show
 from flowtest.matchers.text import MODE_WORDS, hint, text_mode
 from flowtest.templating import Bindings, TemplateError, references, render_pattern
+from flowtest.yamlsource import iter_paths
 
 # The stdlib's regex parser, to tell a pattern's structure (renamed re._parser in 3.11).
 sre_parse: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
@@ -117,15 +118,9 @@ GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 def regex_group_names(spec: Any) -> Iterator[str]:
     """Named groups of every regex in a bot step's matchers (as written): they become ${NAME}s."""
-    if isinstance(spec, list):
-        for item in spec:
-            yield from regex_group_names(item)
-    elif isinstance(spec, dict):
-        for key, value in spec.items():
-            if key == "regex" and isinstance(value, str):
-                yield from GROUP.findall(value)
-            else:
-                yield from regex_group_names(value)
+    for at, value in iter_paths(spec):
+        if at and at[-1] == "regex" and isinstance(value, str):
+            yield from GROUP.findall(value)
 
 
 def _regex(value: Any, spec: Mapping[str, Any], context: BuildContext) -> Matcher:

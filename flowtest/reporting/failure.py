@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterator
 
 from flowtest.durations import format_duration
-from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, status_shown, unknown_role
+from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, status_shown, step_label, unknown_role
 
 _WIDTH = 6
 MAX_LINE = 2000  # characters of one line shown; a 10 MB bot message must not become 10 MB of output
+MAX_MESSAGES = 20  # a step's messages shown; an answer of 100,000 messages must not be 100,000 lines
+MAX_TRANSCRIPT = 200  # transcript lines shown: the first ones, and the last ones, where it failed
 
 
 def result_failure(result: Result) -> tuple[str, str | None, str]:
@@ -31,7 +33,7 @@ def failure_text(result: Result, verbose: bool = False) -> str:
         lines.append(f"(failed in all {len(result.attempts)} attempts; the last one is shown)")
     lines.append("")
     lines.append(f"Transcript (flow {trace.flow}, org {trace.org}, session {trace.session_id or 'none'}):")
-    lines.extend(transcript_lines(trace))
+    lines.extend(_bounded(list(transcript_lines(trace))))
     lines.extend(f"warning: {warning}" for warning in trace.warnings)
     if verbose:
         lines.append("")
@@ -50,6 +52,15 @@ def _failure_lines(step: StepRecord) -> Iterator[str]:
         yield from _labelled("actual", step.failure.actual)
 
 
+def _bounded(lines: list[str]) -> list[str]:
+    """The transcript's first lines and its last ones (where it failed), at most MAX_TRANSCRIPT."""
+    if len(lines) <= MAX_TRANSCRIPT:
+        return lines
+    head, tail = MAX_TRANSCRIPT // 4, MAX_TRANSCRIPT - MAX_TRANSCRIPT // 4
+    gap = f"  [... {len(lines) - head - tail:,} transcript lines not shown]"
+    return [*lines[:head], gap, *lines[-tail:]]
+
+
 def capped(line: str, limit: int = MAX_LINE) -> str:
     """The line, or its start and how much was cut."""
     if len(line) <= limit:
@@ -60,6 +71,8 @@ def capped(line: str, limit: int = MAX_LINE) -> str:
 def _headline(trace: Trace, failed: StepRecord | None) -> str:
     where = failed.location if failed is not None and failed.location is not None else trace.location
     text = f'Scenario "{trace.case_name}" failed at {where}'
+    if trace.row is not None:
+        text += f", with the example row at {trace.row.path}:{trace.row.line}"
     count = len(trace.failed_steps)
     if count > 1:
         text += f" (and {count - 1} more failure{'s' if count > 2 else ''} after it: soft checks)"
@@ -94,14 +107,17 @@ def _step_lines(step: StepRecord) -> Iterator[str]:
             pass
         case unknown:
             unknown_role(unknown)
-    for text in step.received:
+    for text in step.received[:MAX_MESSAGES]:
         yield f"  {'bot':<{_WIDTH}}{text}"
+    if len(step.received) > MAX_MESSAGES:
+        yield f"  {'':<{_WIDTH}}[... {len(step.received) - MAX_MESSAGES:,} more messages not shown]"
     if status_shown(step):
         yield f"  {'':<{_WIDTH}}[status: {step.status_after}]"
+    where = step_label(step.where, step.location, step.included_from) or step.kind
     if step.failure is not None:
-        yield f"  ✗ {step.where or step.kind}: {step.title}"
+        yield f"  ✗ {where}: {step.title}"
     elif step.outcome is Outcome.SKIPPED:
-        yield f"  ○ {step.where or step.kind}: {step.title}"
+        yield f"  ○ {where}: {step.title}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:

@@ -71,7 +71,7 @@ def _chat(trace: Trace) -> str:
         "<div class='chat'>",
         f"<h1>{escape(trace.case_name)}</h1>",
         f"<div class='meta'>flow {escape(trace.flow)} · org {escape(trace.org)} · "
-        f"session {escape(trace.session_id or 'none')} · attempt {trace.attempt}</div>",
+        f"session {escape(trace.session_id or 'none')} · attempt {trace.attempt}{_row(trace)}</div>",
     ]
     for step in trace.steps:
         parts.extend(_step_html(step))
@@ -80,13 +80,24 @@ def _chat(trace: Trace) -> str:
     return "".join(parts)
 
 
+MAX_MESSAGES = 100  # a step's messages drawn; an answer of 100,000 messages stays a readable page
+
+
+def _row(trace: Trace) -> str:
+    row = trace.row
+    return "" if row is None else f" · example row {escape(row.path)}:{row.line}"
+
+
 def _step_html(step: StepRecord) -> list[str]:
     """A step as the chat shows it: by its role, whatever its kind."""
     parts = _lead_html(step)
+    shown = step.received[:MAX_MESSAGES]
     if len(step.messages) == len(step.received):
-        parts.extend(_message_html(line, raw) for line, raw in zip(step.received, step.messages, strict=True))
+        parts.extend(_message_html(line, raw) for line, raw in zip(shown, step.messages, strict=False))
     else:
-        parts.extend(_bubble("bot", "bot", text) for text in step.received)
+        parts.extend(_bubble("bot", "bot", text) for text in shown)
+    if len(step.received) > MAX_MESSAGES:
+        parts.append(f"<div class='sep'>{len(step.received) - MAX_MESSAGES:,} more messages not shown</div>")
     if status_shown(step) and step.status_after:
         parts.append(f"<div class='sep'>status: {escape(step.status_after)}</div>")
     if step.outcome is Outcome.PASSED and step.role is Role.CHECK:

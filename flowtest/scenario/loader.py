@@ -22,7 +22,7 @@ from flowtest.jsonpath import check_syntax
 from flowtest.matchers import MATCHERS, BuildContext, Takes, TextMode, regex_group_names
 from flowtest.matchers.meaning import MeaningServices
 from flowtest.scenario import model
-from flowtest.scenario.tables import Row, read_table
+from flowtest.scenario.tables import Row, read_located_table
 from flowtest.scenario.texts import as_written
 from flowtest.scenario.utterances import Library, UtteranceFinder, UtteranceList
 from flowtest.schemas import fast_check, validator
@@ -80,7 +80,7 @@ class ScenarioLoader:
         self.utterance_mode = utterance_mode
         self.text_match = text_match
         self._partials: dict[Path, Document] = {}
-        self._tables: dict[Path, tuple[Row, ...] | SourceError] = {}
+        self._tables: dict[Path, tuple[tuple[Row, Location], ...] | SourceError] = {}
         self._folders: dict[str, bool] = {}
         self.utterance_finder = UtteranceFinder(self.root, self.display)
 
@@ -158,10 +158,11 @@ class ScenarioLoader:
         table = self._examples(path, document)
         raw_steps, errors = self._expand(path, document, ("conversation",), None, ())
         rows: tuple[Row, ...] = ()
+        row_locations: tuple[Location, ...] = ()
         if isinstance(table, SourceError):
             errors.insert(0, table)
-        else:
-            rows = table
+        elif table:
+            rows, row_locations = (tuple(column) for column in zip(*table, strict=True))
         lists: dict[str, UtteranceList] = {}
         if not errors:
             raw_steps, lists, errors = self._utterances(path, document, raw_steps)
@@ -177,7 +178,8 @@ class ScenarioLoader:
             text_mode=TextMode(document.data.get("text_match", self.text_match)),
             services=self.meaning,
         )
-        return _build_scenario(document, raw_steps, rows, lists, mode, texts, self.ignore_messages)
+        scenario = _build_scenario(document, raw_steps, rows, lists, mode, texts, self.ignore_messages)
+        return dataclasses.replace(scenario, example_locations=row_locations) if row_locations else scenario
 
     def _meaning_errors(self, steps: list[RawStep]) -> list[SourceError]:
         """similar without its model, judge without an endpoint: errors here, never a silent pass."""
@@ -192,10 +194,11 @@ class ScenarioLoader:
 
     # -- examples: PATH ----------------------------------------------------------------
 
-    def _examples(self, path: Path, document: Document) -> tuple[Row, ...] | SourceError:
+    def _examples(self, path: Path, document: Document) -> tuple[tuple[Row, Location], ...] | SourceError:
+        """The example rows, each with where it is written (a failure names the row)."""
         examples = document.data.get("examples", [])
         if not isinstance(examples, str):
-            return tuple(examples)
+            return tuple((row, document.location(("examples", index))) for index, row in enumerate(examples))
         target = (path.parent / examples).resolve()
         location = document.location(("examples",))
         if not target.is_relative_to(self.root):
@@ -204,7 +207,7 @@ class ScenarioLoader:
             return SourceError(location, f"examples: no such table file '{examples}'")
         if target not in self._tables:
             try:
-                self._tables[target] = read_table(target, self.display(target))
+                self._tables[target] = read_located_table(target, self.display(target))
             except SourceError as exc:
                 self._tables[target] = exc
         return self._tables[target]

@@ -61,6 +61,7 @@ class Scenario:
     start_variables: Mapping[str, Any] = field(default_factory=dict)
     start_metadata: Mapping[str, Any] = field(default_factory=dict)
     examples: tuple[Mapping[str, Any], ...] = ()
+    example_locations: tuple[Location, ...] = ()  # where each row is written (a table file's line)
     # The lists that user steps send from, in order of first use; how to pick their phrases.
     utterances: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     utterance_mode: str = "all"
@@ -83,6 +84,7 @@ class Case:
     row: Mapping[str, Any] = field(default_factory=dict)
     row_id: str | None = None
     phrases: Mapping[str, str] = field(default_factory=dict)
+    row_location: Location | None = None
 
     @property
     def name(self) -> str:
@@ -99,15 +101,17 @@ MAX_UTTERANCE_TESTS = 64
 
 def cases_of(scenario: Scenario, seed: int = 0) -> list[Case]:
     """One case per example row and, under ``utterances: all``, per combination of phrases."""
-    rows: list[tuple[Mapping[str, Any], str | None]] = [
-        (row, str(row.get("id", index))) for index, row in enumerate(scenario.examples)
-    ] or [({}, None)]
+    places = scenario.example_locations or (None,) * len(scenario.examples)
+    rows: list[tuple[Mapping[str, Any], str | None, Location | None]] = [
+        (row, str(row.get("id", index)), place)
+        for index, (row, place) in enumerate(zip(scenario.examples, places, strict=True))
+    ] or [({}, None, None)]
     choices = _phrase_choices(scenario, seed)
     cases = []
-    for row, row_id in rows:
+    for row, row_id, place in rows:
         for suffix, phrases in choices:
             parts = [part for part in (row_id, suffix) if part]
-            cases.append(Case(scenario, row, "-".join(parts) if parts else None, phrases))
+            cases.append(Case(scenario, row, "-".join(parts) if parts else None, phrases, place))
     return cases
 
 

@@ -15,7 +15,6 @@ from typing import Any
 from flowtest.errors import Location, SourceError
 from flowtest.yamlsource import load_documents, read_text
 
-TABLE_SUFFIXES = (".csv", ".yaml", ".yml", ".json")
 _DELIMITERS = (",", ";", "\t")
 
 Row = Mapping[str, Any]
@@ -23,12 +22,17 @@ Row = Mapping[str, Any]
 
 def read_table(path: Path, display: str) -> tuple[Row, ...]:
     """The rows of a table file; raises SourceError at the line at fault."""
+    return tuple(row for row, _ in read_located_table(path, display))
+
+
+def read_located_table(path: Path, display: str) -> tuple[tuple[Row, Location], ...]:
+    """The rows of a table file, each with the line it starts on (a failure names it)."""
     text = read_text(path, display).removeprefix("\ufeff")  # Excel writes a BOM before UTF-8 CSV
     rows = _csv_rows(text, display) if path.suffix.lower() == ".csv" else _yaml_rows(text, display)
     if not rows:
         raise SourceError(Location(display, 1, 1), "the table has no rows")
     _check_ids(rows, display)
-    return tuple(row for row, _ in rows)
+    return tuple((row, Location(display, line, 1)) for row, line in rows)
 
 
 def _csv_rows(text: str, display: str) -> list[tuple[Row, int]]:

@@ -20,8 +20,7 @@ from flowtest.jsonpath import nothing_at, query
 from flowtest.matchers import BuildContext, build, show
 from flowtest.scenario.model import ExpectedError, PathCheck, Step
 from flowtest.templating import Bindings
-from flowtest.trace import Failure, Role, message_line
-from flowtest.validation import describe_path
+from flowtest.trace import Failure, Role, message_line, step_label
 from flowtest.yamlsource import Document, JsonPath
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ class RawStep:
 
     def common(self) -> dict[str, Any]:
         """What every Step holds: where it stands, as a designer counts and as a file line."""
-        where = sys.intern(describe_path(self.at))  # "conversation[3]": one string for every scenario
+        where = sys.intern(step_where(self.at))  # "step 4": one string for every scenario
         return {
             "where": where,
             "location": self.document.location(self.at),
@@ -115,9 +114,18 @@ class StepKind(Generic[S]):
         return True
 
 
+def step_where(at: JsonPath) -> str:
+    """A step's place as a designer counts it: ("conversation", 7) is "step 8", ("goal", 0) "goal step 1"."""
+    section, index = at[-2], at[-1]
+    number = f"step {int(index) + 1}"
+    return number if section == "conversation" else f"{section} {number}"
+
+
 def at(step: Step | None, message: str) -> str:
-    """A failure's text, led by where the step stands."""
-    return f"{step.where}: {message}" if step is not None else message
+    """A failure's text, led by the step as a designer finds it: "step 8 (x.scenario.yaml:20): ..."."""
+    if step is None:
+        return message
+    return f"{step_label(step.where, step.location, step.included_from)}: {message}"
 
 
 class Problems(NamedTuple):

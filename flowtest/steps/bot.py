@@ -29,7 +29,7 @@ from flowtest.scenario.model import PathCheck, Step
 from flowtest.steps.base import RawStep, StepKind, StepResult, at, checks_title, path_problems, turn_text
 from flowtest.steps.state import ConversationState
 from flowtest.templating import Bindings
-from flowtest.trace import Category, Failure, Role
+from flowtest.trace import Category, Failure, Role, step_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +208,7 @@ def _keep(
     """Store what the step saves: named regex groups, and save: paths over the message."""
     if matcher is not None and message.text is not None:
         for found in regex_matches(matcher, message.text, bindings):
-            state.saved.update({k: v for k, v in found.groupdict().items() if v is not None})
+            _store_groups(step, found.groupdict(), state)
     for name, path in step.saves:
         result = query(path, message.raw)
         if not result.found:
@@ -218,14 +218,29 @@ def _keep(
     return None
 
 
+def _store_groups(step: BotStep, groups: dict[str, str | None], state: ConversationState) -> None:
+    """Named groups are saved; an optional one that took no part in the match is set to nothing,
+    and a later ${name} says so."""
+    for name, value in groups.items():
+        if value is not None:
+            state.saved[name] = value
+            state.unset.pop(name, None)
+        else:
+            state.saved.pop(name, None)
+            state.unset[name] = (
+                f"${{{name}}} is set to nothing: the group (?P<{name}>...) of the regex at "
+                f"{step_label(step.where, step.location)} took no part in the match"
+            )
+
+
 def _remember_unset(step: BotStep, matcher: Matcher | None, state: ConversationState) -> None:
     """What a skipped optional step would have stored, for a clear word when it is used."""
     names = [*(stored_names(matcher) if matcher is not None else ()), *(name for name, _ in step.saves)]
     for name in names:
         if name not in state.saved:
             state.unset[name] = (
-                f"${{{name}}} is not set: the optional step {step.where} at line "
-                f"{step.location.line} that stores it was skipped (no message matched it)"
+                f"${{{name}}} is not set: the optional {step_label(step.where, step.location)} "
+                "that stores it was skipped (no message matched it)"
             )
 
 

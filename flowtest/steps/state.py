@@ -15,6 +15,7 @@ from flowtest.scenario.model import Case, Step
 from flowtest.steps.base import at, turn_text
 from flowtest.templating import Bindings
 from flowtest.trace import Category, Failure
+from flowtest.yamlsource import iter_paths
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,11 @@ class ConversationState:
 
     def learn_secrets(self, data: Any) -> None:
         """Values under a secret key, wherever they appear, are masked in the trace."""
-        if isinstance(data, Mapping):
-            for key, value in data.items():
-                if key in self.context.secret_keys:
+        keys = self.context.secret_keys
+        if keys:
+            for at, value in iter_paths(data):
+                if at and at[-1] in keys:
                     self.secret_values.update(_scalars(value))
-                else:
-                    self.learn_secrets(value)
-        elif isinstance(data, list):
-            for item in data:
-                self.learn_secrets(item)
 
     def unconsumed(self) -> tuple[Message, ...]:
         return tuple(message for index, message in enumerate(self.turn) if index not in self.checked)
@@ -107,8 +104,6 @@ class ConversationState:
 
 
 def _scalars(value: Any) -> set[str]:
-    if isinstance(value, Mapping):
-        return {text for item in value.values() for text in _scalars(item)}
-    if isinstance(value, list):
-        return {text for item in value for text in _scalars(item)}
-    return {str(value)} if value is not None and len(str(value)) >= 4 else set()
+    """The texts of every scalar in ``value`` long enough to mask without masking common words."""
+    leaves = (leaf for _, leaf in iter_paths(value) if not isinstance(leaf, (Mapping, list)))
+    return {str(leaf) for leaf in leaves if leaf is not None and len(str(leaf)) >= 4}
