@@ -81,8 +81,8 @@ def test_each_suite_imports_on_its_own_and_all_run_green(tmp_path: Path) -> None
     assert len(passed) == TESTS - 1, tests.stdout
     # Its bot fails the flow on "fail": no answer, and botium.json's 2 retries (RETRY_CONVO_NUMRETRIES).
     assert (
-        "conversation[1]: expected a bot message ($.type: exists), but the turn has no more messages"
-        in tests.stdout
+        "step 2 (scenarios/4/spec/convo/should_fail_delivery.scenario.yaml:9): "
+        "expected a bot message ($.type: exists), but the turn has no more messages" in tests.stdout
     )
     assert "(failed in all 3 attempts; the last one is shown)" in tests.stdout
 

@@ -128,7 +128,9 @@ def test_a_run_record_holds_each_test_and_step_as_it_ran(two_runs: tuple[Path, P
     assert variables["variables"]["served"] == "One tea"
     assert "latency_ms" not in variables  # a Get Session, not a turn: its time is no answer's latency
     assert teardown["kind"] == "teardown"
-    assert tests["Says hello"]["steps"][1]["failure"].startswith("conversation[0]")
+    assert tests["Says hello"]["steps"][1]["failure"] == (
+        "step 1 (cafe.scenario.yaml:20): bot message 1 of the turn does not match"
+    )
 
 
 def test_diff_names_newly_failing_newly_passing_and_changed_steps(two_runs: tuple[Path, Path, Path]) -> None:
@@ -145,7 +147,8 @@ def test_diff_names_newly_failing_newly_passing_and_changed_steps(two_runs: tupl
     failing = lines.index("Newly failing (1)")
     # The step that failed, named, with the first words of its failure.
     assert lines[failing + 3] == (
-        "  Serves one  3. bot: One tea, coming up.: conversation[1]: bot message 1 of the turn does not match"
+        "  Serves one  3. bot: One tea, coming up.: step 2 (cafe.scenario.yaml:14): "
+        "bot message 1 of the turn does not match"
     )
     assert lines[lines.index("Newly passing (1)") + 3].strip() == "Says hello"
     # 6 steps answer differently; each call is 450ms slower, seen or not depending on the machine.
@@ -179,7 +182,10 @@ def test_diff_as_markdown_for_a_pull_request(two_runs: tuple[Path, Path, Path], 
     assert text.startswith("### flowtest: what changed from `run-one` to `run-two`\n\n")
     assert "1 newly failing, 1 newly passing, 6 changed step(s) (3 tests in the new run).\n" in text
     assert "**Newly failing (1)**\n\n| test | failure |\n|---|---|\n" in text
-    failure = "3. bot: One tea, coming up.: conversation[1]: bot message 1 of the turn does not match"
+    failure = (
+        "3. bot: One tea, coming up.: step 2 (cafe.scenario.yaml:14): "
+        + "bot message 1 of the turn does not match"
+    )
     assert f"\n| Serves one | {failure} |\n" in text
     variables = '| 5. variables: $.served exists | variables | served="One tea" | served="Two tea" |'
     assert f"| Greets and serves {variables}" in text
