@@ -13,7 +13,7 @@ COV_MIN ?= 90
 $(USER_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[semantic]'
 	@touch $(USER_STAMP)
 
 $(DEV_STAMP): $(USER_STAMP)
@@ -22,7 +22,7 @@ $(DEV_STAMP): $(USER_STAMP)
 
 ## run: the example scenarios against the embedded sandbox, then the HTML report, even when one fails
 run: $(USER_STAMP)
-	@status=0; $(PY) -m pytest scenarios -p no:cacheprovider || status=$$?; \
+	@status=0; $(PY) -m pytest scenarios -p no:cacheprovider --flowtest-coverage || status=$$?; \
 	$(VENV)/bin/flowtest report || echo "flowtest: no HTML report (see above); the Allure results are in reports/allure-results"; \
 	if [ $$status -ne 0 ]; then echo "flowtest: the run failed (pytest exit $$status); the report shows why"; fi; \
 	exit $$status

@@ -22,6 +22,9 @@ scale    10x N conversations in one process against N, Allure on: linear wall ti
          limit is below the concurrency asked for.
 peer     Tavern, in a virtualenv of its own the benchmark creates, on the same
          conversations against the same server, against flowtest.
+language What this round's language costs, N conversations at the given latency, Allure on:
+         every bot step as `similar` against the same run with `contains` (a distinct text
+         per conversation), the model's load time and memory, and coverage on against off.
 collect  Collecting and validating 10,000 scenario files, against PyYAML's C loader.
 validate `flowtest validate` on 1,000 files.
 
@@ -118,11 +121,24 @@ def scenario(index: int) -> str:
     return f"name: conversation {index}\nflow: echo\nconversation:\n" + "\n".join(steps) + "\n"
 
 
-def write_suite(folder: Path, count: int) -> Path:
+def write_suite(folder: Path, count: int, write: Callable[[int], str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        (folder / f"c{index:05d}.scenario.yaml").write_text(scenario(index))
+        (folder / f"c{index:05d}.scenario.yaml").write_text((write or scenario)(index))
     return folder
+
+
+def checked_with(matcher: str) -> Callable[[int], str]:
+    """The five-turn scenario with each answer checked by ``matcher`` (contains, similar)."""
+
+    def write(index: int) -> str:
+        steps = ["  - bot: {contains: Hello}"]
+        for turn in range(TURNS):
+            said = f"message {turn} of {index}"
+            steps += [f"  - user: {said}", f'  - bot: {{{matcher}: "You said {said}."}}']
+        return f"name: conversation {index}\nflow: echo\nconversation:\n" + "\n".join(steps) + "\n"
+
+    return write
 
 
 class Sandbox:
@@ -499,6 +515,74 @@ def _cpu(run: Run) -> float:
     return run.cpu
 
 
+def language(root: Path, flows: Path, count: int, latency: str, repeat: int) -> None:
+    print(
+        f"\nlanguage) {count} conversations of {TURNS} turns at {latency}, all at once, Allure on, "
+        f"median of {repeat} interleaved repetitions"
+    )
+    contains = write_suite(root / "contains", count, checked_with("contains"))
+    similar = write_suite(root / "similar", count, checked_with("similar"))
+    sandbox = Sandbox(flows, latency)
+    at_once = f"--flowtest-concurrency={count}"
+    variants: dict[str, Callable[[], Run]] = {
+        "contains": lambda: flowtest_run(
+            "bot steps: contains", sandbox, contains, count, at_once, *allure_on(contains)
+        ),
+        "similar": lambda: flowtest_run(
+            "bot steps: similar", sandbox, similar, count, at_once, *allure_on(similar)
+        ),
+        "coverage": lambda: flowtest_run(
+            "bot steps: contains, coverage on",
+            sandbox,
+            contains,
+            count,
+            at_once,
+            "--flowtest-coverage",
+            *allure_on(contains),
+        ),
+    }
+    runs: dict[str, list[Run]] = {key: [] for key in variants}
+    try:
+        bare_aiohttp(sandbox, min(count, 100), count)  # warm the server up
+        for _ in range(repeat):
+            for key, run in variants.items():
+                runs[key].append(run())
+    finally:
+        sandbox.stop()
+    rows = {key: medians(results[0].name, results) for key, results in runs.items()}
+    table(list(rows.values()), rows["contains"])
+    load = measure([sys.executable, "-c", MODEL_LOAD], HERE)
+    print("targets (median of the per-repetition ratios):")
+    target(
+        "every bot step similar / contains, distinct texts, wall",
+        ratio(runs, "similar", "contains", _wall),
+        1.5,
+        figure=f"{rows['similar'].wall:.1f} s against {rows['contains'].wall:.1f} s",
+        part="language",
+    )
+    target("the same, CPU", ratio(runs, "similar", "contains", _cpu), 1.5, part="language")
+    target(
+        "similar's model: load, once per process", float(load.output.split()[-1]), 2.0, " s", part="language"
+    )
+    target(
+        "similar: peak RSS over the same run with contains",
+        round(rows["similar"].rss_mb - rows["contains"].rss_mb),
+        250,
+        " MB",
+        part="language",
+    )
+    target("coverage on / off, wall", ratio(runs, "coverage", "contains", _wall), 1.05, part="language")
+
+
+MODEL_LOAD = """
+import time
+from flowtest.semantic import Similarity
+started = time.perf_counter()
+Similarity().prepare(["What is your flight number?"])
+print(f"{time.perf_counter() - started:.2f}")
+"""
+
+
 def scale(root: Path, flows: Path, count: int, factor: int, latency: str, repeat: int) -> None:
     large = count * factor
     print(
@@ -743,7 +827,7 @@ def footprint(runs: int) -> None:
     )
 
 
-PARTS = ("footprint", "serial", "many", "scale", "peer", "collect", "validate")
+PARTS = ("footprint", "serial", "many", "language", "scale", "peer", "collect", "validate")
 README_START = "<!-- benchmarks/run.py --readme: start -->"
 README_END = "<!-- benchmarks/run.py --readme: end -->"
 
@@ -811,6 +895,8 @@ def main() -> None:
             serial_overhead(root, flows, args.serial)
         if "many" in parts:
             many(root, flows, args.conversations, args.latency, concurrency, args.xdist, args.repeat)
+        if "language" in parts:
+            language(root, flows, args.conversations, args.latency, args.repeat)
         if "scale" in parts:
             scale(root, flows, args.conversations, args.scale, args.latency, args.scale_repeat)
         if "peer" in parts:

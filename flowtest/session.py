@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
-import signal
 import sys
 import threading
 import time
@@ -23,11 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
-from flowtest.errors import ConfigError, FlowtestError
+from flowtest.errors import UNREACHABLE_KINDS, ConfigError, FlowtestError
 from flowtest.fdlimit import fit_concurrency
 from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
+from flowtest.stopsignals import INTERRUPTS, STOP_SIGNALS, on_stop_signals, stop_like_ctrl_c
 from flowtest.trace import Category, Result
 
 if TYPE_CHECKING:
@@ -119,22 +119,42 @@ class ConversationPool:
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
         if self._unreachable is not None:
-            raise FlowtestError(f"not run: {self._unreachable}")
+            return self._result_once_unreachable(key)
         result = self._result(key, case)
         refused = _connection_failure(result)
         if refused is not None:
             # The server is down: the next conversations would each wait out the retries.
             self._unreachable = f"the API could not be reached for an earlier scenario ({refused})"
+            self._stop_launching.set()
         return result
 
+    def _result_once_unreachable(self, key: str) -> Result:
+        """A conversation already under way keeps its result (it may well have passed);
+        one not started yet is not run."""
+        not_run = FlowtestError(f"not run: {self._unreachable}")
+        future = self._take(key)
+        if future is None:
+            raise not_run
+        try:
+            return self._wait(future)
+        except NotLaunched:
+            raise not_run from None
+
     def _result(self, key: str, case: Case) -> Result:
-        with self._pending_lock:
-            future = self._pending.pop(key, None)
-            self._claimed.add(key)
+        future = self._take(key)
         if future is None and not self._threaded:
             return self._run_here(run_case(case, self._ensure_client(), self.context))
         if future is None:
             future = self._submit(run_case(case, self._ensure_client(), self.context))
+        return self._wait(future)
+
+    def _take(self, key: str) -> concurrent.futures.Future[Result] | None:
+        """The conversation for ``key`` started ahead, if one was; none will be from now on."""
+        with self._pending_lock:
+            self._claimed.add(key)
+            return self._pending.pop(key, None)
+
+    def _wait(self, future: concurrent.futures.Future[Result]) -> Result:
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -217,7 +237,7 @@ class ConversationPool:
             interrupted.set()
             task.cancel()
 
-        restore = _on_stop_signals(lambda *_: loop.call_soon_threadsafe(interrupt), _INTERRUPTS)
+        restore = on_stop_signals(lambda *_: loop.call_soon_threadsafe(interrupt), INTERRUPTS)
         try:
             return loop.run_until_complete(task)
         except asyncio.CancelledError:
@@ -239,7 +259,7 @@ class ConversationPool:
         """SIGTERM and SIGHUP (a cancelled CI job, ``timeout``, ``docker stop``, a closed
         terminal) stop the run the way Ctrl-C does, so every session is still ended."""
         if self._restore_signals is None:
-            self._restore_signals = _on_stop_signals(_stop_like_ctrl_c, _STOP_SIGNALS, only_default=True)
+            self._restore_signals = on_stop_signals(stop_like_ctrl_c, STOP_SIGNALS, only_default=True)
 
     # -- the loop thread ---------------------------------------------------------------
 
@@ -388,40 +408,8 @@ def client_config(settings: Settings, base_url: str, api_key: str | None) -> Cli
         timeout=settings.timeout,
         fields=settings.fields,
         redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
+        max_response_bytes=settings.max_response_bytes,
     )
-
-
-_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-_INTERRUPTS = (signal.SIGINT, *_STOP_SIGNALS)
-_Handler = Callable[[int, Any], Any]
-
-
-def _stop_like_ctrl_c(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
-
-
-def _on_stop_signals(
-    handler: _Handler, signals: Sequence[int], only_default: bool = False
-) -> Callable[[], None]:
-    """Handle ``signals`` with ``handler`` (on the main thread only); returns what restores them.
-
-    ``only_default``: leave a signal alone when someone installed a handler of their own.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous: dict[int, Any] = {}
-    for number in signals:
-        current = signal.getsignal(number)
-        if only_default and current is not signal.SIG_DFL:
-            continue
-        previous[number] = current
-        signal.signal(number, handler)
-
-    def restore() -> None:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-    return restore
 
 
 def _to_stderr(message: str) -> None:
@@ -429,14 +417,14 @@ def _to_stderr(message: str) -> None:
 
 
 def _connection_failure(result: Result) -> str | None:
-    """The message when Start Session could not even connect, else None."""
+    """The message when Start Session found the API unreachable (refused, unknown host, no
+    route), else None. A timeout or a dropped connection is one call's bad luck: not this."""
     start = result.final.steps[0] if result.final.steps else None
-    if start is None or start.kind != "start" or start.failure is None:
+    if start is None or start.kind != "start" or start.failure is None or not start.exchanges:
         return None
-    failure = start.failure
-    return (
-        failure.message if failure.category is Category.TRANSPORT and "connect" in failure.message else None
-    )
+    if start.failure.category is not Category.TRANSPORT:
+        return None
+    return start.failure.message if start.exchanges[-1].error_kind in UNREACHABLE_KINDS else None
 
 
 def _settle(

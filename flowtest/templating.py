@@ -78,9 +78,10 @@ def reference_problem(reference: str, known: frozenset[str]) -> str | None:
 
 
 def render(value: Any, bindings: Bindings) -> Any:
-    """``value`` with every template in its strings replaced (lists and mappings too)."""
+    """``value`` with every template in its strings replaced (lists and mappings too); a
+    string that is exactly one ``${...}`` becomes the value itself, of any JSON type."""
     if isinstance(value, str):
-        return render_text(value, bindings)
+        return _render_string(value, bindings)
     if isinstance(value, dict):
         return {key: render(item, bindings) for key, item in value.items()}
     if isinstance(value, list):
@@ -88,7 +89,13 @@ def render(value: Any, bindings: Bindings) -> Any:
     return value
 
 
-def render_text(text: str, bindings: Bindings) -> Any:
+def render_text(text: str, bindings: Bindings) -> str:
+    """``text`` with its templates replaced, as text (what a user step sends): a value that is
+    not text is written as JSON ({"a": 1}, true, null), never as Python writes it."""
+    return as_text(_render_string(text, bindings))
+
+
+def _render_string(text: str, bindings: Bindings) -> Any:
     if "$" not in text:
         return text
     whole = _REFERENCE.fullmatch(text)

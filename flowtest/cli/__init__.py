@@ -31,6 +31,7 @@ from flowtest.cli import (
 from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
+from flowtest.stopsignals import exit_status
 
 COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, scaffold, diff)
 
@@ -64,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # file where a folder goes): one line naming it, as the shell's tools say it.
         where = f"{exc.filename}: " if exc.filename is not None else ""
         return _error(f"{where}{exc.strerror or exc}")
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM / SIGHUP where a command watches them
+        return exit_status(stopped)
 
 
 def _error(message: str) -> int:

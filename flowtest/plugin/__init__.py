@@ -87,6 +87,7 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
         state = session.config.stash.get(STATE, None)
         if state is not None:
             state.resume_gc(freeze=bool(_scenario_items(session.items)))
+            state.loader.meaning.collected()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: the warning below needs every item's tags
