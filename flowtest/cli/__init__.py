@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from flowtest import __version__
 from flowtest.cli import (
+    diff,
     importing,
     init,
     load,
@@ -32,7 +33,7 @@ from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
 from flowtest.stopsignals import exit_status
 
-COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, scaffold)
+COMMANDS = (run, serve, report, validate, schema, record, init, importing, load, similar, scaffold, diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
