@@ -234,29 +234,15 @@ def test_only_the_last_runs_are_kept_and_diff_needs_two(tmp_path: Path) -> None:
     assert same.stdout.splitlines()[1:] == ["nothing changed"]
 
 
-CONFTEST = """\
-from pathlib import Path
-
-from flowtest.reporting.runlog import RunLogReporter
-
-
-def pytest_configure(config):
-    controller = not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
-    folder = Path(config.rootpath) / "reports" / "runs"
-    config.pluginmanager.register(RunLogReporter(folder, controller=controller), "runlog")
-"""
-
-
 def test_the_reporter_on_flowtests_hooks_keeps_one_record_per_run_with_and_without_workers(
     tmp_path: Path,
 ) -> None:
-    """Registered as the plugin seam asks: a plain run and an xdist run each leave one record."""
+    """flowtest registers it on its hooks: a plain run and an xdist run each leave one record."""
     root = tmp_path
     flows = _flows(root, "flows", "'Hi! What can I get you?'", "One")
     (root / "pyproject.toml").write_text(f'[tool.flowtest]\nsandbox_flows = "{flows}"\n')
     (root / "scenarios").mkdir()
     (root / "scenarios" / "cafe.scenario.yaml").write_text(SCENARIOS)
-    (root / "conftest.py").write_text(CONFTEST)
     plain = run_pytest(root, "scenarios", env={"FLOWTEST_BASE_URL": ""})
     assert "1 failed, 2 passed" in plain.stdout, plain.stdout
     spread = run_pytest(root, "scenarios", "-n", "2", env={"FLOWTEST_BASE_URL": ""})

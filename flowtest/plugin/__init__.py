@@ -225,6 +225,10 @@ def _register_reporters(config: pytest.Config, state: PluginState, controller: b
     if config.option.collectonly:
         return
     settings = state.pool.settings
+    from flowtest.reporting.runlog import RUNS_FOLDER, RunLogReporter  # what `flowtest diff` compares
+
+    runlog = RunLogReporter(Path(config.rootpath) / RUNS_FOLDER, controller=controller)
+    config.pluginmanager.register(runlog, "flowtest-runlog")
     if settings.coverage:
         from flowtest.coverage.reporter import CoverageReporter
 
