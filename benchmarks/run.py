@@ -25,6 +25,9 @@ peer     Tavern, in a virtualenv of its own the benchmark creates, on the same
 caller   The same conversations driven by a rule-driven caller (caller: + goal:) against the
          scripted ones, one by one at 0 latency through the runner in this process: what a
          caller's turn (rule matching) costs against a scripted turn.
+language What this round's language costs, N conversations at the given latency, Allure on:
+         every bot step as `similar` against the same run with `contains` (a distinct text
+         per conversation), the model's load time and memory, and coverage on against off.
 collect  Collecting and validating 10,000 scenario files, against PyYAML's C loader.
 validate `flowtest validate` on 1,000 files.
 
@@ -134,11 +137,24 @@ def caller_scenario(index: int) -> str:
     )
 
 
-def write_suite(folder: Path, count: int, write: Callable[[int], str] = scenario) -> Path:
+def write_suite(folder: Path, count: int, write: Callable[[int], str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        (folder / f"c{index:05d}.scenario.yaml").write_text(write(index))
+        (folder / f"c{index:05d}.scenario.yaml").write_text((write or scenario)(index))
     return folder
+
+
+def checked_with(matcher: str) -> Callable[[int], str]:
+    """The five-turn scenario with each answer checked by ``matcher`` (contains, similar)."""
+
+    def write(index: int) -> str:
+        steps = ["  - bot: {contains: Hello}"]
+        for turn in range(TURNS):
+            said = f"message {turn} of {index}"
+            steps += [f"  - user: {said}", f'  - bot: {{{matcher}: "You said {said}."}}']
+        return f"name: conversation {index}\nflow: echo\nconversation:\n" + "\n".join(steps) + "\n"
+
+    return write
 
 
 class Sandbox:
@@ -578,6 +594,74 @@ def _cpu(run: Run) -> float:
     return run.cpu
 
 
+def language(root: Path, flows: Path, count: int, latency: str, repeat: int) -> None:
+    print(
+        f"\nlanguage) {count} conversations of {TURNS} turns at {latency}, all at once, Allure on, "
+        f"median of {repeat} interleaved repetitions"
+    )
+    contains = write_suite(root / "contains", count, checked_with("contains"))
+    similar = write_suite(root / "similar", count, checked_with("similar"))
+    sandbox = Sandbox(flows, latency)
+    at_once = f"--flowtest-concurrency={count}"
+    variants: dict[str, Callable[[], Run]] = {
+        "contains": lambda: flowtest_run(
+            "bot steps: contains", sandbox, contains, count, at_once, *allure_on(contains)
+        ),
+        "similar": lambda: flowtest_run(
+            "bot steps: similar", sandbox, similar, count, at_once, *allure_on(similar)
+        ),
+        "coverage": lambda: flowtest_run(
+            "bot steps: contains, coverage on",
+            sandbox,
+            contains,
+            count,
+            at_once,
+            "--flowtest-coverage",
+            *allure_on(contains),
+        ),
+    }
+    runs: dict[str, list[Run]] = {key: [] for key in variants}
+    try:
+        bare_aiohttp(sandbox, min(count, 100), count)  # warm the server up
+        for _ in range(repeat):
+            for key, run in variants.items():
+                runs[key].append(run())
+    finally:
+        sandbox.stop()
+    rows = {key: medians(results[0].name, results) for key, results in runs.items()}
+    table(list(rows.values()), rows["contains"])
+    load = measure([sys.executable, "-c", MODEL_LOAD], HERE)
+    print("targets (median of the per-repetition ratios):")
+    target(
+        "every bot step similar / contains, distinct texts, wall",
+        ratio(runs, "similar", "contains", _wall),
+        1.5,
+        figure=f"{rows['similar'].wall:.1f} s against {rows['contains'].wall:.1f} s",
+        part="language",
+    )
+    target("the same, CPU", ratio(runs, "similar", "contains", _cpu), 1.5, part="language")
+    target(
+        "similar's model: load, once per process", float(load.output.split()[-1]), 2.0, " s", part="language"
+    )
+    target(
+        "similar: peak RSS over the same run with contains",
+        round(rows["similar"].rss_mb - rows["contains"].rss_mb),
+        250,
+        " MB",
+        part="language",
+    )
+    target("coverage on / off, wall", ratio(runs, "coverage", "contains", _wall), 1.05, part="language")
+
+
+MODEL_LOAD = """
+import time
+from flowtest.semantic import Similarity
+started = time.perf_counter()
+Similarity().prepare(["What is your flight number?"])
+print(f"{time.perf_counter() - started:.2f}")
+"""
+
+
 def scale(root: Path, flows: Path, count: int, factor: int, latency: str, repeat: int) -> None:
     large = count * factor
     print(
@@ -822,7 +906,7 @@ def footprint(runs: int) -> None:
     )
 
 
-PARTS = ("footprint", "serial", "caller", "many", "scale", "peer", "collect", "validate")
+PARTS = ("footprint", "serial", "caller", "many", "language", "scale", "peer", "collect", "validate")
 README_START = "<!-- benchmarks/run.py --readme: start -->"
 README_END = "<!-- benchmarks/run.py --readme: end -->"
 
@@ -892,6 +976,8 @@ def main() -> None:
             caller_overhead(root, flows, args.serial, max(args.repeat, 5))
         if "many" in parts:
             many(root, flows, args.conversations, args.latency, concurrency, args.xdist, args.repeat)
+        if "language" in parts:
+            language(root, flows, args.conversations, args.latency, args.repeat)
         if "scale" in parts:
             scale(root, flows, args.conversations, args.scale, args.latency, args.scale_repeat)
         if "peer" in parts:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from flowtest.client.models import FieldPaths
+from flowtest.client.models import DEFAULT_MAX_RESPONSE_BYTES, FieldPaths, base_url_problem
 from flowtest.durations import parse_duration
 from flowtest.errors import ConfigError
 from flowtest.matchers import TEXT_MODES, TextMode
@@ -62,6 +62,7 @@ class Settings:
     coverage_min: float | None = None  # --flowtest-coverage-min: edge coverage % each flow must reach
     flows: tuple[str, ...] = ()  # the flows a run should start at all (the observed inventory says)
     project_root: Path | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def uses_sandbox(self) -> bool:
@@ -160,6 +161,36 @@ def _score(value: Any) -> float:
     return number
 
 
+def _base_url(value: Any) -> str:
+    url = _text(value)
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1 << 10,
+    "kib": 1 << 10,
+    "mb": 1 << 20,
+    "mib": 1 << 20,
+    "gb": 1 << 30,
+    "gib": 1 << 30,
+}
+_SIZE = re.compile(r"\s*([0-9]+)\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def _size(value: Any) -> int:
+    """A number of bytes: 16777216, or with a unit: 16MB, 512 KiB (KB and MB count by 1024)."""
+    found = _SIZE.fullmatch(str(value))
+    unit = found.group(2).lower() if found else ""
+    if found is None or unit not in _SIZE_UNITS or int(found.group(1)) < 1:
+        raise ValueError(f"expected a size such as 16MB or 512KB, got {value!r}")
+    return int(found.group(1)) * _SIZE_UNITS[unit]
+
+
 def _timeout(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -168,7 +199,7 @@ def _timeout(value: Any) -> float:
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
-    "base_url": _text,
+    "base_url": _base_url,
     "org": _text,
     "timeout": _timeout,
     "auth_header": _text,
@@ -187,6 +218,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "coverage": _flag,
     "coverage_min": _percent,
     "flows": _names,
+    "max_response_bytes": _size,
 }
 FIELD_NAMES = tuple(f.name for f in fields(FieldPaths))
 

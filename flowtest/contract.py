@@ -19,6 +19,10 @@ TERMINAL_STATUSES = frozenset({COMPLETED, TERMINATED, EXPIRED, ERROR})
 
 TRANSFER_RESULTS = ("success", "failed", "hangup")
 
+# The fields of a Start Session / Send Message answer (TurnResult); a check of others
+# reads a message.
+TURN_FIELDS = frozenset({"sessionId", "status", "messages", "transfer", "expiresAt"})
+
 # Start Session's metadata field for the caller's own id of the session: flowtest sets it,
 # so that a session whose answer was lost can still be found.
 EXTERNAL_ID = "externalSessionId"

@@ -62,16 +62,36 @@ class ApiError(FlowtestError):
         super().__init__(f"{method} {url} answered {status}{detail}{said}")
 
 
-class TransportError(FlowtestError):
-    """No HTTP answer at all: connection refused, timeout, TLS, DNS."""
+# What kind of failure a TransportError is. The first three say the API cannot be reached
+# at all (nothing else will get through either); the rest can be one call's bad luck.
+UNREACHABLE_KINDS = frozenset({"refused", "dns", "unreachable"})
+TRANSPORT_KINDS = (*sorted(UNREACHABLE_KINDS), "connect", "timeout", "cut", "reset", "other")
 
-    def __init__(self, method: str, url: str, reason: str, hint: str, request_sent: bool = True) -> None:
+
+class TransportError(FlowtestError):
+    """No HTTP answer at all: connection refused, timeout, TLS, DNS. ``kind``: see TRANSPORT_KINDS."""
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        reason: str,
+        hint: str,
+        request_sent: bool = True,
+        kind: str = "other",
+    ) -> None:
         self.method = method
         self.request_sent = request_sent
         self.url = url
         self.reason = reason
         self.hint = hint
+        self.kind = kind
         super().__init__(f"{method} {url} failed: {reason}. {hint}")
+
+    @property
+    def unreachable(self) -> bool:
+        """The API cannot be reached at all (refused, unknown host, no route), not one call's fault."""
+        return self.kind in UNREACHABLE_KINDS
 
 
 class ProtocolError(FlowtestError):

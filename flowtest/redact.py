@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 
@@ -20,12 +20,26 @@ def url_secrets(url: str | None) -> list[str]:
         return []
     parts = urlsplit(url)
     found = [parts.password] if parts.password else []
-    found += [
-        value
-        for name, value in parse_qsl(parts.query)
-        if value and any(word in name.lower() for word in _SECRET_QUERY)
-    ]
+    found += [value for name, value in parse_qsl(parts.query) if value and _secret_query(name)]
     return found
+
+
+def masked_url(url: str) -> str:
+    """``url`` as it may be shown: its user-info (user name too: it may be the key) and
+    key-like query values masked."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        parts = parts._replace(netloc=f"{MASK}@{parts.netloc.rpartition('@')[2]}")
+    if parts.query:
+        fields = parse_qsl(parts.query, keep_blank_values=True)
+        parts = parts._replace(
+            query="&".join(f"{name}={MASK if _secret_query(name) else value}" for name, value in fields)
+        )
+    return urlunsplit(parts)
+
+
+def _secret_query(name: str) -> bool:
+    return any(word in name.lower() for word in _SECRET_QUERY)
 
 
 @dataclass(frozen=True)

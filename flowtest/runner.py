@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 from flowtest.client import AsyncFlowClient, Exchange, TurnResult
+from flowtest.client.protocol import lost_start_warning
 from flowtest.contract import EXTERNAL_ID, TERMINATED
 from flowtest.errors import (
     ApiError,
@@ -271,10 +272,7 @@ class Conversation:
         except FlowtestError:
             lost = False
         if lost:
-            self._warn(
-                f"Start Session's answer was lost, so a session may be open on the server: "
-                f"look for metadata.{EXTERNAL_ID} {metadata[EXTERNAL_ID]}"
-            )
+            self._warn(lost_start_warning(metadata[EXTERNAL_ID]))
 
     async def _teardown(self) -> None:
         state = self.state

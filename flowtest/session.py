@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.config import API_KEY_VARIABLE, Settings
-from flowtest.errors import ConfigError, FlowtestError
+from flowtest.errors import UNREACHABLE_KINDS, ConfigError, FlowtestError
 from flowtest.fdlimit import fit_concurrency
 from flowtest.redact import Redactor, url_secrets
 from flowtest.runner import RunContext, run_case
 from flowtest.scenario.model import Case
-from flowtest.signals import INTERRUPTS, STOP_SIGNALS, on_stop_signals, stop_like_ctrl_c
+from flowtest.stopsignals import INTERRUPTS, STOP_SIGNALS, on_stop_signals, stop_like_ctrl_c
 from flowtest.trace import Category, Result
 
 if TYPE_CHECKING:
@@ -119,22 +119,42 @@ class ConversationPool:
     def result(self, key: str, case: Case) -> Result:
         """The conversation's result: prefetched, or run now."""
         if self._unreachable is not None:
-            raise FlowtestError(f"not run: {self._unreachable}")
+            return self._result_once_unreachable(key)
         result = self._result(key, case)
         refused = _connection_failure(result)
         if refused is not None:
             # The server is down: the next conversations would each wait out the retries.
             self._unreachable = f"the API could not be reached for an earlier scenario ({refused})"
+            self._stop_launching.set()
         return result
 
+    def _result_once_unreachable(self, key: str) -> Result:
+        """A conversation already under way keeps its result (it may well have passed);
+        one not started yet is not run."""
+        not_run = FlowtestError(f"not run: {self._unreachable}")
+        future = self._take(key)
+        if future is None:
+            raise not_run
+        try:
+            return self._wait(future)
+        except NotLaunched:
+            raise not_run from None
+
     def _result(self, key: str, case: Case) -> Result:
-        with self._pending_lock:
-            future = self._pending.pop(key, None)
-            self._claimed.add(key)
+        future = self._take(key)
         if future is None and not self._threaded:
             return self._run_here(run_case(case, self._ensure_client(), self.context))
         if future is None:
             future = self._submit(run_case(case, self._ensure_client(), self.context))
+        return self._wait(future)
+
+    def _take(self, key: str) -> concurrent.futures.Future[Result] | None:
+        """The conversation for ``key`` started ahead, if one was; none will be from now on."""
+        with self._pending_lock:
+            self._claimed.add(key)
+            return self._pending.pop(key, None)
+
+    def _wait(self, future: concurrent.futures.Future[Result]) -> Result:
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -263,7 +283,7 @@ class ConversationPool:
         slots = asyncio.Semaphore(self._concurrency)
         context = self.context
         for case, future in queued:
-            width = await self._take(slots, case)
+            width = await self._take_slots(slots, case)
             if self._stop_launching.is_set() or future.cancelled():
                 future.cancel()
                 _give_back(slots, width)
@@ -283,7 +303,7 @@ class ConversationPool:
                 future = self._reserve(key)
                 if future is None:
                     continue
-                width = await self._take(slots, case)
+                width = await self._take_slots(slots, case)
                 if self._stop_launching.is_set():
                     future.cancel()
                     _give_back(slots, width)
@@ -292,7 +312,7 @@ class ConversationPool:
             # xdist fills the worker's queue as other items finish; look again shortly.
             await asyncio.sleep(_FOLLOW_INTERVAL)
 
-    async def _take(self, slots: asyncio.Semaphore, case: Case) -> int:
+    async def _take_slots(self, slots: asyncio.Semaphore, case: Case) -> int:
         """A slot per session the case runs at once (``repeat`` runs share the run's concurrency)."""
         width = max(1, min(case.scenario.repeat, self._concurrency))
         for _ in range(width):  # only the launcher takes slots: no two wait for each other's
@@ -396,6 +416,7 @@ def client_config(settings: Settings, base_url: str, api_key: str | None) -> Cli
         timeout=settings.timeout,
         fields=settings.fields,
         redactor=Redactor(secret_keys=frozenset(settings.secret_variables)),
+        max_response_bytes=settings.max_response_bytes,
     )
 
 
@@ -404,14 +425,14 @@ def _to_stderr(message: str) -> None:
 
 
 def _connection_failure(result: Result) -> str | None:
-    """The message when Start Session could not even connect, else None."""
+    """The message when Start Session found the API unreachable (refused, unknown host, no
+    route), else None. A timeout or a dropped connection is one call's bad luck: not this."""
     start = result.final.steps[0] if result.final.steps else None
-    if start is None or start.kind != "start" or start.failure is None:
+    if start is None or start.kind != "start" or start.failure is None or not start.exchanges:
         return None
-    failure = start.failure
-    return (
-        failure.message if failure.category is Category.TRANSPORT and "connect" in failure.message else None
-    )
+    if start.failure.category is not Category.TRANSPORT:
+        return None
+    return start.failure.message if start.exchanges[-1].error_kind in UNREACHABLE_KINDS else None
 
 
 def _give_back(slots: asyncio.Semaphore, width: int) -> None:

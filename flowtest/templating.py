@@ -1,6 +1,8 @@
 """``${NAME}`` templates in scenario strings. Names are looked up, never evaluated.
 
-``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, ``${uuid}``;
+``${name}``, ``${name.field}``, ``${env.NAME}``, ``${run_id}``, ``${scenario_id}``, ``${uuid}``,
+and the values generated while a conversation runs (``${random.N}``, ``${now.FIELD}``:
+flowtest.generated);
 ``$${`` writes a literal ``${``. A string that is exactly one ``${...}`` keeps the
 value's JSON type.
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowtest import generated
 from flowtest.errors import FlowtestError
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -39,6 +42,8 @@ class Bindings:
             if rest not in self.env:
                 raise TemplateError(f"environment variable {rest} is not set (used as ${{env.{rest}}})")
             return self.env[rest]
+        if root not in self.values and root in generated.NAMES:
+            return generated.value(reference, self.values)
         if root not in self.values:
             raise TemplateError(self.unset.get(root, f"unknown template name '{root}'"))
         value = self.values[root]
@@ -65,15 +70,18 @@ def reference_problem(reference: str, known: frozenset[str]) -> str | None:
         return None if rest else "'${env}' needs a variable name, as in ${env.API_USER}"
     if root in known or root in BUILTINS:
         return None
+    if root in generated.NAMES:
+        return generated.problem(reference)
     close = difflib.get_close_matches(root, sorted(known | BUILTINS), n=1)
     hint = f", did you mean '{close[0]}'?" if close else ""
     return f"unknown template name '{root}'{hint}"
 
 
 def render(value: Any, bindings: Bindings) -> Any:
-    """``value`` with every template in its strings replaced (lists and mappings too)."""
+    """``value`` with every template in its strings replaced (lists and mappings too); a
+    string that is exactly one ``${...}`` becomes the value itself, of any JSON type."""
     if isinstance(value, str):
-        return render_text(value, bindings)
+        return _render_string(value, bindings)
     if isinstance(value, dict):
         return {key: render(item, bindings) for key, item in value.items()}
     if isinstance(value, list):
@@ -81,7 +89,13 @@ def render(value: Any, bindings: Bindings) -> Any:
     return value
 
 
-def render_text(text: str, bindings: Bindings) -> Any:
+def render_text(text: str, bindings: Bindings) -> str:
+    """``text`` with its templates replaced, as text (what a user step sends): a value that is
+    not text is written as JSON ({"a": 1}, true, null), never as Python writes it."""
+    return as_text(_render_string(text, bindings))
+
+
+def _render_string(text: str, bindings: Bindings) -> Any:
     if "$" not in text:
         return text
     whole = _REFERENCE.fullmatch(text)

@@ -34,6 +34,11 @@ class Reply:
     truncate: bool = False  # announce more bytes than are sent, then close
     reset: bool = False  # close the connection with RST, no answer at all
     echo_auth: bool = False  # put the Authorization header into an error body
+    trickle: float = (
+        0.0  # send the whole answer (status line, headers, body) a byte at a time, this far apart
+    )
+    chunked: bool = False  # send the body in chunks, without a Content-Length
+    hold: threading.Event | None = None  # answer only once the test sets it
 
 
 def turn(session_id: str, status: Any = "awaiting_input", messages: Any = None) -> dict[str, Any]:
@@ -56,6 +61,9 @@ class FaultServer:
     requests: list[tuple[str, str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     end_started: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)  # a held answer is waiting
+    idle: set[socket.socket] = field(default_factory=set)  # kept-alive connections between requests
+    stop_listening: Callable[[], None] = lambda: None  # from now on, connections are refused
 
     @property
     def open_sessions(self) -> list[str]:
@@ -93,8 +101,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve()
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.faults.lock:
+            self.server.faults.idle.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.faults.lock:
+            self.server.faults.idle.discard(self.connection)
+        super().finish()
+
     def _serve(self) -> None:
         faults = self.server.faults
+        with faults.lock:
+            faults.idle.discard(self.connection)
+        try:
+            self._serve_request(faults)
+        finally:
+            if not self.close_connection:
+                with faults.lock:
+                    faults.idle.add(self.connection)
+
+    def _serve_request(self, faults: FaultServer) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else {}
@@ -107,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "end":
             faults.end_started.set()
         reply = faults.reply_for(kind, session_id, body)
+        if reply.hold is not None:
+            faults.holding.set()
+            reply.hold.wait(60)
+            self.close_connection = True  # after its answer: the client must connect anew
         if reply.delay:
             time.sleep(reply.delay)
         if kind == "end" and 200 <= reply.status < 300:
@@ -138,14 +170,37 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.echo_auth:
                 value = {"error": {"code": "DENIED", "message": f"bad {self.headers.get('Authorization')}"}}
             content = json.dumps(value).encode()
+        if reply.trickle:
+            self._trickle(reply, content)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
+        if reply.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(content), 65536):
+                piece = content[start : start + 65536]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_header("Content-Length", str(len(content) + (100 if reply.truncate else 0)))
         self.end_headers()
         self.wfile.write(content)
         if reply.truncate:
             self.wfile.flush()
             self.close_connection = True
+
+    def _trickle(self, reply: Reply, content: bytes) -> None:
+        head = f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+        answer = f"{head}Content-Length: {len(content)}\r\n\r\n".encode() + content
+        self.close_connection = True
+        try:
+            for index in range(len(answer)):
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+                time.sleep(reply.trickle)
+        except OSError:
+            return  # the client gave up: what the test wants
 
 
 class _Server(ThreadingHTTPServer):
@@ -161,6 +216,15 @@ def fault_server(faults: FaultServer | None = None) -> Iterator[FaultServer]:
     faults.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+
+    def stop_listening() -> None:  # the answers under way still go out; nothing else gets in
+        server.shutdown()
+        server.socket.close()
+        with faults.lock:
+            for connection in faults.idle:
+                connection.shutdown(socket.SHUT_RDWR)
+
+    faults.stop_listening = stop_listening
     try:
         yield faults
     finally:

@@ -133,8 +133,14 @@ def _expired(client: FlowClient, session_id: str) -> bool:
             ["--api-key", ""],
             "argument --api-key: the API key cannot be empty: clients would be let in with no key",
         ),
+        (["--max-sessions", "0"], "argument --max-sessions: expected a whole number of 1 or more, got '0'"),
+        (["--max-sessions", "-1"], "argument --max-sessions: expected a whole number of 1 or more, got '-1'"),
+        (
+            ["--session-ttl", "0"],
+            "argument --session-ttl: expected a duration above 0, such as 10m or 1h, got '0'",
+        ),
     ],
-    ids=["port", "empty key"],
+    ids=["port", "empty key", "no sessions", "negative sessions", "sessions that never live"],
 )
 def test_serve_refuses_bad_options_in_one_line(args: list[str], said: str) -> None:
     result = subprocess.run([*FLOWTEST, "serve", *args], capture_output=True, text=True, timeout=60)

@@ -31,7 +31,7 @@ def _flooded(folder: Path, server: FaultServer) -> subprocess.CompletedProcess[s
 
 
 def test_an_answer_of_100000_messages_gives_a_bounded_failure_text_and_junit(tmp_path: Path) -> None:
-    messages = [{"type": "text", "text": f"line {n} " + "x" * 300} for n in range(FLOOD)]
+    messages = [{"type": "text", "text": f"line {n} " + "x" * 100} for n in range(FLOOD)]  # 13 MB
     with fault_server(FaultServer(send=Reply(body=lambda sid, body: turn(sid, messages=messages)))) as server:
         done = _flooded(tmp_path, server)
         assert server.open_sessions == []

@@ -134,7 +134,11 @@ def test_each_run_starts_clean_and_only_scenarios_are_reported(tmp_path: Path) -
     done = run_pytest(project)
     assert done.returncode == 0, done.stdout
     assert [(r["name"], r["status"]) for r in _results(project)] == [("Hours 0", "passed")]
-    assert sorted(p.name for p in (project / "reports").iterdir()) == ["allure-results"]  # none set aside
+    # None set aside; beside the results, the lock that keeps a second run from writing them, and
+    # the runs' records that flowtest diff compares (one per run).
+    left = sorted(p.name for p in (project / "reports").iterdir())
+    assert left == [".allure-results.lock", "allure-results", "runs"]
+    assert len(list((project / "reports" / "runs").iterdir())) == 2
     assert done.stdout.splitlines()[-1] == (
         "flowtest: Allure results in reports/allure-results; "
         "the HTML report: flowtest report (writes reports/allure-report/index.html)"

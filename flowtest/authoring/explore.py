@@ -24,8 +24,10 @@ from typing import Any
 
 from flowtest.authoring.record import Recording
 from flowtest.client import FlowClient, TurnResult
+from flowtest.client.protocol import lost_start_warning
 from flowtest.contract import AWAITING_INPUT, AWAITING_TRANSFER, EXTERNAL_ID, TRANSFER_RESULTS
-from flowtest.errors import ApiError, FlowtestError, Location, ProtocolError, SourceError
+from flowtest.errors import ApiError, FlowtestError, Location, ProtocolError, SourceError, TransportError
+from flowtest.stopsignals import deferred
 from flowtest.trace import offered
 from flowtest.yamlsource import load_documents, read_text
 
@@ -156,17 +158,20 @@ class LiveExplorer:
     def _walk(self, path: tuple[Move, ...]) -> tuple[TurnResult, dict[str, Any]] | None:
         """Replay ``path`` in a new session; its last turn and its scenario, or None when it diverged."""
         recording = self.recording(_name(self.flow, path))
-        metadata = {EXTERNAL_ID: f"flowtest-explore-{uuid.uuid4().hex[:12]}"}
+        external_id = f"flowtest-explore-{uuid.uuid4().hex[:12]}"
         try:
-            turn = self.client.start_session(self.flow, recording.variables, metadata)
+            # Stopped mid-call, the session's id would be lost with its answer: the stop waits
+            # for the answer (bounded by the timeout), then the session is ended.
+            with deferred(lambda: self.say("stopping once Start Session answers, to end its session")):
+                turn = self.client.start_session(self.flow, recording.variables, {EXTERNAL_ID: external_id})
         except ProtocolError as exc:
+            if exc.session_id is None:
+                self.say(f"warning: {lost_start_warning(external_id)}")
             self._end(exc.session_id)  # an answer we cannot read may still name its session
             raise
-        except KeyboardInterrupt:
-            self.say(
-                f"warning: stopped while starting a session, which may be open: "
-                f"look for metadata.{EXTERNAL_ID} {metadata[EXTERNAL_ID]}"
-            )
+        except TransportError as exc:
+            if exc.request_sent:
+                self.say(f"warning: {lost_start_warning(external_id)}")
             raise
         try:
             recording.turn(turn)
@@ -198,16 +203,15 @@ class LiveExplorer:
     def _end(self, session: str | None) -> None:
         if session is None:
             return
-        try:
-            self.client.end_session(session)
-        except ApiError as exc:
-            if exc.status != 404:
+        # Another Ctrl-C, SIGTERM or SIGHUP now would leave the session open: it waits.
+        with deferred(lambda: self.say("still ending the session before stopping")):
+            try:
+                self.client.end_session(session)
+            except ApiError as exc:
+                if exc.status != 404:
+                    self.say(f"warning: End Session failed, session {session} may still be open: {exc}")
+            except FlowtestError as exc:
                 self.say(f"warning: End Session failed, session {session} may still be open: {exc}")
-        except FlowtestError as exc:
-            self.say(f"warning: End Session failed, session {session} may still be open: {exc}")
-        except KeyboardInterrupt:
-            self.say(f"warning: stopped while ending session {session}, which may still be open")
-            raise
 
 
 def _name(flow: str, path: tuple[Move, ...], variables: Mapping[str, Any] | None = None) -> str:

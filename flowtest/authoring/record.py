@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -17,8 +19,10 @@ import yaml
 
 from flowtest.authoring.validate import LONG_EXACT_TEXT
 from flowtest.client import FlowClient, TurnResult
-from flowtest.contract import AWAITING_INPUT, TERMINAL_STATUSES
-from flowtest.errors import ApiError, FlowtestError, ProtocolError
+from flowtest.client.protocol import lost_start_warning
+from flowtest.contract import AWAITING_INPUT, EXTERNAL_ID, TERMINAL_STATUSES
+from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
+from flowtest.stopsignals import deferred
 from flowtest.trace import buttons, message_line
 
 HELP = "commands: /transfer success|failed|hangup [reason], /utterance NAME, /vars, /end, /quit, /help"
@@ -159,6 +163,9 @@ class Recording:
     status: str | None = None
     ended: bool = False
     phrases: dict[str, str] = field(default_factory=dict)  # a phrase sent as {utterance: NAME} -> NAME
+    # Variables (JSONPaths of leaves) that a phrase sent from a list set or changed: another
+    # phrase of the list may set them otherwise, so the scenario checks only that they exist.
+    phrase_dependent: set[str] = field(default_factory=set)
     secret_names: frozenset[str] = frozenset()
     known_secrets: Mapping[str, str] = field(default_factory=dict)  # value -> template (the API key)
 
@@ -190,12 +197,22 @@ class Recording:
             matcher = _replace(matcher, mark, template)
         return matcher
 
-    def _value_check(self, value: Any) -> Any:
+    def _value_check(self, path: str, value: Any) -> Any:
         if isinstance(value, str) and value in self.phrases:
             return {"utterance": self.phrases[value]}
+        if path in self.phrase_dependent:
+            return {"exists": True}
         if isinstance(value, str) and value in self.secret_values:
             return self._text(value)
         return value_matcher(value)
+
+    def phrase_changed(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        """The variables as they were before and after a phrase from a list was sent."""
+        old = dict(_leaves(before, "$"))
+        missing = object()
+        self.phrase_dependent.update(
+            path for path, value in _leaves(after, "$") if old.get(path, missing) != value
+        )
 
     def turn(self, turn: TurnResult) -> None:
         texts: list[Any] = []  # consecutive plain texts become one bot step
@@ -226,7 +243,7 @@ class Recording:
             # A secret's value is not written: the check says only that it is there. A value
             # that is a phrase sent from a list differs in each test of it: any phrase will do.
             checks = {
-                path: self._value_check(value)
+                path: self._value_check(path, value)
                 for path, value in _leaves(final_variables, "$")
                 if path.removeprefix("$.") not in self.secret_names
             }
@@ -278,14 +295,30 @@ class Recorder:
         self.lists = dict(lists or {})
 
     def run(self) -> dict[str, Any]:
+        # Our own id for the session, so that one whose answer is lost can still be found.
+        external_id = f"flowtest-record-{uuid.uuid4().hex[:12]}"
         try:
-            turn = self.client.start_session(self.recording.flow, self.recording.variables)
+            # Stopped mid-call, the session's id would be lost with its answer: the stop waits
+            # for the answer (bounded by the timeout), then the session is ended.
+            with deferred(lambda: self.warn("stopping once Start Session answers, to end its session")):
+                turn = self.client.start_session(
+                    self.recording.flow, self.recording.variables, {EXTERNAL_ID: external_id}
+                )
+                self.session_id = turn.session_id
         except ProtocolError as exc:
             # An answer flowtest cannot read may still name the session: end it.
             self.session_id = exc.session_id
+            if exc.session_id is None:
+                self.warn(lost_start_warning(external_id))
             self.end_quietly()
             raise
-        self.session_id = turn.session_id
+        except TransportError as exc:
+            if exc.request_sent:
+                self.warn(lost_start_warning(external_id))
+            raise
+        except KeyboardInterrupt:  # stopped while Start Session was on its way
+            self.end_quietly()
+            raise
         self.show(turn)
         try:
             self.loop()
@@ -330,16 +363,27 @@ class Recorder:
         return True
 
     def send(self, text: str, utterance: str | None = None) -> None:
+        name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
+        before = self._variables() if name else None
         try:
             turn = self.client.send_text(self._session(), text)
         except ApiError as exc:
             self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
             return
-        name = utterance or next((n for n, phrases in self.lists.items() if text.strip() in phrases), None)
         if name:
             self.recording.phrases[text.strip()] = name
+            after = self._variables()
+            if before is not None and after is not None:
+                self.recording.phrase_changed(before, after)
         self.recording.steps.append({"user": {"utterance": name} if name else self.recording.literal(text)})
         self.show(turn)
+
+    def _variables(self) -> Mapping[str, Any] | None:
+        """The session's variables now; None when Get Session is refused (then nothing is learnt)."""
+        try:
+            return self.client.get_session(self._session()).variables
+        except ApiError:
+            return None
 
     def utterance(self, name: str) -> None:
         """Send the first phrase of a list; the scenario then sends each of them."""
@@ -377,17 +421,28 @@ class Recorder:
     def end_quietly(self) -> None:
         if self.session_id is None:
             return
-        try:
-            self.client.end_session(self.session_id)
-        except ApiError as exc:
-            if exc.status != 404:
+        # Another Ctrl-C, SIGTERM or SIGHUP now would leave the session open: it waits.
+        with deferred(lambda: self.warn("still ending the session before stopping")):
+            try:
+                self.client.end_session(self.session_id)
+            except ApiError as exc:
+                if exc.status != 404:
+                    self.say(
+                        f"warning: End Session failed, session {self.session_id} may still be open: {exc}"
+                    )
+            except FlowtestError as exc:
                 self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
-        except FlowtestError as exc:
-            self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
 
     def say(self, text: str) -> None:
+        print(self._redacted(text), file=self.out, flush=True)
+
+    def warn(self, text: str) -> None:
+        """A warning, on standard error whatever the transcript goes to."""
+        print(f"flowtest: warning: {self._redacted(text)}", file=sys.stderr, flush=True)
+
+    def _redacted(self, text: str) -> str:
         redactor = self.client.config.effective_redactor.with_values(self.recording.secret_values)
-        print(redactor.text(text), file=self.out, flush=True)
+        return redactor.text(text)
 
     def _session(self) -> str:
         if self.session_id is None:

@@ -116,6 +116,10 @@ def _errors(errors: Iterable[SourceError]) -> Iterator[Finding]:
 
 def _utterance_findings(loader: ScenarioLoader, path: Path) -> Iterator[Finding]:
     display = loader.display(path)
+    outside = loader.outside(path, display)
+    if outside is not None:
+        yield from _errors([outside])
+        return
     try:
         read_lists(path, display)
     except SourceError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from flowtest import __version__
 from flowtest.cli import (
+    diff,
     explore,
     importing,
     init,
@@ -31,8 +32,23 @@ from flowtest.cli import (
 from flowtest.config import API_KEY_VARIABLE
 from flowtest.errors import FlowtestError
 from flowtest.redact import Redactor
+from flowtest.stopsignals import exit_status
 
-COMMANDS = (run, serve, report, validate, schema, record, explore, init, importing, load, similar, scaffold)
+COMMANDS = (
+    run,
+    serve,
+    report,
+    validate,
+    schema,
+    record,
+    explore,
+    init,
+    importing,
+    load,
+    similar,
+    scaffold,
+    diff,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # file where a folder goes): one line naming it, as the shell's tools say it.
         where = f"{exc.filename}: " if exc.filename is not None else ""
         return _error(f"{where}{exc.strerror or exc}")
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or SIGTERM / SIGHUP where a command watches them
+        return exit_status(stopped)
 
 
 def _error(message: str) -> int:

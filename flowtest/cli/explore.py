@@ -82,7 +82,7 @@ def _live(args: argparse.Namespace, settings: Settings, writer: _Writer, budget:
     from flowtest.authoring.explore import LiveExplorer, read_facts
     from flowtest.authoring.record import Recording
     from flowtest.client import FlowClient
-    from flowtest.signals import interrupted_by_stop_signals
+    from flowtest.stopsignals import stopping_like_ctrl_c
 
     facts = read_facts(args.facts, str(args.facts)) if args.facts is not None else ()
     variables = start_variables(args.var)
@@ -97,7 +97,7 @@ def _live(args: argparse.Namespace, settings: Settings, writer: _Writer, budget:
         client = stack.enter_context(FlowClient(config))
         writer.source = config.effective_redactor.text(config.base_url)
         explorer = LiveExplorer(client, args.flow, facts, recording, _say, budget, depth)
-        with interrupted_by_stop_signals():  # SIGTERM, SIGHUP: the session under way is ended too
+        with stopping_like_ctrl_c():  # SIGTERM, SIGHUP: the session under way is ended too
             done = explorer.explore(writer.write)
     left = f", {done.unexplored} left unexplored (raise --budget)" if done.unexplored else ""
     diverged = f", {done.diverged} went elsewhere when replayed" if done.diverged else ""

@@ -49,6 +49,25 @@ def port(text: str) -> int:
     return _number_in(text, int, 0, 65535, "a port")
 
 
+def at_least_one(text: str) -> int:
+    """A whole number of 1 or more (a limit of 0 would refuse everything)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"expected a whole number of 1 or more, got {text!r}")
+    return number
+
+
+def positive_duration(text: str) -> float:
+    """A duration above 0, such as 10m or 1h."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration above 0, such as 10m or 1h, got {text!r}")
+    return seconds
+
+
 def api_key(text: str) -> str:
     if not text.strip():
         raise ValueError("the API key cannot be empty: clients would be let in with no key")
@@ -58,6 +77,8 @@ def api_key(text: str) -> str:
 port_type = argument(port)
 api_key_type = argument(api_key)
 duration_type = argument(parse_duration)
+positive_duration_type = argument(positive_duration)
+at_least_one_type = argument(at_least_one)
 rate_type = argument(positive_rate)
 share_type = argument(share)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from pathlib import Path
 
 from flowtest.cli.options import (
     Commands,
     api_key_type,
+    at_least_one_type,
     duration_type,
     port_type,
+    positive_duration_type,
     project_root,
     rate_type,
     share_type,
@@ -48,12 +51,14 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
         help="the API key clients must send (default: the development key)",
     )
     parser.add_argument(
-        "--session-ttl", type=duration_type, default=3600.0, help="session lifetime (default 1h)"
+        "--session-ttl", type=positive_duration_type, default=3600.0, help="session lifetime (default 1h)"
     )
     parser.add_argument("--latency", type=duration_type, default=0.0, help="added to every answer, e.g. 50ms")
     parser.add_argument("--error-rate", type=share_type, default=0.0, help="share of requests answered 503")
     parser.add_argument("--rate-limit", type=rate_type, default=None, help="requests per second, e.g. 20/s")
-    parser.add_argument("--max-sessions", type=int, default=10_000, help="live sessions at most")
+    parser.add_argument(
+        "--max-sessions", type=at_least_one_type, default=10_000, help="live sessions at most"
+    )
     parser.add_argument(
         "--seed", type=int, default=None, help="seed for --error-rate and for the flows' one_of choices"
     )
@@ -82,6 +87,14 @@ def _serve(args: argparse.Namespace) -> int:
         orgs = ", ".join(config.orgs)
         key = "the development key " + DEFAULT_API_KEY if args.api_key == DEFAULT_API_KEY else "--api-key"
         print(f"flowtest sandbox listening on {url} (org {orgs}; API key: {key})", flush=True)
+        if args.api_key == DEFAULT_API_KEY and not _loopback(args.host):
+            print(
+                f"flowtest: warning: the sandbox listens on {args.host}, beyond this machine, with the "
+                f"development key, which is published ({DEFAULT_API_KEY}): whoever reaches it can use it; "
+                "give it a key of your own with --api-key",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
         serve(config, announce, lambda line: print(line, file=sys.stderr, flush=True))
@@ -95,3 +108,11 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach an address bound to ``host``."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,11 +19,57 @@ from flowtest.client.base import ClientBase, now
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
 from flowtest.client.protocol import Call, OnExchange
 from flowtest.client.retry import replay_first, retry_arguments, should_retry
-from flowtest.errors import FlowtestError, TransportError
+from flowtest.errors import FlowtestError, ProtocolError, TransportError
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _deadline
+else:  # pragma: no cover  (aiohttp depends on async-timeout before 3.11)
+    from async_timeout import timeout as _deadline
 
 if TYPE_CHECKING:
     import aiohttp
     import httpx
+
+
+class _Sent:
+    """Starts the call's deadline once its request goes out on a connection.
+
+    aiohttp restarts its read timer on every chunk (an answer trickled a byte a second never
+    times out), and its total timer counts the wait for a connection: see _Pool.timeout.
+    """
+
+    __slots__ = ("deadline", "seconds")
+
+    def __init__(self, deadline: Any, seconds: float) -> None:
+        self.deadline = deadline  # asyncio.timeout(None) (async_timeout's before 3.11)
+        self.seconds = seconds
+
+    def start(self) -> None:
+        self.deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+
+# The call the running task is making: the connector starts its deadline. (aiohttp's trace
+# hooks could, but they cost a fifth of the client's CPU per request, measured.)
+_SENDING: contextvars.ContextVar[_Sent | None] = contextvars.ContextVar("flowtest_sending", default=None)
+
+
+@functools.cache
+def _connector_class() -> type[aiohttp.TCPConnector]:
+    import aiohttp
+
+    class Connector(aiohttp.TCPConnector):
+        """aiohttp's connector: once a request has its connection, its call's deadline starts."""
+
+        async def connect(
+            self, req: aiohttp.ClientRequest, traces: list[Any], timeout: aiohttp.ClientTimeout
+        ) -> aiohttp.connector.Connection:
+            connection = await super().connect(req, traces, timeout)
+            sent = _SENDING.get()
+            if sent is not None:
+                sent.start()
+            return connection
+
+    return Connector
 
 
 class _Pool:
@@ -42,16 +91,17 @@ class _Pool:
         if self._session is None:
             import aiohttp  # here, not at import: collecting and validating never need it
 
-            connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
+            connector = _connector_class()(limit=self.connections, limit_per_host=self.connections)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         return self._session
 
     def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """The per-request timeout: the connect, and the answer once the request is sent.
+        """The per-request timeout: the connect, and each read of the answer.
 
-        Not a total: with thousands of conversations started at once, a request can wait
-        its turn for the loop or a connection longer than the server takes to answer it,
-        and counting that wait made 1 in 5 of 5,000 conversations time out.
+        Not aiohttp's total: with thousands of conversations started at once, a request can
+        wait its turn for the loop or a connection longer than the server takes to answer it,
+        and counting that wait made 1 in 5 of 5,000 conversations time out. The total is
+        counted from the moment the request has its connection instead (_Sent).
         """
         import aiohttp
 
@@ -67,11 +117,23 @@ class _Pool:
             self._session = None
 
 
+async def _answer(
+    config: ClientConfig, call: Call, status: int, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+) -> protocol.RawResponse:
+    """The answer, read as it arrives, up to the size cap."""
+    body = protocol.Body(config, call, headers.get("Content-Length"))
+    async for chunk in chunks:
+        if not body.add(chunk):
+            break
+    return protocol.RawResponse(status, body.content(status), headers.get("Retry-After"))
+
+
 def aiohttp_failure(config: ClientConfig, call: Call, exc: BaseException) -> TransportError:
     import aiohttp
 
     if isinstance(exc, aiohttp.ClientConnectorError):
-        kind = "refused" if isinstance(exc.os_error, ConnectionRefusedError) else "connect"
+        dns = isinstance(exc, getattr(aiohttp, "ClientConnectorDNSError", ()))
+        kind = "dns" if dns else protocol.connect_kind(exc.os_error)
         return protocol.unanswered(config, call, kind, str(exc.os_error), sent=False)
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         connecting = isinstance(exc, getattr(aiohttp, "ConnectionTimeoutError", ()))
@@ -165,33 +227,56 @@ class AsyncFlowClient(ClientBase):
         started = now()
         try:
             response = await self._send(call)
-        except TransportError as error:
+        except (TransportError, ProtocolError) as error:  # no answer, or one too large to read
             raise self._unanswered(call, started, attempt, error) from None
         return self._finish(call, started, attempt, response)
 
     async def _send(self, call: Call) -> protocol.RawResponse:
+        if self._http is not None:
+            return await self._send_httpx(call, self._http)
         import aiohttp
 
-        if self._http is not None:
-            import httpx  # only for a client given one: a run's requests go through aiohttp
-
-            try:
-                return protocol.RawResponse.from_httpx(await self._http.request(**self._request(call)))
-            except httpx.TransportError as exc:
-                raise protocol.httpx_failure(self.config, call, exc) from None
         try:
-            async with self._pool.session().request(
-                call.method,
-                call.url,
-                data=protocol.encode_body(call),
-                headers=protocol.request_headers(self.config, call),
-                timeout=self._pool.timeout(self.config.timeout),
-                allow_redirects=False,
-            ) as response:
-                content = await response.read()
-                return protocol.RawResponse(response.status, content, response.headers.get("Retry-After"))
+            async with _deadline(None) as deadline:
+                sending = _SENDING.set(_Sent(deadline, self.config.timeout))
+                try:
+                    return await self._request_aiohttp(call)
+                finally:
+                    _SENDING.reset(sending)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise aiohttp_failure(self.config, call, exc) from None
+
+    async def _request_aiohttp(self, call: Call) -> protocol.RawResponse:
+        async with self._pool.session().request(
+            call.method,
+            call.url,
+            data=protocol.encode_body(call),
+            headers=protocol.request_headers(self.config, call),
+            timeout=self._pool.timeout(self.config.timeout),
+            allow_redirects=False,
+        ) as response:
+            length = response.content_length
+            if (
+                length is not None
+                and length <= self.config.max_response_bytes
+                and not response.headers.get("Content-Encoding")
+            ):  # the usual answer: its size known and within the cap, read at once
+                content = await response.read()
+                return protocol.RawResponse(response.status, content, response.headers.get("Retry-After"))
+            chunks = response.content.iter_any()
+            return await _answer(self.config, call, response.status, response.headers, chunks)
+
+    async def _send_httpx(self, call: Call, http: httpx.AsyncClient) -> protocol.RawResponse:
+        import httpx  # only for a client given one: a run's requests go through aiohttp
+
+        try:
+            async with _deadline(self.config.timeout), http.stream(**self._request(call)) as response:
+                chunks = response.aiter_bytes()
+                return await _answer(self.config, call, response.status_code, response.headers, chunks)
+        except httpx.TransportError as exc:
+            raise protocol.httpx_failure(self.config, call, exc) from None
+        except asyncio.TimeoutError:
+            raise protocol.unanswered(self.config, call, "timeout", "", sent=True) from None
 
     async def aclose(self) -> None:
         if self._owns_pool:

@@ -62,8 +62,7 @@ class ClientBase:
     ) -> None:
         wall, perf = started
         duration = time.perf_counter() - perf
-        message = str(error) if error is not None else None
-        record = protocol.exchange(self.config, call, wall, duration, attempt, response, payload, message)
+        record = protocol.exchange(self.config, call, wall, duration, attempt, response, payload, error)
         logger.debug("%s %s -> %s in %.3fs", record.method, record.url, record.status, duration)
         if self.recorder is not None:
             self.recorder(record)
@@ -72,7 +71,7 @@ class ClientBase:
         payload = protocol.decode_json(response)
         try:
             protocol.check_response(call, response, payload)
-            protocol.check_body(call, response, payload)
+            protocol.check_body(self.config, call, response, payload)
         except FlowtestError as exc:
             self._record(call, started, attempt, response, payload, exc)
             raise

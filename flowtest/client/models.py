@@ -7,11 +7,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from flowtest import __version__
 from flowtest.client import codec
 from flowtest.contract import STATUSES, TERMINAL_STATUSES  # noqa: F401  (re-exported)
-from flowtest.redact import Redactor, url_secrets
+from flowtest.errors import ConfigError
+from flowtest.redact import Redactor, masked_url, url_secrets
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,20 @@ class RetryPolicy:
     max_total_wait: float = 30.0
 
 
+DEFAULT_MAX_RESPONSE_BYTES = 16 << 20
+
+
+def base_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` as the API's base URL, in words that do not repeat its secrets."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return (
+            f"{masked_url(url)} holds a user name or password: flowtest sends the API key "
+            "(FLOWTEST_API_KEY) in a header instead; remove them from the URL"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     base_url: str
@@ -48,6 +64,12 @@ class ClientConfig:
     fields: FieldPaths = FieldPaths()
     retry: RetryPolicy = RetryPolicy()
     redactor: Redactor = Redactor()
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # a larger answer fails, unread
+
+    def __post_init__(self) -> None:
+        problem = base_url_problem(self.base_url)
+        if problem is not None:
+            raise ConfigError(f"the base URL {problem}")
 
     @cached_property
     def auth_headers(self) -> Mapping[str, str]:
@@ -145,6 +167,7 @@ class Exchange:
     duration: float
     attempt: int = 1
     error: str | None = None
+    error_kind: str | None = None  # a call with no HTTP answer: its errors.TRANSPORT_KINDS kind
 
     @property
     def request_json(self) -> Any:

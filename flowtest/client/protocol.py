@@ -5,7 +5,10 @@ Both the sync and the async client use these functions, so they behave the same.
 
 from __future__ import annotations
 
+import errno
 import json
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -22,12 +25,22 @@ from flowtest.client.models import (
     TurnResult,
     shown_body,
 )
-from flowtest.contract import API_ROOT, STATUSES
-from flowtest.errors import ApiError, ProtocolError, TransportError
+from flowtest.contract import API_ROOT, EXTERNAL_ID, STATUSES
+from flowtest.errors import ApiError, FlowtestError, ProtocolError, TransportError
 from flowtest.jsonpath import compile_path
 
 if TYPE_CHECKING:
     import httpx
+
+LOST_START = "Start Session's answer was lost"  # how the warning below starts
+
+
+def lost_start_warning(external_id: str) -> str:
+    """What to say when Start Session's answer never came: the server may have opened a session."""
+    return (
+        f"{LOST_START}, so a session may be open on the server: look for metadata.{EXTERNAL_ID} {external_id}"
+    )
+
 
 OnExchange = Callable[[Exchange], None]
 
@@ -132,12 +145,16 @@ class RawResponse:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
-    @classmethod
-    def from_httpx(cls, response: httpx.Response) -> RawResponse:
-        return cls(response.status_code, response.content, response.headers.get("Retry-After"))
+
+@dataclass(frozen=True, slots=True)
+class _Unread:
+    """A body that is there but that flowtest does not read, and why."""
+
+    why: str
 
 
-_NOT_JSON = object()  # a body that is there but does not parse
+_NOT_JSON = _Unread("is not JSON")
+_TOO_DEEP = _Unread(f"is JSON nested deeper than {codec.MAX_DEPTH} levels, more than flowtest reads")
 
 
 def decode_json(response: RawResponse) -> Any:
@@ -145,17 +162,23 @@ def decode_json(response: RawResponse) -> Any:
         return None
     try:
         return codec.loads(response.content)
+    except codec.TooDeep:
+        return _TOO_DEEP
     except ValueError:
         return _NOT_JSON
 
 
-def check_body(call: Call, response: RawResponse, payload: Any) -> None:
+def check_body(config: ClientConfig, call: Call, response: RawResponse, payload: Any) -> None:
     """A 2xx answer the call needs a JSON object from must have one; say what came instead."""
     if call.kind is CallKind.END or isinstance(payload, dict):
         return
-    if payload is _NOT_JSON:
-        problem = f"the answer ({response.status}) is not JSON; it starts with {body_start(response.content)}"
-    elif not response.content:
+    if isinstance(payload, _Unread):
+        problem = (
+            f"the answer ({response.status}) {payload.why}; it starts with {body_start(response.content)}"
+        )
+        # An unreadable Start answer may still name its session: teardown must end it.
+        raise ProtocolError(call.method, call.url, problem, started_id(config, call, response.content))
+    if not response.content:
         problem = f"the answer ({response.status}) has an empty body where a JSON object was expected"
     else:
         kind = "an array" if isinstance(payload, list) else f"a JSON {type(payload).__name__}"
@@ -170,12 +193,93 @@ def body_start(content: bytes, limit: int = 80) -> str:
     return json.dumps(text, ensure_ascii=False) + more
 
 
+# How much of an unreadable Start answer is searched for its session id: enough for any id
+# written before a deep or huge part, and bounded, since the search walks it in Python.
+SCAN_LIMIT = 1 << 20
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SCALAR_AFTER_KEY = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*"|-?[0-9]+)')
+_TOP_LEVEL_NAME = re.compile(r"\$\.([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+def started_id(config: ClientConfig, call: Call, content: bytes) -> str | None:
+    """The session id a Start answer names, read from its text: for an answer too deep or too
+    large to parse. Only a top-level field (``$.name``) is looked for, in the first SCAN_LIMIT bytes."""
+    if call.kind is not CallKind.START:
+        return None
+    name = _TOP_LEVEL_NAME.fullmatch(config.fields.session_id)
+    return top_level_scalar(content[:SCAN_LIMIT], name.group(1)) if name else None
+
+
+def top_level_scalar(content: bytes, name: str) -> str | None:
+    """The string or integer under key ``name`` of the outermost JSON object in ``content``."""
+    key = json.dumps(name).encode()
+    depth = 0
+    for token in _TOKEN.finditer(content):
+        text = token.group()
+        if text in (b"{", b"["):
+            depth += 1
+        elif text in (b"}", b"]"):
+            depth -= 1
+        elif depth == 1 and text == key:
+            value = _SCALAR_AFTER_KEY.match(content, token.end())
+            if value is not None:
+                found = json.loads(value.group(1))
+                return str(found) if found != "" else None
+    return None
+
+
+def size_text(count: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} bytes"
+
+
+class Body:
+    """An answer's body as it arrives, chunk by chunk, kept only up to the configured cap."""
+
+    def __init__(self, config: ClientConfig, call: Call, declared: str | None) -> None:
+        self.config = config
+        self.call = call
+        self.limit = config.max_response_bytes
+        self.declared = int(declared) if declared is not None and declared.isdigit() else None
+        self._chunks: list[bytes] = []
+        self.size = 0
+        # Announced too large: read only what may name the session, then refuse it.
+        self._stop = min(self.limit, SCAN_LIMIT) if self.too_large else self.limit
+
+    @property
+    def too_large(self) -> bool:
+        return (self.declared is not None and self.declared > self.limit) or self.size > self.limit
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; False once enough is read (the rest is over the cap)."""
+        self._chunks.append(chunk)
+        self.size += len(chunk)
+        return self.size <= self._stop
+
+    def content(self, status: int) -> bytes:
+        """The whole body; a ProtocolError naming the cap and its setting when it is over it."""
+        content = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        if not self.too_large:
+            return content
+        size = self.declared if self.declared is not None else self.size
+        over = f"of {size_text(size)}" if self.declared is not None else "of more than that"
+        problem = (
+            f"the answer ({status}) is larger than {size_text(self.limit)}, the most flowtest reads "
+            f"(an answer {over}); if the API's answers are this large, raise max_response_bytes "
+            "in [tool.flowtest] or FLOWTEST_MAX_RESPONSE_BYTES"
+        )
+        call = self.call
+        raise ProtocolError(call.method, call.url, problem, started_id(self.config, call, content))
+
+
 def check_response(call: Call, response: RawResponse, payload: Any) -> None:
     """Raise ApiError for any non-2xx answer."""
     if response.ok:
         return
     code, message = _error_fields(payload)
-    if message is None and payload in (None, _NOT_JSON) and response.content:
+    if message is None and (payload is None or isinstance(payload, _Unread)) and response.content:
         message = response.content[:200].decode("utf-8", "replace").strip() or None
     raise ApiError(call.method, call.url, response.status, code, message, _retry_after(response.retry_after))
 
@@ -198,11 +302,14 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: bool) -> TransportError:
-    """The error for a call that got no HTTP answer; ``kind``: refused, connect, timeout or other."""
+    """The error for a call that got no HTTP answer; ``kind``: one of errors.TRANSPORT_KINDS."""
     check_url = f"Is the service running at {config.base_url}? Check the base URL."
+    cannot_connect = (f"cannot connect ({detail})", check_url)
     reason, hint = {
         "refused": ("connection refused", check_url),
-        "connect": (f"cannot connect ({detail})", check_url),
+        "dns": cannot_connect,
+        "unreachable": cannot_connect,
+        "connect": cannot_connect,
         "timeout": (
             f"no answer within {config.timeout:g}s",
             "Check the service, or raise the timeout (--flowtest-timeout, or timeout: in the scenario).",
@@ -216,34 +323,45 @@ def unanswered(config: ClientConfig, call: Call, kind: str, detail: str, sent: b
             "The server or a proxy in between dropped the connection; check its logs.",
         ),
     }.get(kind, (detail, "Check the base URL and the network."))
-    return TransportError(call.method, call.url, reason, hint, request_sent=sent)
+    return TransportError(call.method, call.url, reason, hint, request_sent=sent, kind=kind)
+
+
+_UNREACHABLE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN})
+
+
+def connect_kind(exc: BaseException | None, depth: int = 0) -> str:
+    """Why a connection could not be made, from the OS error anywhere in the chain: refused,
+    dns (the host name does not resolve), unreachable (no route), else connect."""
+    if exc is None or depth > 10:
+        return "connect"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return "unreachable"
+    for inner in [*getattr(exc, "exceptions", ()), getattr(exc, "os_error", None)]:
+        found = connect_kind(inner, depth + 1)
+        if found != "connect":
+            return found
+    if "refused" in str(exc).lower():  # wrapped without its errno
+        return "refused"
+    return connect_kind(exc.__cause__ or exc.__context__, depth + 1)
 
 
 def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:
     import httpx
 
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _refused(exc):
-        return unanswered(config, call, "refused", str(exc), sent=False)
     if isinstance(exc, httpx.ConnectError):
-        return unanswered(config, call, "connect", str(exc), sent=False)
+        return unanswered(config, call, connect_kind(exc), str(exc), sent=False)
+    if isinstance(exc, httpx.ConnectTimeout) and connect_kind(exc) == "refused":
+        return unanswered(config, call, "refused", str(exc), sent=False)
     if isinstance(exc, httpx.TimeoutException):
         return unanswered(config, call, "timeout", str(exc), sent=not unsent)
     if isinstance(exc, httpx.RemoteProtocolError):
         return unanswered(config, call, "reset", str(exc), sent=True)
     return unanswered(config, call, "other", f"{type(exc).__name__}: {exc}", sent=not unsent)
-
-
-def _refused(exc: BaseException | None, depth: int = 0) -> bool:
-    """Whether a connection refusal is anywhere in the chain (async httpx wraps it twice)."""
-    if exc is None or depth > 10:
-        return False
-    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
-        return True
-    inner = getattr(exc, "exceptions", ())
-    if any(_refused(e, depth + 1) for e in inner):
-        return True
-    return _refused(exc.__cause__ or exc.__context__, depth + 1)
 
 
 def _field(config: ClientConfig, call: Call, payload: Any, path: str, setting: str) -> Any:
@@ -324,11 +442,11 @@ def exchange(
     attempt: int,
     response: RawResponse | None,
     payload: Any,
-    error: str | None,
+    error: FlowtestError | None,
 ) -> Exchange:
     redactor = config.effective_redactor
     response_body = None
-    if response is not None and payload is not None and payload is not _NOT_JSON:
+    if response is not None and payload is not None and not isinstance(payload, _Unread):
         response_body = shown_body(redactor, payload, response.content)
     return Exchange(
         method=call.method,
@@ -340,5 +458,6 @@ def exchange(
         started_at=started_at,
         duration=duration,
         attempt=attempt,
-        error=redactor.text(error) if error else None,
+        error=redactor.text(str(error)) if error is not None else None,
+        error_kind=error.kind if isinstance(error, TransportError) else None,
     )

@@ -13,10 +13,11 @@ from tenacity import Retrying
 
 from flowtest.client import protocol
 from flowtest.client.base import ClientBase, now
+from flowtest.client.deadline import BoundedTransport, bounded
 from flowtest.client.models import ClientConfig, EndResult, SessionInfo, TurnResult
 from flowtest.client.protocol import Call, OnExchange
 from flowtest.client.retry import replay_first, retry_arguments, should_retry
-from flowtest.errors import FlowtestError
+from flowtest.errors import FlowtestError, ProtocolError
 
 
 class FlowClient(ClientBase):
@@ -30,7 +31,7 @@ class FlowClient(ClientBase):
     ) -> None:
         super().__init__(config, recorder)
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client()
+        self._http = http if http is not None else httpx.Client(transport=BoundedTransport())
 
     def with_options(self, recorder: OnExchange | None = None, timeout: float | None = None) -> FlowClient:
         """A client sharing this one's connections, with its own recorder or timeout."""
@@ -83,12 +84,23 @@ class FlowClient(ClientBase):
     def _once(self, call: Call, attempt: int) -> Any:
         started = now()
         try:
-            response = self._http.request(**self._request(call))
+            with bounded(self.config.timeout):
+                response = self._read(call)
         except httpx.TransportError as exc:
-            raise self._unanswered(
-                call, started, attempt, protocol.httpx_failure(self.config, call, exc)
-            ) from None
-        return self._finish(call, started, attempt, protocol.RawResponse.from_httpx(response))
+            error: FlowtestError = protocol.httpx_failure(self.config, call, exc)
+            raise self._unanswered(call, started, attempt, error) from None
+        except ProtocolError as error:  # an answer too large to read
+            raise self._unanswered(call, started, attempt, error) from None
+        return self._finish(call, started, attempt, response)
+
+    def _read(self, call: Call) -> protocol.RawResponse:
+        with self._http.stream(**self._request(call)) as response:
+            body = protocol.Body(self.config, call, response.headers.get("Content-Length"))
+            for chunk in response.iter_bytes():
+                if not body.add(chunk):
+                    break
+            content = body.content(response.status_code)
+            return protocol.RawResponse(response.status_code, content, response.headers.get("Retry-After"))
 
     def close(self) -> None:
         if self._owns_http:

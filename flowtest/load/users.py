@@ -24,6 +24,7 @@ from gevent import GreenletExit
 from gevent.lock import Semaphore
 from locust import User, constant, events
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner
 
 from flowtest.authoring.validate import find_files
@@ -31,8 +32,9 @@ from flowtest.client import AsyncFlowClient
 from flowtest.config import Settings, read_pyproject, resolve
 from flowtest.errors import ConfigError, FlowtestError
 from flowtest.load.bridge import LoopBridge, Ticket
-from flowtest.load.samples import SessionTally, samples
+from flowtest.load.samples import SessionTally, samples, workers_summary
 from flowtest.matchers.meaning import MeaningServices
+from flowtest.redact import masked_url
 from flowtest.runner import Conversation, RunContext
 from flowtest.scenario import is_scenario_file
 from flowtest.scenario.loader import ScenarioLoader
@@ -61,6 +63,9 @@ class LoadRun:
     # similar, judge and persona: the model and the LLM client, made on the loop by the first use.
     meaning: MeaningServices = field(default_factory=MeaningServices)
     closing: Semaphore = field(default_factory=Semaphore)
+    finished: bool = False  # the test stopped and this process ended what it could: its tally is final
+    given_host: str | None = None  # the host (-H) while reports show it masked
+    shown_host: str | None = None
 
     def connect(self, host: str | None) -> None:
         """The client for this run's target: Locust's host (-H, the web UI) or FLOWTEST_BASE_URL."""
@@ -101,6 +106,13 @@ class LoadRun:
         except gevent.Timeout:
             logger.warning("flowtest: conversations still running after %.0f s", STOP_WAIT)
         self.tally.unfinished = sum(1 for c in self.running if c.session_id is not None and not c.ended)
+        self.finished = True
+
+    def report(self) -> dict[str, int]:
+        """This worker's tally for the master; before the end of its run, with the conversations
+        under way (each may have a session open) and not final."""
+        in_flight = 0 if self.finished else len(self.running)
+        return {**self.tally.as_dict(), "in_flight": in_flight, "final": int(self.finished)}
 
     def close(self) -> None:
         """End the client and the loop thread, then say how many sessions may be open; once."""
@@ -165,13 +177,15 @@ def _task(run: LoadRun, scenario: Scenario) -> Callable[[User], None]:
     cases = cases_of(scenario, random.randrange(10**6))
 
     def conversation(user: User) -> None:
+        if run.client is None:  # the run refused its target (said once, on stderr) and is quitting
+            raise StopUser
         ticket = run.bridge.submit(run.converse(random.choice(cases)))
         try:
             trace = ticket.wait()
         except GreenletExit:
-            _stop(run, user, ticket)
+            _stop(run, user, ticket, scenario.xfail is not None)
             raise
-        _report(user.environment, trace)
+        _report(user.environment, trace, scenario.xfail is not None)
 
     conversation.__name__ = scenario.name
     if scenario.tags:
@@ -179,18 +193,19 @@ def _task(run: LoadRun, scenario: Scenario) -> Callable[[User], None]:
     return conversation
 
 
-def _stop(run: LoadRun, user: User, ticket: Ticket[Trace]) -> None:
+def _stop(run: LoadRun, user: User, ticket: Ticket[Trace], known_issue: bool) -> None:
     """The user is being stopped mid-conversation: cancel it and wait for its End Session."""
     run.bridge.cancel(ticket)
     try:
-        _report(user.environment, ticket.wait(STOP_WAIT))
+        _report(user.environment, ticket.wait(STOP_WAIT), known_issue)
     except BaseException as exc:  # cancelled, or out of time: the tally says what may be open
         logger.debug("flowtest: stopped conversation: %r", exc)
 
 
-def _report(environment: Environment, trace: Trace) -> None:
+def _report(environment: Environment, trace: Trace, known_issue: bool) -> None:
+    """The conversation's requests to Locust; ``known_issue`` (xfail): its failed checks are expected."""
     fire = environment.events.request.fire
-    for sample in samples(trace):
+    for sample in samples(trace, known_issue):
         fire(
             request_type=sample.request_type,
             name=sample.name,
@@ -204,14 +219,24 @@ def _report(environment: Environment, trace: Trace) -> None:
 
 def _listen(run: LoadRun) -> None:
     @events.test_start.add_listener
+    def unmask_host(environment: Environment, **_: Any) -> None:
+        # A test started again (the web UI) runs against the host given, not the one reports show.
+        if run.shown_host is not None and environment.host == run.shown_host:
+            environment.host = run.given_host
+
+    @events.test_start.add_listener
     def connect(environment: Environment, **_: Any) -> None:
-        if isinstance(environment.runner, MasterRunner) or run.client is not None:
+        if isinstance(environment.runner, MasterRunner):
+            return
+        run.finished = False
+        if run.client is not None:
             return
         try:
             run.connect(environment.host)
         except ConfigError as exc:
             print(f"flowtest: error: {exc}", file=sys.stderr)
             environment.process_exit_code = 2
+            mask_host(environment)
             if environment.runner is not None:
                 gevent.spawn(environment.runner.quit)
 
@@ -220,9 +245,22 @@ def _listen(run: LoadRun) -> None:
         if not isinstance(environment.runner, MasterRunner):
             run.finish()
 
+    @events.test_stop.add_listener
+    def mask_host(environment: Environment, **_: Any) -> None:
+        """Locust's HTML report shows the host: never a key in its user-info or query."""
+        host = environment.host or run.settings.base_url
+        if host and environment.host != run.shown_host:
+            run.given_host, run.shown_host = environment.host, masked_url(host)
+            environment.host = run.shown_host
+
     @events.report_to_master.add_listener
     def send_tally(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        data[_REPORT_KEY] = run.tally.as_dict()
+        data[_REPORT_KEY] = run.report()
+
+    @events.worker_connect.add_listener
+    def expect_tally(client_id: str, **_: Any) -> None:
+        # A worker killed before its first report still counts: as one that never said it ended.
+        run.worker_tallies.setdefault(client_id, {"final": 0})
 
     @events.worker_report.add_listener
     def keep_tally(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -232,10 +270,6 @@ def _listen(run: LoadRun) -> None:
     @events.quit.add_listener
     def summary(**_: Any) -> None:
         if run.worker_tallies:
-            total = SessionTally()
-            for tally in run.worker_tallies.values():
-                total.merge(tally)
-            workers = len(run.worker_tallies)
-            print(f"flowtest: {total.summary()} (as {workers} worker(s) last reported)", file=sys.stderr)
+            print(f"flowtest: {workers_summary(run.worker_tallies)}", file=sys.stderr)
             return
         run.close()

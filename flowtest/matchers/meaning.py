@@ -10,7 +10,9 @@ neither numpy nor any model.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ class MeaningServices:
         self.similar_model, self.similar_min = similar_model, similar_min
         self.judge_problem = judge_problem  # why judge cannot run here (no endpoint), else None
         self._make_llm = llm
+        self._lock = threading.Lock()
         self._similarity: Similarity | None = None
         self._references: list[str] = []  # embedded in one batch when the model is first used
         self._llm: LLM | None = None
@@ -73,15 +76,33 @@ class MeaningServices:
         """Texts a scenario compares with, kept to embed all at once, once per run."""
         self._references.extend(text for text in texts if "${" not in text)
 
-    def similarity(self) -> Similarity:
-        if self._similarity is None:
-            from flowtest.semantic import Similarity
-
-            self._similarity = Similarity(self.similar_model)
+    def collected(self) -> None:
+        """Collection is over: load the model and embed the references in the background, so
+        that the load overlaps the first turns and the event loop never waits for it."""
         if self._references:
             references, self._references = self._references, []
-            self._similarity.prepare(references)
-        return self._similarity
+            threading.Thread(
+                target=self._prepare, args=(references,), name="flowtest-similar", daemon=True
+            ).start()
+
+    def _prepare(self, references: list[str]) -> None:
+        with contextlib.suppress(Exception):  # a model that cannot load says so where it is used
+            self._made().prepare(references)
+
+    def _made(self) -> Similarity:
+        with self._lock:
+            if self._similarity is None:
+                from flowtest.semantic import Similarity
+
+                self._similarity = Similarity(self.similar_model)
+            return self._similarity
+
+    def similarity(self) -> Similarity:
+        similarity = self._made()
+        if self._references:
+            references, self._references = self._references, []
+            similarity.prepare(references)
+        return similarity
 
     # -- judge ----------------------------------------------------------------------------
 

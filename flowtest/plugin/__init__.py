@@ -87,6 +87,7 @@ def pytest_collection(session: pytest.Session) -> Iterator[None]:
         state = session.config.stash.get(STATE, None)
         if state is not None:
             state.resume_gc(freeze=bool(_scenario_items(session.items)))
+            state.loader.meaning.collected()
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: the warning below needs every item's tags
@@ -227,6 +228,10 @@ def _register_reporters(config: pytest.Config, state: PluginState, controller: b
 
     rules.register(config)  # caller rules that never fired
     settings = state.pool.settings
+    from flowtest.reporting.runlog import RUNS_FOLDER, RunLogReporter  # what `flowtest diff` compares
+
+    runlog = RunLogReporter(Path(config.rootpath) / RUNS_FOLDER, controller=controller)
+    config.pluginmanager.register(runlog, "flowtest-runlog")
     if settings.coverage:
         from flowtest.coverage.reporter import CoverageReporter
 

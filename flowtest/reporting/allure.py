@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import platform
 import shutil
 import uuid
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +43,13 @@ from flowtest import __version__
 from flowtest.client import Exchange
 from flowtest.contract import API_BASE
 from flowtest.errors import ReportedFailure
-from flowtest.redact import Redactor
+from flowtest.redact import MASK, Redactor
+from flowtest.reporting import results_folder
 from flowtest.reporting.transcript import result_fragment
 from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
 from flowtest.session import ConversationPool
+from flowtest.templating import as_text, references
 from flowtest.trace import Outcome, Result, StepRecord, Trace
 
 _STATUS = {
@@ -132,39 +133,47 @@ def start(
     listener = config.pluginmanager.get_plugin(LISTENER)
     explicit = getattr(config.option, "allure_report_dir", None)
     reuse = None
+    worker = hasattr(config, "workerinput")  # under pytest-xdist the controller claims and empties it, once
     if listener is not None and explicit:
         results = Path(explicit).absolute()
         config.pluginmanager.unregister(listener)
         config.pluginmanager.register(OtherTestsListener(listener, is_scenario), LISTENER)
     elif results is None:
         return None
-    elif not hasattr(config, "workerinput"):  # under pytest-xdist the controller empties it, once
+    elif not worker:
         _refuse_a_folder_not_its_own(results)
+    held = None if worker else results_folder.lock(results)
+    if not worker and not explicit:
         reuse = set_aside(results)
-    results.mkdir(parents=True, exist_ok=True)
+    results_folder.make_folder(results)
     reporter = AllureScenarioReporter(results, is_scenario, redactor, reuse)
     config.pluginmanager.register(reporter, "flowtest-allure")
+    watch = results_folder.ResultsWatch(results, reporter.writer, held)
+    config.pluginmanager.register(watch, "flowtest-allure-results")
     return reporter
 
 
 def clean(config: pytest.Config, results: Path | None) -> None:
-    """Empty the results folder (the xdist controller, before its workers write)."""
+    """Claim and empty the results folder (the xdist controller, before its workers write)."""
     if results is None or config.option.collectonly or config.pluginmanager.get_plugin(LISTENER):
         return
     _refuse_a_folder_not_its_own(results)
+    held = results_folder.lock(results)
     _empty(results)
-    results.mkdir(parents=True, exist_ok=True)
+    results_folder.make_folder(results)
+    config.pluginmanager.register(results_folder.ResultsWatch(results, None, held), "flowtest-allure-results")
 
 
 def _refuse_a_folder_not_its_own(results: Path) -> None:
     """Emptying the results folder deletes what is in it: never the project, its scenarios
-    or its report, when allure_results names one of them."""
+    or its report, when allure_results names one of them; never a file or what a link names."""
+    results_folder.check_path(results)
     name = stranger(results)
     if name is not None:
         raise pytest.UsageError(
             f"flowtest: the Allure results folder {results} holds {name}, which is not an Allure "
-            "result; flowtest empties that folder before each run, so it is left alone: set "
-            "allure_results in [tool.flowtest] (or --flowtest-allure-results) to a folder of its own"
+            "result; flowtest empties that folder before each run, so it is left alone: "
+            + results_folder.SETTING
         )
 
 
@@ -439,18 +448,49 @@ def _title(case: Case) -> str:
 
 
 def _parameters(case: Case, redactor: Redactor) -> list[Json]:
+    # A secret column (named as a secret variable, or bound into one) is masked, and so is its
+    # value wherever else it shows (another column, a phrase), and the API key in a phrase.
+    secret = _secret_columns(case, redactor.secret_keys)
+    row = dict(case.row)
+    redactor = redactor.with_values(as_text(row[column]) for column in secret)
     parameters: list[Json] = [
-        # As written, unquoted; a secret column is masked.
-        {"name": str(key), "value": value if isinstance(value, str) else json.dumps(value)}
-        for key, value in redactor.value(dict(case.row)).items()
+        # As written, unquoted.
+        {"name": str(key), "value": MASK if key in secret else redactor.text(as_text(value))}
+        for key, value in redactor.value(row).items()
     ]
     # A random pick changes from run to run: shown, but kept out of the test's history id.
     random_pick = case.scenario.utterance_mode == "random"
     parameters.extend(
-        {"name": f"utterance {name}", "value": phrase, "excluded": random_pick}
+        {"name": f"utterance {name}", "value": redactor.text(phrase), "excluded": random_pick}
         for name, phrase in case.phrases.items()
     )
     return parameters
+
+
+def _secret_columns(case: Case, secret_keys: frozenset[str]) -> frozenset[str]:
+    """The row's columns whose values become secret: named as a secret variable, or written
+    (``${column}``) into the value of one in ``start:``."""
+    bound = {
+        reference.partition(".")[0]
+        for template in _under_secret_keys(
+            [case.scenario.start_variables, case.scenario.start_metadata], secret_keys
+        )
+        for reference in references(template)
+    }
+    return frozenset(column for column in case.row if column in secret_keys or column in bound)
+
+
+def _under_secret_keys(value: Any, secret_keys: frozenset[str], secret: bool = False) -> Iterator[str]:
+    """Every string in ``value`` held, at any depth, under a key named as a secret variable."""
+    if isinstance(value, str):
+        if secret:
+            yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _under_secret_keys(item, secret_keys, secret or key in secret_keys)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _under_secret_keys(item, secret_keys, secret)
 
 
 def _labels(item: pytest.Item, category: str | None) -> list[Json]:

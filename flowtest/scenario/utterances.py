@@ -109,6 +109,10 @@ class UtteranceFinder:
         broken = list(inherited.broken)
         for path in files:
             display = self._display(path)
+            outside = linked_outside(path, self.root, display)
+            if outside is not None:
+                broken.append(outside)
+                continue
             try:
                 found = read_lists(path, display)
             except SourceError as exc:
@@ -125,6 +129,13 @@ class UtteranceFinder:
                         "a name is defined once in a folder and the folders above it",
                     )
         return Library(lists, duplicates, tuple(broken))
+
+
+def linked_outside(path: Path, root: Path, display: str) -> SourceError | None:
+    """A list file that links outside the project is not read: the rule of scenarios and partials."""
+    if not path.is_symlink() or path.resolve().is_relative_to(root):
+        return None
+    return SourceError(Location(display, 1, 1), f"links to a file outside the project ({root}): not read")
 
 
 def _utterance_files(folder: Path) -> list[Path]:

@@ -1,182 +1,488 @@
 """``flowtest import botium``: a BotiumScript suite as flowtest scenarios, partials, lists and tables.
 
-Reading (``script``) follows botium-core's compilers; translating (``convert``)
-keeps Botium's meaning. Nothing is written unless every output path is free.
+Reading (``script``, ``capabilities``) follows botium-core's compilers; translating
+(``convert``, ``texts``) keeps Botium's meaning; this module plans the output of a whole
+tree: one flow per folder or file, names made unique, each include and utterance name
+resolved to the nearest definition. Nothing is written unless every output path is free.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowtest.authoring.botium import capabilities
+from flowtest.authoring.botium.capabilities import Capabilities, governing, read_capabilities
 from flowtest.authoring.botium.convert import (
+    Context,
     Note,
-    Table,
+    Options,
+    PartialRef,
     Written,
-    _Context,
     convo_file,
-    list_names,
+    included_names,
+    set_names,
     table_file,
+    used_names,
     utterances_file,
 )
-from flowtest.authoring.botium.script import Convo, Memory, Script, read_file, source_kind
+from flowtest.authoring.botium.script import (
+    Convo,
+    Memory,
+    NotBotium,
+    Script,
+    Utterances,
+    read_file,
+    source_kind,
+)
+from flowtest.authoring.botium.texts import Mode
+from flowtest.authoring.names import free_name
 from flowtest.errors import FlowtestError, Location, SourceError
+from flowtest.scenario.utterances import NAME as LIST_NAME
 
 _OTHER_FORMATS = (".xlsx", ".xlsm", ".convo.csv", ".pconvo.csv", ".utterances.csv", ".md", ".markdown")
-_VARIABLE = re.compile(r"\$[A-Za-z]\w+")
+_NOT_SEARCHED = frozenset({"node_modules"})  # dependencies, not the suite
+WHAT_IS_READ = (
+    "*.convo.txt, *.pconvo.txt, *.utterances.txt, *.scriptingmemory.txt, "
+    "or YAML/JSON with convos, partialConvos, utterances or scriptingMemory"
+)
 
 
 @dataclass
 class Imported:
     files: list[Written] = field(default_factory=list)
-    problems: list[SourceError] = field(default_factory=list)  # source files that could not be read
-    notes: list[Note] = field(default_factory=list)
+    problems: list[SourceError] = field(default_factory=list)  # what is wrong in the Botium source
+    notes: list[Note] = field(default_factory=list)  # what has no equivalent (kept as comments)
+    skipped: list[Note] = field(default_factory=list)  # files that are not Botium scripts
+    renamed: list[Note] = field(default_factory=list)  # names made unique
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def import_botium(src: Path, out: Path, flow: str, display: Callable[[Path], str]) -> Imported:
-    """Read ``src`` (a file or a folder), plan every output file under ``out``; write nothing yet."""
+@dataclass(frozen=True)
+class Flows:
+    """The flowId of each imported scenario: the most specific ``PATH=ID`` holding its file,
+    else ``default``."""
+
+    default: str | None
+    by_path: tuple[tuple[Path, str], ...] = ()  # absolute paths
+
+    def for_source(self, path: Path) -> str | None:
+        absolute = path.resolve()
+        matches = [(where, flow) for where, flow in self.by_path if absolute.is_relative_to(where)]
+        if not matches:
+            return self.default
+        return max(matches, key=lambda match: len(match[0].parts))[1]
+
+
+def import_botium(
+    src: Path,
+    out: Path,
+    flows: Flows | str,
+    display: Callable[[Path], str],
+    taken: Iterable[str] = (),
+) -> Imported:
+    """Read ``src`` (a file or a folder), plan every output file under ``out``; write nothing yet.
+
+    ``taken``: the names of the project's scenarios, which no imported one may repeat.
+    """
     if not src.exists():
         raise FlowtestError(f"{src}: no such file or folder")
+    flows = Flows(flows) if isinstance(flows, str) else flows
     result = Imported()
-    script = Script()
     base = src if src.is_dir() else src.parent
-    files = sorted(p for p in src.rglob("*") if p.is_file()) if src.is_dir() else [src]
+    files = _files(src)
+    found = _capabilities(src, files, display, result)
+    script = Script()
     for path in files:
-        if source_kind(path) is None:
-            if path.name.lower().endswith(_OTHER_FORMATS):
-                result.notes.append(
-                    Note(
-                        display(path),
-                        "Excel, CSV and Markdown scripts are not read; "
-                        "save them as BotiumScript text or YAML first",
-                    )
-                )
-            continue
-        try:
-            read_file(path, display(path), script)
-        except SourceError as exc:
-            result.problems.append(exc)
-    _plan(script, base, out, flow, display, result)
+        _read(path, script, governing(path, found), display, result)
+    if not (script.convos or script.utterances or script.memories):
+        if result.problems:
+            return result
+        raise FlowtestError(_nothing_read(src, files, result))
+    _Planner(script, base, out, flows, found, display, result, set(taken)).plan()
     return result
 
 
-def _plan(
-    script: Script, base: Path, out: Path, flow: str, display: Callable[[Path], str], result: Imported
+def _files(src: Path) -> list[Path]:
+    if not src.is_dir():
+        return [src]
+    return sorted(
+        path
+        for path in src.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") or part in _NOT_SEARCHED for part in path.relative_to(src).parts)
+    )
+
+
+def _capabilities(
+    src: Path, files: list[Path], display: Callable[[Path], str], result: Imported
+) -> dict[Path, Capabilities]:
+    """Each folder's botium.json (and the one above ``src``, when it is inside a project)."""
+    found: dict[Path, Capabilities] = {}
+    above = capabilities.above(src.resolve())
+    if above is not None:
+        try:
+            found[above.parent] = read_capabilities(above, str(above))
+        except SourceError as exc:
+            result.problems.append(exc)
+    for path in files:
+        if path.name == capabilities.FILE_NAME:
+            try:
+                found[path.resolve().parent] = read_capabilities(path, display(path))
+            except SourceError as exc:
+                result.problems.append(exc)
+    return found
+
+
+def _read(
+    path: Path, script: Script, caps: Capabilities, display: Callable[[Path], str], result: Imported
 ) -> None:
-    names = list_names(script)
-    used: set[Path] = set()
-    if script.utterances:
-        result.files.append(utterances_file(script, names, _free(out / "botium.utterances.yaml", used)))
-    tables: list[tuple[Memory, Path]] = []
-    for memory in script.memories:
-        if "$id" in memory.variables:  # the table's id column holds the case names
-            result.problems.append(
-                SourceError(
-                    Location(display(memory.path), 1, 1),
-                    "scripting memory: a variable named $id would be the test case column "
-                    "of the flowtest table: rename it (and its uses)",
+    if path.name == capabilities.FILE_NAME:
+        return
+    if source_kind(path) is None:
+        if path.name.lower().endswith(_OTHER_FORMATS):
+            result.skipped.append(
+                Note(
+                    display(path),
+                    "Excel, CSV and Markdown scripts are not read; "
+                    "save them as BotiumScript text or YAML first",
                 )
             )
-            continue
-        if memory.cases:
-            path = _free(_mirror(memory.path, base, out, ".csv"), used)
-            tables.append((memory, path))
-            result.files.append(table_file(memory, path))
-    partials = {
-        convo.name: _free(out / "partials" / f"{_slug(convo.name)}.partial.yaml", used)
-        for convo in script.convos
-        if convo.partial
-    }
-    by_file: dict[Path, list[Convo]] = {}
-    for convo in script.convos:
-        by_file.setdefault(convo.path, []).append(convo)
-    variables = _Variables({convo.name: convo for convo in script.convos if convo.partial})
-    for source, convos in by_file.items():
-        scenarios = [convo for convo in convos if not convo.partial]
-        if scenarios:
-            path = _free(_mirror(source, base, out, ".scenario.yaml"), used)
-            context = _context(script, flow, partials, display(source), path.parent)
-            chosen = {
-                id(convo): table
-                for convo in scenarios
-                if (table := _table_for(convo, tables, context, variables))
-            }
-            result.files.append(convo_file(scenarios, path, context, chosen))
-        for convo in convos:
-            if convo.partial:
-                target = partials[convo.name]
-                context = _context(script, flow, partials, display(source), target.parent)
-                # A partial's table values come from the scenario that includes it (its examples).
-                table = _table_for(convo, tables, context, variables)
-                result.files.append(convo_file([convo], target, context, {id(convo): table} if table else {}))
-    for written in result.files:
-        result.notes.extend(written.notes)
-    result.counts = {
-        "scenario(s)": sum(len([c for c in convos if not c.partial]) for convos in by_file.values()),
-        "partial(s)": len(partials),
-        "utterance list(s)": len(script.utterances),
-        "table(s)": len(tables),
-    }
+        return
+    try:
+        read_file(path, display(path), script, caps.custom)
+    except NotBotium as exc:
+        result.skipped.append(Note(display(path), str(exc)))
+    except SourceError as exc:
+        result.problems.append(exc)
 
 
-def _context(script: Script, flow: str, partials: dict[str, Path], source: str, here: Path) -> _Context:
-    names = list_names(script)
-    sizes = {names[utterances.name]: len(utterances.phrases) for utterances in script.utterances}
-    return _Context(flow, names, partials, here, source=source, sizes=sizes)
+def _nothing_read(src: Path, files: list[Path], result: Imported) -> str:
+    if not src.is_dir():
+        return f"{src}: not a Botium file ({WHAT_IS_READ})"
+    if not files:
+        return f"{src}: an empty folder: no Botium files ({WHAT_IS_READ}) to import"
+    others = f" ({len(result.skipped)} YAML/JSON file(s) are not Botium)" if result.skipped else ""
+    return f"{src}: no Botium files in this folder ({WHAT_IS_READ}){others}: nothing imported"
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def _shared(a: Path, b: Path) -> int:
+    """How many leading folders two files share: the nearer a definition, the more."""
+    count = 0
+    for left, right in zip(a.resolve().parent.parts, b.resolve().parent.parts, strict=False):
+        if left != right:
+            break
+        count += 1
+    return count
 
 
 @dataclass
-class _Variables:
-    """The ``$var`` names a convo uses, with those of the partial convos it includes."""
+class _Planner:
+    script: Script
+    base: Path
+    out: Path
+    flows: Flows
+    found: dict[Path, Capabilities]
+    display: Callable[[Path], str]
+    result: Imported
+    taken: set[str]  # scenario names the project has
+    used: set[Path] = field(default_factory=set)
+    lists: dict[int, str] = field(default_factory=dict)  # id(Utterances) -> flowtest list name
+    partial_paths: dict[int, Path] = field(default_factory=dict)  # id(partial Convo) -> output path
+    tables: list[tuple[Memory, Path]] = field(default_factory=list)
 
-    partials: dict[str, Convo]
+    def plan(self) -> None:
+        if self.script.utterances:
+            self._lists()
+        self._tables()
+        partials = [convo for convo in self.script.convos if convo.partial]
+        for convo in partials:
+            self.partial_paths[id(convo)] = self._free(self._partial_path(convo))
+        cyclic = self._cycles(partials)
+        needs = self._needs(partials, cyclic)
+        names = self._names()
+        self._missing_flows()
+        by_file: dict[Path, list[Convo]] = {}
+        for convo in self.script.convos:
+            by_file.setdefault(convo.path, []).append(convo)
+        for source, convos in by_file.items():
+            scenarios = [convo for convo in convos if not convo.partial]
+            if scenarios:
+                path = self._free(_mirror(source, self.base, self.out, ".scenario.yaml"))
+                context = self._context(source, path, needs)
+                documents = [(convo, self._options(convo, names[id(convo)], context)) for convo in scenarios]
+                self.result.files.append(convo_file(documents, path, context, self._header(source)))
+                self.result.problems.extend(context.problems)
+            for convo in (c for c in convos if c.partial):
+                target = self.partial_paths[id(convo)]
+                context = self._context(source, target, needs, cyclic.get(id(convo), {}))
+                context.needs = needs.get(id(convo), frozenset())
+                options = Options(convo.name, table_variables=self._table_of(convo, context)[1])
+                self.result.files.append(
+                    convo_file([(convo, options)], target, context, self._header(source))
+                )
+                self.result.problems.extend(context.problems)
+        for written in self.result.files:
+            self.result.notes.extend(written.notes)
+        self.result.counts = {
+            "scenario(s)": sum(not convo.partial for convo in self.script.convos),
+            "partial(s)": len(partials),
+            "utterance list(s)": len(set(self.lists.values())),
+            "table(s)": len(self.tables),
+        }
 
-    def used(self, convo: Convo, seen: frozenset[str] = frozenset()) -> set[str]:
-        names = {name for step in convo.steps for name in _VARIABLE.findall(_texts(step))}
-        for included in _included(convo):
-            partial = self.partials.get(included)
-            if partial is not None and included not in seen:
-                names |= self.used(partial, seen | {included})
+    # -- names and places --------------------------------------------------------------------
+
+    def _free(self, path: Path) -> Path:
+        """``path``, or ``name-2...`` when another output of this import already took it."""
+        candidate, number = path, 2
+        while candidate in self.used:
+            head, dot, tail = path.name.partition(".")
+            candidate = path.with_name(f"{head}-{number}{dot}{tail}")
+            number += 1
+        self.used.add(candidate)
+        return candidate
+
+    def _partial_path(self, convo: Convo) -> Path:
+        if source_kind(convo.path) == "pconvo":
+            return _mirror(convo.path, self.base, self.out, ".partial.yaml")
+        folder = _mirror(convo.path, self.base, self.out, "").parent
+        return folder / f"{_slug(convo.name)}.partial.yaml"
+
+    def _lists(self) -> None:
+        """One list per Botium name; a name defined again with other phrases gets a suffix."""
+        written: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        entries: list[tuple[str, tuple[str, ...]]] = []
+        for utterances in sorted(self.script.utterances, key=lambda u: str(u.path)):
+            seen = written.setdefault(utterances.name, [])
+            same = next((name for name, phrases in seen if phrases == utterances.phrases), None)
+            if same is None:
+                same = _list_name(utterances.name) + (f"_{len(seen) + 1}" if seen else "")
+                if seen:
+                    self.result.renamed.append(
+                        Note(
+                            self.display(utterances.path),
+                            f"utterance list {utterances.name} is also defined elsewhere with other phrases: "
+                            f"written as {same}, used by the convos nearest to this file",
+                        )
+                    )
+                seen.append((same, utterances.phrases))
+                entries.append((same, utterances.phrases))
+            self.lists[id(utterances)] = same
+        self.result.files.append(utterances_file(entries, self._free(self.out / "botium.utterances.yaml")))
+
+    def _names(self) -> dict[int, str]:
+        """Each scenario's name: Botium's, qualified by its folder (then file) where two share it."""
+        convos = [convo for convo in self.script.convos if not convo.partial]
+        names = {id(convo): convo.name for convo in convos}
+        for qualify in (self._folder_of, self._file_of, None):
+            groups: dict[str, list[Convo]] = {}
+            for convo in convos:
+                groups.setdefault(names[id(convo)], []).append(convo)
+            clashes = [group for group in groups.values() if len(group) > 1]
+            if not clashes:
+                break
+            for group in clashes:
+                for number, convo in enumerate(group, 1):
+                    where = qualify(convo) if qualify else str(number)
+                    names[id(convo)] = f"{convo.name} ({where})"
+        for convo in convos:
+            names[id(convo)] = free_name(names[id(convo)], self.taken)
+            if names[id(convo)] != convo.name:
+                self.result.renamed.append(
+                    Note(
+                        f"{self.display(convo.path)}:{convo.line}",
+                        f"convo {convo.name!r} is named {names[id(convo)]!r}",
+                    )
+                )
         return names
 
+    def _folder_of(self, convo: Convo) -> str:
+        folder = Path(self.display(convo.path)).parent.as_posix()
+        return folder if folder != "." else Path(self.display(convo.path)).name
 
-def _included(convo: Convo) -> list[str]:
-    names: list[str] = []
-    for step in convo.steps:
-        if step.sender == "include":
-            names.extend([step.channel] if step.channel else (step.text or "").splitlines())
-        names.extend(hook.args[0] for hook in step.hooks if hook.name == "INCLUDE" and hook.args)
-    return [name.strip() for name in names if name.strip()]
+    def _file_of(self, convo: Convo) -> str:
+        shown = Path(self.display(convo.path))
+        return (shown.parent / _mirror(shown, shown.parent, Path(), "").name).as_posix()
 
+    def _missing_flows(self) -> None:
+        missing = [
+            self.display(convo.path)
+            for convo in self.script.convos
+            if not convo.partial and self.flows.for_source(convo.path) is None
+        ]
+        if missing:
+            raise FlowtestError(
+                f"no --flow for {missing[0]}"
+                + (f" and {len(missing) - 1} other file(s)" if len(missing) > 1 else "")
+                + ": give --flow ID for every scenario, or --flow PATH=ID for its folder or file"
+            )
 
-def _table_for(
-    convo: Convo, tables: list[tuple[Memory, Path]], context: _Context, variables: _Variables
-) -> Table | None:
-    """The scripting memory table whose variables the convo uses (Botium runs it once per case)."""
-    used = variables.used(convo)
-    matching = [(memory, path) for memory, path in tables if used & set(memory.variables)]
-    matching.sort(key=lambda table: -len(used & set(table[0].variables)))  # the most used first
-    if not matching:
-        return None
-    memory, path = matching[0]
-    for other, _ in matching[1:]:
-        context.notes.append(
-            Note(
-                f"{context.source}:{convo.line}",
+    # -- includes and scripting memory --------------------------------------------------------
+
+    def _partial(self, name: str, near: Path) -> Convo | None:
+        candidates = [convo for convo in self.script.convos if convo.partial and convo.name == name]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda convo: _shared(convo.path, near))
+
+    def _cycles(self, partials: list[Convo]) -> dict[int, dict[str, str]]:
+        """Per partial, the names it includes that lead back to itself (Botium refuses those), and how."""
+        cyclic: dict[int, dict[str, str]] = {}
+        state: dict[int, str] = {}
+        stack: list[Convo] = []
+
+        def visit(convo: Convo) -> None:
+            state[id(convo)] = "open"
+            stack.append(convo)
+            for name, _ in included_names(convo):
+                target = self._partial(name, convo.path)
+                if target is None:
+                    continue
+                if state.get(id(target)) == "open":
+                    loop = [c.name for c in stack[[id(c) for c in stack].index(id(target)) :]]
+                    why = (
+                        f"{name} includes itself"
+                        if target is convo
+                        else f"a cycle: {' > '.join([*loop, name])}"
+                    )
+                    cyclic.setdefault(id(convo), {})[name] = why
+                elif id(target) not in state:
+                    visit(target)
+            stack.pop()
+            state[id(convo)] = "done"
+
+        for convo in partials:
+            if id(convo) not in state:
+                visit(convo)
+        return cyclic
+
+    def _needs(self, partials: list[Convo], cyclic: dict[int, dict[str, str]]) -> dict[int, frozenset[str]]:
+        """Per partial, the names set by SET_SCRIPTING_MEMORY elsewhere that it (or what it
+        includes) reads: its includers bind them."""
+        settable = set().union(*(set_names(convo) for convo in self.script.convos))
+        needs: dict[int, frozenset[str]] = {}
+
+        def of(convo: Convo, seen: frozenset[int]) -> frozenset[str]:
+            if id(convo) in needs:
+                return needs[id(convo)]
+            found = used_names(convo) & settable
+            for name, _ in included_names(convo):
+                target = self._partial(name, convo.path)
+                if target is not None and id(target) not in seen and name not in cyclic.get(id(convo), ()):
+                    found |= of(target, seen | {id(target)})
+            needs[id(convo)] = frozenset(found)
+            return needs[id(convo)]
+
+        for convo in partials:
+            of(convo, frozenset({id(convo)}))
+        return needs
+
+    def _all_used(self, convo: Convo, seen: frozenset[int] = frozenset()) -> set[str]:
+        names = used_names(convo)
+        for name, _ in included_names(convo):
+            target = self._partial(name, convo.path)
+            if target is not None and id(target) not in seen:
+                names |= self._all_used(target, seen | {id(convo), id(target)})
+        return names
+
+    # -- tables --------------------------------------------------------------------------
+
+    def _tables(self) -> None:
+        for memory in self.script.memories:
+            if "$id" in memory.variables:  # the table's id column holds the case names
+                self.result.problems.append(
+                    SourceError(
+                        Location(self.display(memory.path), 1, 1),
+                        "scripting memory: a variable named $id would be the test case column "
+                        "of the flowtest table: rename it (and its uses)",
+                    )
+                )
+                continue
+            if memory.cases:
+                path = self._free(_mirror(memory.path, self.base, self.out, ".csv"))
+                self.tables.append((memory, path))
+                self.result.files.append(table_file(memory, path))
+
+    def _table_of(self, convo: Convo, context: Context) -> tuple[Path | None, frozenset[str]]:
+        """The scripting memory table whose variables the convo uses (Botium runs it once per case)."""
+        used = {f"${name}" for name in self._all_used(convo)}
+        matching = [(memory, path) for memory, path in self.tables if used & set(memory.variables)]
+        matching.sort(
+            key=lambda table: (-len(used & set(table[0].variables)), -_shared(table[0].path, convo.path))
+        )
+        if not matching:
+            return None, frozenset()
+        memory, path = matching[0]
+        for other, _ in matching[1:]:
+            context.note(
+                convo.line,
                 f"also uses variables of {other.path.name}: "
                 "flowtest binds one table per scenario; those stay as written",
             )
+        return path, frozenset(memory.variables)
+
+    # -- per file ------------------------------------------------------------------------
+
+    def _context(
+        self,
+        source: Path,
+        target: Path,
+        needs: dict[int, frozenset[str]],
+        cyclic: Mapping[str, str] | None = None,
+    ) -> Context:
+        caps = governing(source.resolve(), self.found)
+
+        def lists(text: str) -> str | None:
+            candidates = [u for u in self.script.utterances if u.name == text.strip()]
+            if not candidates:
+                return None
+            return self.lists[id(max(candidates, key=lambda u: _shared(u.path, source)))]
+
+        def partials(name: str) -> PartialRef | None:
+            target_convo = self._partial(name, source)
+            if target_convo is None:
+                return None
+            return PartialRef(self.partial_paths[id(target_convo)], needs.get(id(target_convo), frozenset()))
+
+        sizes = {self.lists[id(u)]: len(u.phrases) for u in self.script.utterances}
+        return Context(
+            flow=self.flows.for_source(source) or "",
+            mode=Mode.of(caps.matching_mode),
+            lists=lists,
+            partials=partials,
+            here=target.parent,
+            source=self.display(source),
+            memory_enabled=caps.memory is not False,
+            sizes=sizes,
+            cyclic=dict(cyclic or {}),
         )
-    return path, frozenset(memory.variables)
+
+    def _options(self, convo: Convo, name: str, context: Context) -> Options:
+        caps = governing(convo.path.resolve(), self.found)
+        table, variables = self._table_of(convo, context)
+        expansion = caps.expansion if caps.expansion != "all" else None
+        return Options(name, table, variables, expansion, caps.retries, caps.all_failures)
+
+    def _header(self, source: Path) -> str:
+        caps = governing(source.resolve(), self.found)
+        mode = (
+            ""
+            if caps.matching_mode == capabilities.DEFAULT_MATCHING_MODE
+            else f", matching mode {caps.matching_mode}"
+        )
+        return f"# Imported from Botium: {self.display(source)} (flowtest import botium{mode}).\n"
 
 
-def _texts(step: object) -> str:
-    text = getattr(step, "text", None) or ""
-    hooks = getattr(step, "hooks", ())
-    return " ".join([text, *(arg for hook in hooks for arg in hook.args)])
+def _list_name(name: str) -> str:
+    """A Botium utterance name as a flowtest list name (the same, unless a character is not allowed)."""
+    cleaned = name if LIST_NAME.match(name) else re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return cleaned.lstrip(".-") or "UTTERANCE"
 
 
 def _mirror(source: Path, base: Path, out: Path, suffix: str) -> Path:
@@ -185,23 +491,13 @@ def _mirror(source: Path, base: Path, out: Path, suffix: str) -> Path:
     for known in (
         ".scriptingmemory.txt",
         ".convo.txt",
-        *(f"{kind}{ext}" for kind in (".convo", "") for ext in (".yaml", ".yml", ".json")),
+        ".pconvo.txt",
+        *(f"{kind}{ext}" for kind in (".convo", ".pconvo", "") for ext in (".yaml", ".yml", ".json")),
     ):
         if stem.lower().endswith(known):
             stem = stem[: -len(known)]
             break
     return out / relative.parent / f"{stem}{suffix}"
-
-
-def _free(path: Path, used: set[Path]) -> Path:
-    """``path``, or ``name-2...`` when another output of this import already took it."""
-    candidate, number = path, 2
-    while candidate in used:
-        head, dot, tail = path.name.partition(".")
-        candidate = path.with_name(f"{head}-{number}{dot}{tail}")
-        number += 1
-    used.add(candidate)
-    return candidate
 
 
 def _slug(name: str) -> str:
@@ -228,7 +524,7 @@ def write(imported: Imported) -> list[Path]:
     return created
 
 
-def remove(imported: Imported, created: list[Path]) -> None:
+def remove(imported: Imported, created: Iterable[Path]) -> None:
     """Undo ``write``: its files, then the folders it created (deepest first)."""
     for written in imported.files:
         written.path.unlink(missing_ok=True)
@@ -237,4 +533,4 @@ def remove(imported: Imported, created: list[Path]) -> None:
             folder.rmdir()
 
 
-__all__ = ["Imported", "Location", "Note", "import_botium", "remove", "write"]
+__all__ = ["Flows", "Imported", "Location", "Note", "Utterances", "import_botium", "remove", "write"]

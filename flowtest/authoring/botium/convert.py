@@ -1,10 +1,11 @@
 """Turn a read BotiumScript suite into flowtest files, keeping Botium's meaning.
 
-Botium's defaults decide the translation: bot texts match case-insensitively and
-anywhere in the message (``wildcardIgnoreCase``: ``*`` is a wildcard), and bot
-messages no step checks do not fail the convo. So every scenario says
-``text_match: ignore_case`` and ``strict: false``, and a bot text is ``contains``.
-What has no equivalent is kept as a comment where it stood and listed in the summary.
+Botium's behaviour decides the translation: a bot text is compared as the matching
+mode says (by default anywhere in the message, ignoring case, ``*`` a wildcard), bot
+messages no step checks do not fail the convo, and typing indicators never reach a
+convo. So every scenario says ``strict: false`` and ``ignore_messages: [typing]``, and
+each text check carries the mode. What has no equivalent is kept as a comment where it
+stood and listed in the summary; nothing becomes a step that cannot pass.
 """
 
 from __future__ import annotations
@@ -13,52 +14,36 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from flowtest.authoring.botium.script import Convo, Hook, Memory, Script, Step
-from flowtest.scenario.model import MAX_UTTERANCE_TESTS
-from flowtest.scenario.utterances import NAME as LIST_NAME
-
-_VARIABLE = re.compile(r"\$([A-Za-z]\w+)(\((?:[^)\\]|\\.)*\))?")
-# Botium's scripting memory functions: values computed at run time.
-_FUNCTIONS = frozenset(
-    [
-        "now",
-        "date",
-        "time",
-        "timestamp",
-        "tomorrow",
-        "yesterday",
-        "date_add",
-        "date_subtract",
-        "year",
-        "month",
-        "day_of_month",
-        "day_of_week",
-        "random",
-        "uniqid",
-        "projectname",
-        "testsessionname",
-        "testcasename",
-        "env",
-        "cap",
-        "msg",
-    ]
+from flowtest.authoring.botium.script import CONDITIONAL, Convo, Hook, Script, Step
+from flowtest.authoring.botium.script import Memory as Table
+from flowtest.authoring.botium.texts import (
+    VARIABLE,
+    Memory,
+    Mode,
+    bot_matcher,
+    template_text,
+    user_text,
 )
+from flowtest.contract import TURN_FIELDS
+from flowtest.errors import Location, SourceError
+from flowtest.scenario.model import MAX_UTTERANCE_TESTS
+
 _TEXT_ASSERTERS = {
-    "TEXT_CONTAINS_ANY": ("any", "contains"),
-    "TEXT_CONTAINS_ALL": ("all", "contains"),
+    "TEXT_CONTAINS_ANY": ("any", "include"),
+    "TEXT_CONTAINS_ALL": ("all", "include"),
     "TEXT_WILDCARD_ANY": ("any", "wildcard"),
     "TEXT_WILDCARD_ALL": ("all", "wildcard"),
-    "TEXT_WILDCARDEXACT_ANY": ("any", "exact_wildcard"),
-    "TEXT_WILDCARDEXACT_ALL": ("all", "exact_wildcard"),
-    "TEXT_REGEXP_ANY": ("any", "regex"),
-    "TEXT_REGEXP_ALL": ("all", "regex"),
+    "TEXT_WILDCARDEXACT_ANY": ("any", "wildcardExact"),
+    "TEXT_WILDCARDEXACT_ALL": ("all", "wildcardExact"),
+    "TEXT_REGEXP_ANY": ("any", "regexp"),
+    "TEXT_REGEXP_ALL": ("all", "regexp"),
     "TEXT_EQUALS": ("any", "equals"),
     "TEXT": ("any", "equals"),
 }
@@ -66,6 +51,11 @@ _NOT_NEEDED = {
     "WAITFORBOT": "not needed: flowtest gets the bot's answer with each call",
     "SKIP_BOT_UNCONSUMED": "not needed: imported scenarios do not fail on unchecked bot messages",
 }
+# JSON_PATH over these reads what an NLU engine found, which the API does not carry.
+_NLU_ROOTS = frozenset({"intent", "intents", "entities", "entity", "nlp", "nlu", "confidence"})
+# Botium's message model (what ASSIGN_SCRIPTING_MEMORY and JSON_PATH read) against the
+# API's message: the text is "text", a raw message's fields are the message's own.
+_MESSAGE_PATHS = ((r"^\$\.messageText\b", "$.text"), (r"^\$\.sourceData\b", "$"))
 
 
 @dataclass(frozen=True)
@@ -88,48 +78,70 @@ class Written:
     notes: list[Note] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PartialRef:
+    """Where a partial convo was written, and the names its includers bind with ``with:``."""
+
+    path: Path
+    needs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What one scenario document says besides its steps."""
+
+    name: str
+    table: Path | None = None
+    table_variables: frozenset[str] = frozenset()
+    utterances: str | None = None  # botium.json's expansion mode, when not "all"
+    retries: int = 0
+    all_failures: bool = False
+
+
 @dataclass
-class _Context:
-    """What converting one convo needs to know about the rest of the suite."""
+class Context:
+    """What converting the convos of one Botium file needs to know about the rest of the suite."""
 
     flow: str
-    lists: dict[str, str]  # Botium utterance name -> flowtest list name
-    partials: dict[str, Path]  # partial convo name -> output path
+    mode: Mode
+    lists: Callable[[str], str | None]  # a Botium utterance name -> the flowtest list it became
+    partials: Callable[[str], PartialRef | None]  # an included name -> that partial
     here: Path  # the output file's folder
-    table_variables: frozenset[str] = frozenset()  # "$var" names bound by this scenario's table
+    source: str  # the Botium file, as the summary names it
+    memory_enabled: bool = True
     sizes: dict[str, int] = field(default_factory=dict)  # phrases per flowtest list name
+    cyclic: dict[str, str] = field(default_factory=dict)  # included names that lead back here: how
+    needs: frozenset[str] = frozenset()  # for a partial: the names its includers bind
+    memory: Memory = field(default_factory=Memory)
     sent: dict[str, None] = field(default_factory=dict)  # lists user steps send from, in order
-    captured: set[str] = field(default_factory=set)
     notes: list[Note] = field(default_factory=list)
-    source: str = ""
+    problems: list[SourceError] = field(default_factory=list)
+
+    def begin(self, bound: frozenset[str]) -> None:
+        """A new convo: nothing captured, set or sent yet."""
+        self.memory = Memory(self.memory_enabled, bound=bound | self.needs)
+        self.sent = {}
 
     def note(self, line: int, text: str) -> str:
         self.notes.append(Note(f"{self.source}:{line}", text))
         return f"# botium (line {line}): {text}"
 
+    def noter(self, line: int) -> Callable[[str], None]:
+        def note(text: str) -> None:
+            self.note(line, text)
 
-def list_names(script: Script) -> dict[str, str]:
-    """Botium utterance names as flowtest list names (the same, unless a character is not allowed)."""
-    names: dict[str, str] = {}
-    for utterances in script.utterances:
-        name = (
-            utterances.name
-            if LIST_NAME.match(utterances.name)
-            else re.sub(r"[^A-Za-z0-9_.-]", "_", utterances.name)
-        )
-        names[utterances.name] = name.lstrip(".-") or "UTTERANCE"
-    return names
+        return note
 
 
-def utterances_file(script: Script, names: dict[str, str], path: Path) -> Written:
+def utterances_file(lists: list[tuple[str, tuple[str, ...]]], path: Path) -> Written:
     lines = ["# Utterance lists imported from Botium (flowtest import botium)."]
-    for utterances in script.utterances:
-        lines.append(f"{_flow(names[utterances.name])}:")
-        lines.extend(f"  - {_flow(_literal_template(phrase))}" for phrase in utterances.phrases or ("",))
+    for name, phrases in lists:
+        lines.append(f"{flow_yaml(name)}:")
+        lines.extend(f"  - {flow_yaml(template_text(phrase))}" for phrase in phrases or ("",))
     return Written(path, "\n".join(lines) + "\n")
 
 
-def table_file(memory: Memory, path: Path) -> Written:
+def table_file(memory: Table, path: Path) -> Written:
     """A scripting memory file as a CSV table: an id column, then one column per variable."""
     variables = memory.variables
     rows = [["id", *(name.lstrip("$") for name in variables)]]
@@ -143,40 +155,38 @@ def _csv_cell(text: str) -> str:
     return text
 
 
-Table = tuple[Path, frozenset[str]]  # a table file and the "$var" names it binds
-
-
-def convo_file(convos: list[Convo], path: Path, context: _Context, tables: dict[int, Table]) -> Written:
+def convo_file(convos: list[tuple[Convo, Options]], path: Path, context: Context, header: str) -> Written:
     """One scenario file (or partial file) for the convos of one Botium file."""
-    documents = []
-    for convo in convos:
-        table = tables.get(id(convo))
-        context.captured, context.sent = set(), {}
-        context.table_variables = table[1] if table else frozenset()
-        documents.append(_document(convo, context, table[0] if table else None))
-    header = f"# Imported from Botium: {context.source} (flowtest import botium).\n"
+    documents = [_document(convo, options, context) for convo, options in convos]
     return Written(path, header + "---\n".join(documents), context.notes)
 
 
-def _document(convo: Convo, context: _Context, table: Path | None) -> str:
+def _document(convo: Convo, options: Options, context: Context) -> str:
+    context.begin(frozenset(name.lstrip("$") for name in options.table_variables))
     lines: list[str] = []
     if not convo.partial:
-        lines.append(f"name: {_flow(convo.name)}")
-        lines.append(f"flow: {_flow(context.flow)}")
+        lines.append(f"name: {flow_yaml(options.name)}")
+        lines.append(f"flow: {flow_yaml(context.flow)}")
     if convo.description:
-        lines.append(f"description: {_flow(convo.description)}")
+        lines.append(f"description: {flow_yaml(convo.description)}")
     if not convo.partial:
-        lines.append("text_match: ignore_case  # Botium compares texts case-insensitively")
         lines.append("strict: false  # Botium does not fail on bot messages no step checks")
-        if table is not None:
-            lines.append(f"examples: {_flow(_relative(table, context.here))}")
+        lines.append("ignore_messages: [typing]  # Botium's connectors drop typing indicators")
+        if options.retries:
+            lines.append(f"retries: {options.retries}  # botium.json RETRY_CONVO_NUMRETRIES")
+        if options.all_failures:
+            lines.append("on_failure: continue  # botium.json SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS")
+        if options.table is not None:
+            lines.append(f"examples: {flow_yaml(relative(options.table, context.here))}")
     body = list(_steps(convo, context))
     tests = math.prod(context.sizes.get(name, 1) for name in context.sent)
-    if not convo.partial and tests > MAX_UTTERANCE_TESTS:
+    if not convo.partial and tests > MAX_UTTERANCE_TESTS and options.utterances is None:
         note = context.note(
             convo.line, f"the utterances make {tests} tests, over flowtest's cap: first phrases only"
         )
         lines.append(f"utterances: first  {note}")
+    elif not convo.partial and options.utterances and context.sent:
+        lines.append(f"utterances: {options.utterances}  # botium.json SCRIPTING_UTTEXPANSION_MODE")
     lines.append("conversation:")
     if not any(not item.startswith("#") for item in body):
         body.append("{wait: 0}")  # a conversation needs one step; Botium's may hold only hooks
@@ -184,9 +194,22 @@ def _document(convo: Convo, context: _Context, table: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _steps(convo: Convo, context: _Context) -> Iterator[str]:
-    for step in convo.steps:
-        if step.sender == "me":
+def _steps(convo: Convo, context: Context) -> Iterator[str]:
+    steps = list(convo.steps)
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        if step.sender == "bot" and _group(step) is not None:
+            group = [step]
+            while (
+                index + 1 < len(steps)
+                and steps[index + 1].sender == "bot"
+                and _group(steps[index + 1]) == _group(step)
+            ):
+                index += 1
+                group.append(steps[index])
+            yield from _conditional(group, context)
+        elif step.sender == "me":
             yield from _me(step, context)
         elif step.sender == "bot":
             yield from _bot(step, context)
@@ -196,222 +219,394 @@ def _steps(convo: Convo, context: _Context) -> Iterator[str]:
             yield from _hooks(step, context)
         else:  # begin / end
             yield from _hooks(step, context)
+        index += 1
 
 
-def _me(step: Step, context: _Context) -> Iterator[str]:
+# -- #me -----------------------------------------------------------------------------------
+
+
+def _me(step: Step, context: Context) -> Iterator[str]:
+    """What the user sends: text, a list's phrases, a button's payload, a structured message's text."""
+    note = context.noter(step.line)
     inputs = [hook for hook in step.hooks if hook.kind == "input"]
     if step.source_data is not None:
-        yield context.note(step.line, f"#me sends a structured message ({_flow(step.source_data)}); not sent")
+        yield _step({"user": _structured_text(step.source_data, step.line, context)})
     elif inputs:
-        for hook in inputs:
-            if hook.name == "BUTTON" and hook.args:
-                # The API takes text: a button's payload (else its title) is what the user "types".
-                note = context.note(
-                    step.line, f"BUTTON {'|'.join(hook.args)}: sent as the text {hook.args[0]!r}"
-                )
-                yield note
-                yield _step({"user": _user_text(hook.args[0], step.line, context)})
-            else:
-                yield context.note(step.line, f"{hook.name} {'|'.join(hook.args)}: no equivalent; not sent")
+        yield from _inputs(inputs, step.line, context)
     elif step.text is not None:
-        name = context.lists.get(step.text.strip())
+        name = context.lists(step.text)
         if name is not None:
             context.sent[name] = None
             yield _step({"user": {"utterance": name}})
         else:
             first = step.text.split(" ")[0]
-            if first in context.lists and first != step.text:
-                yield context.note(
-                    step.line, f"{first} with arguments: utterance arguments have no equivalent"
-                )
-            yield _step({"user": _user_text(step.text, step.line, context)})
+            if first != step.text and context.lists(first) is not None:
+                note(f"{first} with arguments: utterance arguments have no equivalent")
+            yield _step({"user": user_text(step.text, context.memory, note)})
     yield from _hooks(step, context)
 
 
-def _user_text(text: str, line: int, context: _Context) -> str:
-    """``$var`` becomes ``${var}`` when a table or an earlier bot message sets it."""
-
-    def replace(match: re.Match[str]) -> str:
-        name, call = match.group(1), match.group(2)
-        if name == "env" and call:
-            return "${env." + call[1:-1].strip() + "}"
-        if call is None and (f"${name}" in context.table_variables or name in context.captured):
-            return "${" + name + "}"
-        reason = "a Botium function" if name in _FUNCTIONS else "set by no table or earlier bot message"
-        context.note(line, f"${name}{call or ''}: {reason}; sent as written")
-        return match.group(0)
-
-    return _VARIABLE.sub(replace, text.replace("${", "$${"))
+def _structured_text(data: Any, line: int, context: Context) -> str:
+    """A #me written as JSON (a postback): the API takes a text, so its text, else its payload."""
+    if isinstance(data, dict):
+        for key in ("text", "messageText", "payload", "title"):
+            if isinstance(data.get(key), str):
+                if set(data) - {key}:
+                    context.note(line, f"#me sends a structured message: sent its {key} as the text")
+                return user_text(data[key], context.memory, context.noter(line))
+    context.note(line, "#me sends a structured message without a text: sent as JSON text")
+    return template_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
-def _bot(step: Step, context: _Context) -> Iterator[str]:
-    """A #bot section: one message; its text and text asserters as ``bot``, rich asserters as ``message``."""
-    matchers: list[Any] = []
-    message: dict[str, Any] = {}
-    turn: dict[str, Any] = {}
-    comments: list[str] = []
+def _inputs(inputs: list[Hook], line: int, context: Context) -> Iterator[str]:
+    note = context.noter(line)
+    for hook in inputs:
+        if hook.name == "BUTTON" and hook.args:
+            yield _step({"user": _button_text(hook, line, context)})
+        elif hook.name in ("MEDIA", "FORM") and hook.args:
+            # Still one turn, so the next #bot checks the answer to it, as in Botium.
+            what = "its file name" if hook.name == "MEDIA" else "its values"
+            text = os.path.basename(hook.args[0]) if hook.name == "MEDIA" else " ".join(hook.args[1:])
+            yield context.note(line, f"{hook.name} {'|'.join(hook.args)}: the API takes a text: sent {what}")
+            yield _step({"user": user_text(text or hook.args[0], context.memory, note)})
+        else:
+            what = "a custom user input (botium.json)" if hook.custom else "no equivalent"
+            yield context.note(line, f"{hook.name} {'|'.join(hook.args)}: {what}; nothing sent")
+
+
+def _button_text(hook: Hook, line: int, context: Context) -> str:
+    """A button press sends its payload (Botium's ButtonInput does too), as text."""
+    payload = hook.args[0]
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return user_text(payload, context.memory, context.noter(line))
+    title = hook.args[1] if len(hook.args) > 1 else None
+    text = title or next(
+        (data[k] for k in ("text", "title", "name", "payload") if isinstance(data.get(k), str)), None
+    )
+    if text is None:
+        context.note(line, "BUTTON with a JSON payload: the API takes a text: sent the JSON")
+        return template_text(payload)
+    context.note(line, f"BUTTON with a JSON payload: the API takes a text: sent {text!r}")
+    return user_text(text, context.memory, context.noter(line))
+
+
+# -- #bot ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _BotCheck:
+    """One #bot section as checks on one message."""
+
+    matchers: list[Any] = field(default_factory=list)
+    message: dict[str, Any] = field(default_factory=dict)
+    turn: dict[str, Any] = field(default_factory=dict)
+    save: dict[str, str] = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
+    optional: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.matchers:
+            out["bot"] = self.matchers[0] if len(self.matchers) == 1 else {"all_of": self.matchers}
+        if self.message or not self.matchers:
+            # Botium's #bot with only hooks still waits for (and takes) one message.
+            out["message"] = self.message or {"$.type": {"exists": True}}
+        if self.save:
+            out["save"] = self.save
+        if self.optional:
+            out["optional"] = True
+        return out
+
+
+def _bot(step: Step, context: Context) -> Iterator[str]:
+    check = _bot_check(step, context)
+    yield from check.comments
+    yield _step(check.fields())
+    if check.turn:
+        yield _step({"turn": check.turn})
+    yield from _hooks(step, context)
+
+
+def _bot_check(step: Step, context: Context) -> _BotCheck:
+    """A #bot section: its text and text asserters as ``bot``, rich asserters as ``message``."""
+    check = _BotCheck(optional=step.optional or any(h.optional for h in step.hooks if h.kind == "asserter"))
     if step.source_data is not None:
-        comments.append(
-            context.note(step.line, f"#bot expects a structured message ({_flow(step.source_data)})")
-        )
+        check.message.update(_json_checks(step.source_data, "$", context.mode))
     elif step.text is not None:
-        text = _text_matcher(step.text, context)
-        matchers.append({"not": text} if step.negated else text)
+        text = _text(step.text, context)
+        check.matchers.append({"not": text} if step.negated else text)
     for hook in step.hooks:
+        if hook.kind == "logic" and hook.name == "ASSIGN_SCRIPTING_MEMORY" and len(hook.args) == 2:
+            name = hook.args[0].lstrip("$")
+            check.save[name] = message_path(hook.args[1])
+            context.memory.captured.add(name)
         if hook.kind != "asserter":
             continue
-        matcher, checks, turn_checks = _asserter(hook, context), _message_checks(hook), _turn_checks(hook)
-        if matcher is not None:
-            matchers.append({"not": matcher} if hook.negated else matcher)
-        elif checks is not None and not hook.negated:
-            message.update(checks)
-        elif turn_checks is not None and not hook.negated:
-            turn.update(turn_checks)
-        else:
-            comments.append(context.note(step.line, _unmapped(hook)))
-    yield from comments
-    fields: dict[str, Any] = {}
-    if matchers:
-        fields["bot"] = matchers[0] if len(matchers) == 1 else {"all_of": matchers}
-    if message or not matchers:
-        # Botium's #bot with only hooks still waits for (and takes) one message.
-        fields["message"] = message or {"$.type": {"exists": True}}
-    if step.optional or any(hook.optional for hook in step.hooks if hook.kind == "asserter"):
-        fields["optional"] = True
-    if step.source_data is None:
-        yield _step(fields)
-    if turn:
-        yield _step({"turn": turn})
-    yield from _hooks(step, context)
+        _asserter_check(hook, check, step.line, context)
+    return check
 
 
-def _message_checks(hook: Hook) -> dict[str, Any] | None:
-    """BUTTONS and BUTTONS_COUNT as JSONPath checks on the message (the button titles)."""
-    if hook.name == "BUTTONS":
-        titles = [arg.replace("${", "$${") for arg in hook.args]
-        if not titles:
-            return {"$.buttons": {"length": {"gte": 1}}}
-        return {"$.buttons[*].title": {"equals": titles, "ignore_order": True}}
-    if hook.name == "BUTTONS_COUNT" and len(hook.args) == 1 and hook.args[0].isdigit():
-        return {"$.buttons": {"length": int(hook.args[0])}}
-    return None
+def _asserter_check(hook: Hook, check: _BotCheck, line: int, context: Context) -> None:
+    matcher = None if hook.custom else _text_asserter(hook, context)
+    if matcher is not None:
+        check.matchers.append({"not": matcher} if hook.negated else matcher)
+        return
+    if not hook.negated and not hook.custom:
+        message, turn = _message_checks(hook, context), _json_path(hook)
+        if message is not None:
+            check.message.update(message)
+            return
+        if turn is not None:
+            (check.turn if turn[0] == "turn" else check.message).update(turn[1])
+            return
+    check.comments.append(context.note(line, _unmapped(hook)))
 
 
-def _turn_checks(hook: Hook) -> dict[str, Any] | None:
-    """JSON_PATH reads Botium's sourceData, the whole answer: flowtest's ``turn`` step."""
-    if hook.name != "JSON_PATH" or not hook.args or not hook.args[0].startswith("$"):
-        return None
-    if len(hook.args) == 1:
-        return {hook.args[0]: {"exists": True}}
-    return {hook.args[0]: hook.args[1].replace("${", "$${")}
-
-
-def _text_matcher(text: str, context: _Context) -> Any:
-    name = context.lists.get(text.strip())
+def _text(text: str, context: Context) -> Any:
+    name = context.lists(text)
     if name is not None:
-        return {"utterance": name}
-    return _wildcard(text, context, anchored=False)
+        return context.mode.utterance(name)
+    return bot_matcher(text, context.mode, context.memory)
 
 
-def _wildcard(text: str, context: _Context, anchored: bool) -> Any:
-    """Botium's wildcard text: ``*`` is anything, ``$var`` a word it captures (or a value it knows)."""
-    escaped = text.replace("${", "$${")
-    if "*" not in text and not _VARIABLE.search(text) and not anchored:
-        return {"contains": escaped}
-    pattern, literal, cursor, plain = "", "", 0, True
-    for match in re.finditer(r"\*|" + _VARIABLE.pattern, escaped):
-        pattern += _regex_literal(escaped[cursor : match.start()])
-        literal += escaped[cursor : match.start()]
-        cursor = match.end()
-        name = match.group(1)
-        if match.group(0) == "*":
-            pattern, plain = pattern + ".*", False
-        elif f"${name}" in context.table_variables or name in context.captured:
-            pattern += "${" + name + "}"  # inserted literally (regex-escaped) at run time
-            literal += "${" + name + "}" + (match.group(2) or "")
-            pattern += _regex_literal(match.group(2) or "")
-        elif name in _FUNCTIONS:
-            pattern, plain = pattern + r"\S+", False
-        else:
-            pattern, plain = pattern + f"(?P<{name}>\\S+)", False
-            context.captured.add(name)
-    pattern += _regex_literal(escaped[cursor:])
-    if plain and not anchored:
-        # Only known values: the text stays a ``contains``, its variables templates.
-        return {"contains": literal + escaped[cursor:]}
-    return {"regex": f"^{pattern}$" if anchored else pattern}
-
-
-def _regex_literal(text: str) -> str:
-    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text).replace(r"\$\$\{", "$${")
-
-
-def _asserter(hook: Hook, context: _Context) -> Any:
+def _text_asserter(hook: Hook, context: Context) -> Any:
     ignore_case = hook.name.endswith("_IC")
     base = hook.name.removesuffix("_IC")
     if base not in _TEXT_ASSERTERS or not hook.args:
         return None
-    combine, kind = _TEXT_ASSERTERS[base]
-    items = [_one_text(kind, arg, context) for arg in hook.args]
-    if not ignore_case:
-        items = [{**item, "ignore_case": False} for item in items]
+    combine, mode = _TEXT_ASSERTERS[base]
+    items = [
+        bot_matcher(arg, Mode.of(mode + ("IgnoreCase" if ignore_case else "")), context.memory)
+        for arg in hook.args
+    ]
     if len(items) == 1:
         return items[0]
     return {"any_of" if combine == "any" else "all_of": items}
 
 
-def _one_text(kind: str, text: str, context: _Context) -> Any:
-    escaped = text.replace("${", "$${")
-    if kind == "contains":
-        return {"contains": escaped}
-    if kind == "regex":
-        return {"regex": escaped}
-    if kind == "equals":
-        return {"equals": escaped}
-    return _wildcard(text, context, anchored=kind == "exact_wildcard")
+def _message_checks(hook: Hook, context: Context) -> dict[str, Any] | None:
+    """BUTTONS and BUTTONS_COUNT as JSONPath checks on the message's buttons."""
+    if hook.name == "BUTTONS":
+        if not hook.args:
+            return {"$.buttons": {"length": {"gte": 1}}}
+        # Botium finds each expected button among those offered, compared as texts are.
+        titles = [bot_matcher(arg, context.mode, Memory(enabled=False)) for arg in hook.args]
+        return {"$.buttons[*].title": {"includes": titles}}
+    if hook.name == "BUTTONS_COUNT" and len(hook.args) == 1 and hook.args[0].isdigit():
+        return {"$.buttons": {"length": int(hook.args[0])}}
+    return None
+
+
+def _json_path(hook: Hook) -> tuple[str, dict[str, Any]] | None:
+    """JSON_PATH reads the bot's raw answer: the whole turn for its fields, else the message."""
+    if hook.name != "JSON_PATH" or not hook.args or not hook.args[0].startswith("$"):
+        return None
+    path = message_path(hook.args[0])
+    if _nlu_path(hook):
+        return None
+    root = _root(path)
+    where = "turn" if root in TURN_FIELDS else "message"
+    if len(hook.args) == 1:
+        return where, {path: {"exists": True}}
+    return where, {path: template_text(hook.args[1])}
+
+
+def _root(path: str) -> str | None:
+    found = re.match(r"^\$\.?\[?['\"]?(\w+)", path)
+    return found.group(1) if found else None
+
+
+def _nlu_path(hook: Hook) -> bool:
+    return bool(hook.args) and _root(message_path(hook.args[0])) in _NLU_ROOTS
+
+
+def message_path(path: str) -> str:
+    """A JSONPath over Botium's message as one over the API's message."""
+    for pattern, replacement in _MESSAGE_PATHS:
+        path = re.sub(pattern, replacement, path)
+    return path
+
+
+def _json_checks(value: Any, path: str, mode: Mode) -> dict[str, Any]:
+    """A #bot written as JSON: Botium checks each field it names (lists to their length)."""
+    if isinstance(value, dict):
+        if not value:
+            return {path: {"type": "object"}}
+        checks: dict[str, Any] = {}
+        for key, item in value.items():
+            simple = re.fullmatch(r"[A-Za-z_]\w*", key) is not None
+            checks.update(
+                _json_checks(item, f"{path}.{key}" if simple else f"{path}[{json.dumps(key)}]", mode)
+            )
+        return checks
+    if isinstance(value, list):
+        checks = {path: {"length": len(value)}}
+        for index, item in enumerate(value):
+            checks.update(_json_checks(item, f"{path}[{index}]", mode))
+        return checks
+    if value is None:
+        return {path: {"exists": True}}
+    if isinstance(value, str):
+        return {path: bot_matcher(value, mode, Memory(enabled=False)) if value else {"type": "string"}}
+    return {path: value}
 
 
 def _unmapped(hook: Hook) -> str:
     args = " " + "|".join(hook.args) if hook.args else ""
     what = f"{'!' if hook.negated else ''}{hook.name}{args}"
-    if hook.name.startswith(("INTENT", "ENTIT")):
+    if hook.custom:
+        kind = {"asserter": "asserter", "logic": "logic hook", "input": "user input"}[hook.kind]
+        return f"{what}: a custom {kind} (botium.json): its code is not imported"
+    if hook.name.startswith(("INTENT", "ENTIT")) or (hook.name == "JSON_PATH" and _nlu_path(hook)):
         return f"{what}: no equivalent (the API returns messages, not NLU results)"
     return f"{what}: no equivalent in flowtest"
 
 
-def _hooks(step: Step, context: _Context) -> Iterator[str]:
+def _group(step: Step) -> tuple[str | None] | None:
+    """The conditional group of a #bot step (Botium: the second argument of its CONDITIONAL_STEP hook)."""
     for hook in step.hooks:
-        if hook.kind == "asserter" and step.sender == "bot":
-            continue  # converted with the bot step
-        if hook.kind == "input":
-            continue
-        if hook.name == "PAUSE" and hook.args and hook.args[0].isdigit():
-            yield _step({"wait": f"{int(hook.args[0])}ms"})
-        elif hook.name == "INCLUDE" and hook.args:
-            yield _include(hook.args[0], step.line, context)
-        elif hook.name in _NOT_NEEDED:
-            yield f"# botium (line {step.line}): {hook.name}: {_NOT_NEEDED[hook.name]}"
-        else:
-            yield context.note(step.line, _unmapped(hook) + f" (in #{step.sender})")
+        if hook.kind == "logic" and hook.name.startswith(CONDITIONAL):
+            return (hook.args[1] if len(hook.args) > 1 else None,)
+    return None
 
 
-def _include(name: str, line: int, context: _Context) -> str:
-    target = context.partials.get(name)
+def _conditional(group: list[Step], context: Context) -> Iterator[str]:
+    """Consecutive conditional #bot steps of one group: Botium checks the one message against the
+    step whose condition holds; flowtest, not evaluating the condition, against any of them."""
+    checks = [_bot_check(step, context) for step in group]
+    conditions = "; ".join(
+        f"{hook.name} {'|'.join(hook.args)}"
+        for step in group
+        for hook in step.hooks
+        if hook.name.startswith(CONDITIONAL)
+    )
+    yield context.note(
+        group[0].line,
+        f"conditional steps ({conditions}): the message may match any of them (conditions not evaluated)",
+    )
+    for check in checks:
+        yield from check.comments
+    fields: dict[str, Any] = {}
+    if all(check.matchers for check in checks):
+        alternatives = [check.fields()["bot"] for check in checks]
+        fields["bot"] = alternatives[0] if len(alternatives) == 1 else {"any_of": alternatives}
+    else:
+        fields["message"] = {"$.type": {"exists": True}}
+    if all(check.optional for check in checks):
+        fields["optional"] = True
+    yield _step(fields)
+    for step in group:
+        yield from _hooks(step, context)
+
+
+# -- logic hooks and includes ------------------------------------------------------------------
+
+
+def _hooks(step: Step, context: Context) -> Iterator[str]:
+    for hook in step.hooks:
+        if hook.kind == "input" or (hook.kind == "asserter" and step.sender == "bot"):
+            continue  # converted with the step
+        if hook.name.startswith(CONDITIONAL) and step.sender == "bot":
+            continue  # converted with its group
+        if hook.name == "ASSIGN_SCRIPTING_MEMORY" and step.sender == "bot" and len(hook.args) == 2:
+            continue  # a save: beside the bot step
+        yield from _hook(hook, step, context)
+
+
+def _hook(hook: Hook, step: Step, context: Context) -> Iterator[str]:
+    if hook.name == "PAUSE" and hook.args and hook.args[0].isdigit():
+        yield _step({"wait": f"{int(hook.args[0])}ms"})
+    elif hook.name == "INCLUDE" and hook.args:
+        yield _include(hook.args[0], step.line, context)
+    elif hook.name == "SET_SCRIPTING_MEMORY" and len(hook.args) >= 2 and context.memory_enabled:
+        name, value = hook.args[0].lstrip("$"), hook.args[1]
+        if VARIABLE.search(value):
+            context.note(step.line, f"SET_SCRIPTING_MEMORY {name}: its value {value!r} is set as written")
+        context.memory.set_value(name, value)
+        yield f"# botium (line {step.line}): SET_SCRIPTING_MEMORY {name}|{value}: ${name} is {value!r} now"
+    elif hook.name == "CLEAR_SCRIPTING_MEMORY" and hook.args and context.memory_enabled:
+        name = hook.args[0].lstrip("$")
+        context.memory.clear(name)
+        yield f"# botium (line {step.line}): CLEAR_SCRIPTING_MEMORY {name}: ${name} is text from here"
+    elif hook.name in _NOT_NEEDED:
+        yield f"# botium (line {step.line}): {hook.name}: {_NOT_NEEDED[hook.name]}"
+    else:
+        yield context.note(step.line, _unmapped(hook) + f" (in #{step.sender})")
+
+
+def _include(name: str, line: int, context: Context) -> str:
+    if name in context.cyclic:
+        return _left_out(f"#include {name}: {context.cyclic[name]}; Botium refuses it too", line, context)
+    target = context.partials(name)
     if target is None:
-        return context.note(line, f"#include {name}: no partial convo of that name")
-    return _step({"include": _relative(target, context.here)})
+        return _left_out(f"#include {name}: no partial convo of that name in the suite", line, context)
+    step: dict[str, Any] = {"include": relative(target.path, context.here)}
+    bindings = {}
+    for needed in sorted(target.needs):
+        if needed in context.memory.values:
+            bindings[needed] = context.memory.values[needed]
+        elif needed in context.needs:
+            bindings[needed] = "${" + needed + "}"  # bound again where this partial is included
+        elif not context.memory.known(needed):
+            bindings[needed] = "$" + needed  # Botium sends a variable that holds nothing as its name
+    if bindings:
+        step["with"] = bindings
+    return _step(step)
 
 
-def _relative(target: Path, here: Path) -> str:
+def _left_out(why: str, line: int, context: Context) -> str:
+    """What is wrong in the Botium source: one line of the command's errors, a comment in the file."""
+    context.problems.append(SourceError(Location(context.source, line, 1), f"{why}: left out"))
+    return f"# botium (line {line}): {why}: left out"
+
+
+def relative(target: Path, here: Path) -> str:
     return Path(os.path.relpath(target, here)).as_posix()
 
 
-def _step(step: dict[str, Any]) -> str:
+def used_names(convo: Convo) -> set[str]:
+    """The ``$var`` names a convo's own steps use (texts and hook arguments)."""
+    return {match.group(1) for step in convo.steps for match in VARIABLE.finditer(_texts(step))}
+
+
+def set_names(convo: Convo) -> set[str]:
+    """The names a convo sets with SET_SCRIPTING_MEMORY."""
+    return {
+        hook.args[0].lstrip("$")
+        for step in convo.steps
+        for hook in step.hooks
+        if hook.name == "SET_SCRIPTING_MEMORY" and hook.args
+    }
+
+
+def included_names(convo: Convo) -> list[tuple[str, int]]:
+    """The partial convos a convo includes, with the line of each include."""
+    names: list[tuple[str, int]] = []
+    for step in convo.steps:
+        if step.sender == "include":
+            lines = [step.channel] if step.channel else (step.text or "").splitlines()
+            names.extend((name.strip(), step.line) for name in lines if name and name.strip())
+        names.extend((hook.args[0], step.line) for hook in step.hooks if hook.name == "INCLUDE" and hook.args)
+    return names
+
+
+def _texts(step: Step) -> str:
+    text = step.text or ""
+    if step.source_data is not None:
+        text = json.dumps(step.source_data)
+    return " ".join([text, *(arg for hook in step.hooks for arg in hook.args)])
+
+
+def _step(step: Mapping[str, Any]) -> str:
     """A step as the text after "- ": one key a line."""
-    return "\n    ".join(f"{key}: {_flow(value)}" for key, value in step.items())
+    return "\n    ".join(f"{key}: {flow_yaml(value)}" for key, value in step.items())
 
 
-def _flow(value: Any) -> str:
+def flow_yaml(value: Any) -> str:
     """A value as one line of flow-style YAML (JSON, which YAML reads too, when a text has line breaks)."""
     if "\n" in json.dumps(value):
         return json.dumps(value, ensure_ascii=False)
@@ -419,5 +614,4 @@ def _flow(value: Any) -> str:
     return text.removesuffix("\n...\n").strip()
 
 
-def _literal_template(text: str) -> str:
-    return text.replace("${", "$${")
+__all__ = ["Context", "Note", "Options", "PartialRef", "Script", "Written", "convo_file", "table_file"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowtest.authoring.botium.capabilities import Registry
 from flowtest.errors import Location, SourceError
 from flowtest.yamlsource import Document, load_documents, read_text
 
@@ -86,7 +87,13 @@ LOGIC_HOOKS = frozenset(
     ]
 )
 USER_INPUTS = frozenset({"BUTTON", "MEDIA", "FORM"})
+CONDITIONAL = "CONDITIONAL_STEP"  # Botium makes any logic hook named so a conditional step
+OBJECT_KEYS = ("convos", "partialConvos", "utterances", "scriptingMemory")
 _EOL = re.compile(r"\r\n|\r|\n")
+
+
+class NotBotium(Exception):
+    """A YAML/JSON file that holds no Botium script: skipped, with the reason."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Hook:
     args: tuple[str, ...] = ()
     negated: bool = False
     optional: bool = False
+    custom: bool = False  # registered in botium.json: its code is the project's own
 
 
 @dataclass(frozen=True)
@@ -174,27 +182,51 @@ def source_kind(path: Path) -> str | None:
     return "object" if name.endswith(OBJECT_SUFFIXES) else None
 
 
-def read_file(path: Path, display: str, script: Script) -> None:
-    """Add what one file holds to ``script``; raises SourceError when it cannot be read."""
+def read_file(path: Path, display: str, script: Script, registry: Registry | None = None) -> None:
+    """Add what one file holds to ``script``; raises SourceError when it cannot be read,
+    NotBotium when it is a YAML/JSON file of something else."""
     kind = source_kind(path)
+    registry = registry or Registry()
     text = read_text(path, display).removeprefix("\ufeff")
     if kind in ("convo", "pconvo"):
-        script.convos.append(_text_convo(_EOL.split(text), path, display, kind == "pconvo"))
+        script.convos.append(_text_convo(_EOL.split(text), path, display, kind == "pconvo", registry))
     elif kind == "utterances":
         lines = _EOL.split(text)
-        phrases = tuple(line.rstrip("\n\t\r") for line in lines[1:] if line.strip())
+        phrases = tuple(line.strip() for line in lines[1:] if line.strip())
         script.utterances.append(Utterances(lines[0].strip(), phrases, path))
     elif kind == "memory":
         cases = memory_cases(_EOL.split(text), lambda index: Location(display, index + 1, 1))
         script.memories.append(Memory(path, tuple(cases)))
     elif kind == "object":
-        _object_file(load_documents(text, display), path, display, script)
+        _object_file(_documents(text, path, display), path, display, script, registry)
+
+
+def _documents(text: str, path: Path, display: str) -> list[Document]:
+    """The documents of a Botium YAML/JSON file; NotBotium for any other such file."""
+    named = any(
+        f".{word}." in path.name.lower() for word in ("convo", "pconvo", "utterances", "scriptingmemory")
+    )
+    try:
+        documents = load_documents(text, display)
+    except SourceError as exc:
+        if named:
+            raise
+        raise NotBotium(
+            f"not read as Botium: {exc.location.line}:{exc.location.column}: {exc.detail}"
+        ) from None
+    if not any(
+        isinstance(doc.data, dict) and any(key in doc.data for key in OBJECT_KEYS) for doc in documents
+    ):
+        if named:
+            raise SourceError(Location(display, 1, 1), f"no {', '.join(OBJECT_KEYS)}: not a Botium file")
+        raise NotBotium(f"not a Botium file (no {', '.join(OBJECT_KEYS)})")
+    return documents
 
 
 # -- text convos -------------------------------------------------------------------------
 
 
-def _text_convo(lines: list[str], path: Path, display: str, partial: bool) -> Convo:
+def _text_convo(lines: list[str], path: Path, display: str, partial: bool, registry: Registry) -> Convo:
     header: list[str] = []
     steps: list[Step] = []
     sender: str | None = None
@@ -204,7 +236,7 @@ def _text_convo(lines: list[str], path: Path, display: str, partial: bool) -> Co
 
     def close() -> None:
         if sender is not None:
-            steps.append(parse_step(body, sender, start, display, channel))
+            steps.append(parse_step(body, sender, start, display, channel, registry))
         else:
             header.extend(body)
 
@@ -229,18 +261,26 @@ def _text_convo(lines: list[str], path: Path, display: str, partial: bool) -> Co
     return Convo(name, path, 1, tuple(steps), description, partial)
 
 
-def parse_step(lines: list[Any], sender: str, line: int, display: str, channel: str | None = None) -> Step:
+def parse_step(
+    lines: list[Any],
+    sender: str,
+    line: int,
+    display: str,
+    channel: str | None = None,
+    registry: Registry | None = None,
+) -> Step:
     """One section's lines (text lines or, from YAML/JSON, objects) as a Step."""
+    registry = registry or Registry()
     hooks: list[Hook] = []
     text_lines: list[str] = []
     pending: list[str] = []  # empty lines count only when text follows them
     text_allowed = True
     for raw in lines:
         if isinstance(raw, dict):
-            hooks.append(_object_hook(raw, sender, Location(display, line, 1)))
+            hooks.append(_object_hook(raw, sender, Location(display, line, 1), registry))
             continue
         raw = str(raw)
-        hook = _line_hook(raw, sender)
+        hook = _line_hook(raw, sender, registry)
         if hook is not None:
             hooks.append(hook)
             text_allowed = text_allowed and hook.kind == "asserter"
@@ -259,13 +299,14 @@ def parse_step(lines: list[Any], sender: str, line: int, display: str, channel: 
 
 
 def _with_text(step: Step, text_lines: list[str]) -> Step:
+    """The text lines as the step's text, each line trimmed (a trailing space is not meant),
+    or as a structured message when they are JSON."""
     if not text_lines:
         return step
     first, optional, negated = _flags(text_lines[0])
-    content = "\n".join([first, *text_lines[1:]]).rstrip("\n\t\r")
-    stripped = content.strip()
-    if stripped[:1] in ("{", "[") and _is_json(stripped):
-        return Step(**{**step.__dict__, "source_data": json.loads(stripped), "optional": optional})
+    content = "\n".join(line.strip() for line in [first, *text_lines[1:]]).strip()
+    if content[:1] in ("{", "[") and _is_json(content):
+        return Step(**{**step.__dict__, "source_data": json.loads(content), "optional": optional})
     return Step(**{**step.__dict__, "text": content, "optional": optional, "negated": negated})
 
 
@@ -289,16 +330,22 @@ def _flags(text: str) -> tuple[str, bool, bool]:
     return text, optional, negated
 
 
-def _line_hook(raw: str, sender: str) -> Hook | None:
-    logic, optional, negated = _flags(raw)
+def _line_hook(raw: str, sender: str, registry: Registry) -> Hook | None:
+    logic, optional, negated = _flags(raw.rstrip())
     name, _, rest = logic.partition(" ")
-    args = split_args(rest)
-    if sender != "me" and name in ASSERTERS:
-        return Hook("asserter", name, args, negated, optional)
-    if sender == "me" and name in USER_INPUTS:
-        return Hook("input", name, args)
-    if name in LOGIC_HOOKS:
-        return Hook("logic", name, args)
+    return _hook(name, split_args(rest), sender, registry, negated, optional)
+
+
+def _hook(
+    name: str, args: tuple[str, ...], sender: str, registry: Registry, negated: bool, optional: bool
+) -> Hook | None:
+    """What Botium reads a line starting with ``name`` as: an asserter, user input or logic hook."""
+    if sender != "me" and (name in ASSERTERS or name in registry.asserters):
+        return Hook("asserter", name, args, negated, optional, custom=name not in ASSERTERS)
+    if sender == "me" and (name in USER_INPUTS or name in registry.user_inputs):
+        return Hook("input", name, args, custom=name not in USER_INPUTS)
+    if name in LOGIC_HOOKS or name in registry.logic_hooks or name.startswith(CONDITIONAL):
+        return Hook("logic", name, args, custom=name not in LOGIC_HOOKS)
     return None
 
 
@@ -309,28 +356,28 @@ def split_args(text: str) -> tuple[str, ...]:
     return tuple(part.replace("\0", "|").strip() for part in text.replace("\\|", "\0").split("|"))
 
 
-def _object_hook(raw: dict[str, Any], sender: str, where: Location) -> Hook:
-    for key, kind in (("asserter", "asserter"), ("logichook", "logic"), ("logicHook", "logic")):
+def _object_hook(raw: dict[str, Any], sender: str, where: Location, registry: Registry) -> Hook:
+    for key, kind, builtin in (
+        ("asserter", "asserter", ASSERTERS),
+        ("logichook", "logic", LOGIC_HOOKS),
+        ("logicHook", "logic", LOGIC_HOOKS),
+        ("userinput", "input", USER_INPUTS),
+        ("userInput", "input", USER_INPUTS),
+    ):
         if key in raw:
-            return Hook(
-                kind, str(raw[key]), _args(raw.get("args")), bool(raw.get("not")), bool(raw.get("optional"))
-            )
-    for key in ("userinput", "userInput"):
-        if key in raw:
-            return Hook("input", str(raw[key]), _args(raw.get("args")))
+            name = str(raw[key])
+            negated, optional = bool(raw.get("not")), bool(raw.get("optional"))
+            return Hook(kind, name, _args(raw.get("args")), negated, optional, custom=name not in builtin)
     name, content = next(iter(raw.items()))
     name, optional, negated = str(name), False, False
     for prefix, flag in (("?", "optional"), ("OPTIONAL_", "optional"), ("!", "negated"), ("NOT_", "negated")):
         if name.startswith(prefix):
             name = name[len(prefix) :]
             optional, negated = optional or flag == "optional", negated or flag == "negated"
-    if sender != "me" and name in ASSERTERS:
-        return Hook("asserter", name, _args(content), negated, optional)
-    if sender == "me" and name in USER_INPUTS:
-        return Hook("input", name, _args(content))
-    if name in LOGIC_HOOKS:
-        return Hook("logic", name, _args(content))
-    raise SourceError(where, f"#{sender}: line not recognized: {json.dumps(raw)}")
+    hook = _hook(name, _args(content), sender, registry, negated, optional)
+    if hook is None:
+        raise SourceError(where, f"#{sender}: line not recognized: {json.dumps(raw)}")
+    return hook
 
 
 def _args(value: Any) -> tuple[str, ...]:
@@ -394,14 +441,16 @@ def _cell_column(text: str, cell: int) -> int:
 # -- YAML and JSON -------------------------------------------------------------------------
 
 
-def _object_file(documents: list[Document], path: Path, display: str, script: Script) -> None:
+def _object_file(
+    documents: list[Document], path: Path, display: str, script: Script, registry: Registry
+) -> None:
     if len(documents) != 1 or not isinstance(documents[0].data, dict):
         raise SourceError(Location(display, 1, 1), "a Botium YAML/JSON file is one mapping")
     document = documents[0]
     data = document.data
     for key, partial in (("convos", False), ("partialConvos", True)):
         for index, raw in enumerate(data.get(key) or []):
-            script.convos.append(_object_convo(document, (key, index), raw, path, display, partial))
+            script.convos.append(_object_convo(document, (key, index), raw, path, display, partial, registry))
     for name, phrases in (data.get("utterances") or {}).items():
         if not isinstance(phrases, list):
             raise SourceError(document.location(("utterances", name)), f"utterances.{name}: expected a list")
@@ -422,7 +471,13 @@ def _object_file(documents: list[Document], path: Path, display: str, script: Sc
 
 
 def _object_convo(
-    document: Document, at: tuple[str, int], raw: Any, path: Path, display: str, partial: bool
+    document: Document,
+    at: tuple[str, int],
+    raw: Any,
+    path: Path,
+    display: str,
+    partial: bool,
+    registry: Registry,
 ) -> Convo:
     where = document.location(at)
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
@@ -434,6 +489,6 @@ def _object_convo(
             raise SourceError(location, f"a step is one of {', '.join(SENDERS)} with its lines")
         sender, lines = next(iter(step.items()))
         lines = lines if isinstance(lines, list) else [lines]
-        steps.append(parse_step(lines, sender, location.line, display))
+        steps.append(parse_step(lines, sender, location.line, display, registry=registry))
     name = str(raw.get("name") or f"{path.name.split('.')[0]} {at[1] + 1}")
     return Convo(name, path, where.line, tuple(steps), raw.get("description"), partial)
