@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from flowtest.reporting.runlog import RUNS_FOLDER
 from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
 from flowtest.sandbox.app import Faults
 from flowtest.sandbox.server import RunningSandbox
@@ -328,6 +329,9 @@ def test_repeat_fails_below_the_share_and_shows_every_run(tmp_path: Path) -> Non
         result = run(tmp_path, desk)
         text = failure(result, "The caller answers the desk in any order")
         assert desk.open_sessions == 0
+    (log,) = (tmp_path / RUNS_FOLDER).glob("*.json")  # what flowtest diff compares
+    (test,) = json.loads(log.read_text())["tests"]
+    assert (test["outcome"], test["runs"]) == ("failed", {"passed": 4, "of": 6, "pass_rate": 0.8})
     failed = (
         "failed (session ses_X): goal step 1 (case.scenario.yaml:17): the session is error, "
         "expected completed"

@@ -73,17 +73,20 @@ def _variables(step: StepRecord) -> dict[str, Any] | None:
 def case_record(case: Case, result: Result, nodeid: str | None = None) -> dict[str, Any]:
     trace = result.final
     location = case.scenario.location
-    return {
+    record = {
         "name": case.name,
         "nodeid": nodeid or f"{location.path}::{case.name}",
         "file": location.path,
         "line": location.line,
         "flow": trace.flow,
-        "outcome": trace.outcome.value,
+        "outcome": result.outcome.value,  # with repeat: whether enough runs passed
         "attempts": len(result.attempts),
         "flaky": result.flaky,
         "steps": [step_record(step) for step in trace.steps],
     }
+    if result.runs:  # the steps are the run a report shows first: the first that failed, else the last
+        record["runs"] = {"passed": result.passed_runs, "of": len(result.runs), "pass_rate": result.pass_rate}
+    return record
 
 
 @dataclass
