@@ -44,25 +44,32 @@ _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?\d+)\]|\[['\"]([^'\"]*)['\
 
 def nothing_at(expression: str, data: Any) -> str:
     """What was there instead, for a path that found nothing: the nearest value above it."""
-    text = expression.strip()
-    text = text if text.startswith("$") else "$." + text
+    text = _rooted(expression)
     steps = list(_STEP.finditer(text, 1))
     if sum(len(step.group(0)) for step in steps) != len(text) - 1:  # not a plain path of keys and indices
         return f"nothing (the whole value is {_short(data)})"
     value, reached = data, "$"
     for step in steps:
-        key, index, quoted = step.groups()
-        if index is not None:
-            if not isinstance(value, list) or not -len(value) <= int(index) < len(value):
-                break
-            value = value[int(index)]
-        else:
-            name = key if key is not None else quoted
-            if not isinstance(value, dict) or name not in value:
-                break
-            value = value[name]
+        below = _below(value, step)
+        if below is _ABSENT:
+            break
+        value = below
         reached += step.group(0)
     return f"nothing ({reached} is {_short(value)})"
+
+
+_ABSENT = object()  # not None: null is a value a path can reach
+
+
+def _below(value: Any, step: re.Match[str]) -> Any:
+    """The value one key or index down, or _ABSENT."""
+    key, index, quoted = step.groups()
+    if index is not None:
+        position = int(index)
+        found = isinstance(value, list) and -len(value) <= position < len(value)
+        return value[position] if found else _ABSENT
+    name = key if key is not None else quoted
+    return value[name] if isinstance(value, dict) and name in value else _ABSENT
 
 
 def _short(value: Any) -> str:
@@ -70,11 +77,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
+def _rooted(expression: str) -> str:
+    """The expression as jsonpath-ng reads it: ``name.first`` is ``$.name.first``."""
+    text = expression.strip()
+    return text if text.startswith("$") else "$." + text
+
+
 @cache
 def _compiled(expression: str) -> tuple[Finder, bool]:
-    text = expression.strip()
-    if not text.startswith("$"):
-        text = "$." + text
+    text = _rooted(expression)
     if _SIMPLE.match(text) is not None:
         return compile_path(expression), False
     from jsonpath_ng.ext.parser import parse as parse_extended
@@ -100,9 +111,7 @@ class JsonPathSyntaxError(FlowtestError, ValueError):
 @cache
 def compile_path(expression: str) -> Finder:
     """A function returning every value the expression finds (an empty list for none)."""
-    text = expression.strip()
-    if not text.startswith("$"):
-        text = "$." + text
+    text = _rooted(expression)
     simple = _SIMPLE.match(text)
     if simple is not None:
         return _walker(tuple(part for part in simple.group(1).split(".") if part))

@@ -124,21 +124,34 @@ def _one_of(
 def _branches(
     document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
 ) -> list[SourceError]:
-    # Report from the branch meant for this kind of value, not every branch's type mismatch.
-    relevant = [e for e in error.context or [] if not _is_type_mismatch(e, at)]
-    if relevant:
-        deepest = max(relevant, key=lambda e: len(e.absolute_path))
-        # A plain value that fits no branch, when the choice says in words what it takes: those
-        # words, not the branch's ("expected text" for a duration written "soon").
-        worded = "x-expected" in schema and not isinstance(error.instance, (dict, list))
-        if not worded or tuple(deepest.absolute_path) != at:
-            return _describe(document, deepest)
+    branch = _branch_meant(error, at, schema)
+    if branch is not None:
+        return _describe(document, branch)
     message = _expected(schema, error.instance)
     if isinstance(error.instance, str):
-        schemas = [e.schema for e in error.context or [] if isinstance(e.schema, dict)]
-        choices = [str(value) for sub in schemas for value in sub.get("enum", [])]
-        message += did_you_mean(error.instance, choices)
+        message += did_you_mean(error.instance, _branch_choices(error))
     return [SourceError(document.location(at), f"{where}: {message}")]
+
+
+def _branch_meant(error: ValidationError, at: JsonPath, schema: dict[str, Any]) -> ValidationError | None:
+    """The error of the branch meant for this kind of value (not every branch's type mismatch), or
+    None when the choice itself should be described."""
+    relevant = [e for e in error.context or [] if not _is_type_mismatch(e, at)]
+    if not relevant:
+        return None
+    deepest = max(relevant, key=lambda e: len(e.absolute_path))
+    # A plain value that fits no branch, when the choice says in words what it takes: those
+    # words, not the branch's ("expected text" for a duration written "soon").
+    worded = "x-expected" in schema and not isinstance(error.instance, (dict, list))
+    if worded and tuple(deepest.absolute_path) == at:
+        return None
+    return deepest
+
+
+def _branch_choices(error: ValidationError) -> list[str]:
+    """Every value the branches list (their enums): what a mistyped text may have meant."""
+    schemas = [e.schema for e in error.context or [] if isinstance(e.schema, dict)]
+    return [str(value) for sub in schemas for value in sub.get("enum", [])]
 
 
 def _is_type_mismatch(error: ValidationError, at: JsonPath) -> bool:
@@ -155,15 +168,21 @@ def _bad_value(
 
 
 def _expected(schema: dict[str, Any], instance: Any) -> str:
-    expected = schema.get("x-expected")
-    if expected is None and "enum" in schema:
-        expected = "one of " + ", ".join(str(v) for v in schema["enum"])
-    if expected is None and "const" in schema:
-        expected = repr(schema["const"])
-    if expected is None and "type" in schema:
+    return f"expected {_expected_words(schema) or 'a different value'}, got {_show(instance)}"
+
+
+def _expected_words(schema: dict[str, Any]) -> Any:
+    """What the schema says a value should be: its own words, else its enum, const or type."""
+    if schema.get("x-expected") is not None:
+        return schema["x-expected"]
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"])
+    if "const" in schema:
+        return repr(schema["const"])
+    if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        expected = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
-    return f"expected {expected or 'a different value'}, got {_show(instance)}"
+        return " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kinds)
+    return None
 
 
 def _show(value: Any) -> str:

@@ -178,30 +178,67 @@ _NESTED_STEP_PROBLEMS = (_MAPPING_PROBLEM, "did not find expected key", "expecte
 _FLOW_PATH = re.compile(r"\$[^\s,{}]*")  # a JSONPath as written in a {...} mapping, up to , } or space
 
 
+@dataclass(frozen=True)
+class _Mistake:
+    """A syntax error as PyYAML words it, and the line it points at."""
+
+    lines: list[str]
+    line: int
+    column: int
+    problem: str
+    text: str  # the line itself
+    indentation: str  # its leading spaces and tabs
+
+
 def _hinted(lines: list[str], line: int, column: int, problem: str) -> tuple[int, str] | None:
     """(column, message) for a mistake with a known remedy, else None."""
     text = lines[line - 1] if 0 < line <= len(lines) else ""
     indentation = text[: len(text) - len(text.lstrip(" \t"))]
-    if "\t" in indentation and any(words in problem for words in _TABS_PROBLEMS):
-        return indentation.index("\t") + 1, TAB_HINT
-    path = _flow_path_before(text, column)
-    if path is not None:
-        start, written = path
-        hint = f'quote a JSONPath with [ or * inside {{...}} ("{written}"), or write one key per line'
-        return start + 1, f"{problem}; hint: {hint}"
-    if _MAPPING_PROBLEM in problem and ":" in text[: column - 1]:
-        return column, f"{problem}; hint: {QUOTE_HINT}"
-    above = next((n for n in range(line - 1, 0, -1) if lines[n - 1].strip()), None)
-    if above is None or not any(words in problem for words in _NESTED_STEP_PROBLEMS):
+    mistake = _Mistake(lines, line, column, problem, text, indentation)
+    return next((found for hint in _HINTS if (found := hint(mistake)) is not None), None)
+
+
+def _tab_hint(mistake: _Mistake) -> tuple[int, str] | None:
+    if "\t" in mistake.indentation and any(words in mistake.problem for words in _TABS_PROBLEMS):
+        return mistake.indentation.index("\t") + 1, TAB_HINT
+    return None
+
+
+def _flow_path_hint(mistake: _Mistake) -> tuple[int, str] | None:
+    path = _flow_path_before(mistake.text, mistake.column)
+    if path is None:
+        return None
+    start, written = path
+    hint = f'quote a JSONPath with [ or * inside {{...}} ("{written}"), or write one key per line'
+    return start + 1, f"{mistake.problem}; hint: {hint}"
+
+
+def _colon_hint(mistake: _Mistake) -> tuple[int, str] | None:
+    if _MAPPING_PROBLEM in mistake.problem and ":" in mistake.text[: mistake.column - 1]:
+        return mistake.column, f"{mistake.problem}; hint: {QUOTE_HINT}"
+    return None
+
+
+def _indent_hint(mistake: _Mistake) -> tuple[int, str] | None:
+    """A step indented further than the one above it: YAML reads it as part of that step."""
+    if not any(words in mistake.problem for words in _NESTED_STEP_PROBLEMS):
+        return None
+    lines = mistake.lines
+    above = next((n for n in range(mistake.line - 1, 0, -1) if lines[n - 1].strip()), None)
+    if above is None:
         return None
     above_text = lines[above - 1]
-    if len(indentation) <= len(above_text) - len(above_text.lstrip(" ")):
+    if len(mistake.indentation) <= len(above_text) - len(above_text.lstrip(" ")):
         return None
     hint = (
         f"this line is indented further than line {above}: line it up with line {above} "
         "(a new step's '-' goes in the same column as the step before)"
     )
-    return len(indentation) + 1, f"{problem}; hint: {hint}"
+    return len(mistake.indentation) + 1, f"{mistake.problem}; hint: {hint}"
+
+
+# The first that fits gives the hint.
+_HINTS = (_tab_hint, _flow_path_hint, _colon_hint, _indent_hint)
 
 
 def _flow_path_before(text: str, column: int) -> tuple[int, str] | None:
@@ -236,28 +273,38 @@ class _Builder:
     def build(self, node: Node, at: JsonPath, ancestors: set[int] | None) -> Any:
         """``ancestors``: the ids of the collections above, to stop an alias cycle (None: no alias)."""
         self.count += 1
-        if self.count > _MAX_NODES:
-            message = f"document too large: over {_MAX_NODES:,} values (each use of an alias counts again)"
-            raise self.error(node, message)
-        if len(at) > _MAX_DEPTH:
-            raise self.error(node, f"nested more than {_MAX_DEPTH} levels deep")
+        if self.count > _MAX_NODES or len(at) > _MAX_DEPTH:
+            raise self.too_large(node)
         self.marks[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
-            if node.tag == _STR_TAG:  # most values of a scenario: no call to scalar()
+            if node.tag == _STR_TAG:  # most values of a scenario: inline, no call at all
                 if "${" in node.value:
                     self.templated.append(at)
                 return node.value
-            value = self.scalar(node)
-            if isinstance(value, str):
-                if "${" in value:
-                    self.templated.append(at)
-            elif not node.style and node.value:
-                self.written[at] = node.value
-            return value
+            return self.typed_scalar(node, at)
         if node.tag not in _STANDARD_TAGS:
             raise self.error(node, f"unsupported YAML tag '{node.tag}'")
         if ancestors is None:
             return self.collection(node, at, None)
+        return self.acyclic_collection(node, at, ancestors)
+
+    def too_large(self, node: Node) -> SourceError:
+        if self.count > _MAX_NODES:
+            message = f"document too large: over {_MAX_NODES:,} values (each use of an alias counts again)"
+            return self.error(node, message)
+        return self.error(node, f"nested more than {_MAX_DEPTH} levels deep")
+
+    def typed_scalar(self, node: ScalarNode, at: JsonPath) -> Any:
+        """A scalar YAML did not read as plain text; a number, boolean or null keeps its source text."""
+        value = self.scalar(node)
+        if isinstance(value, str):
+            if "${" in value:
+                self.templated.append(at)
+        elif not node.style and node.value:
+            self.written[at] = node.value
+        return value
+
+    def acyclic_collection(self, node: Node, at: JsonPath, ancestors: set[int]) -> Any:
         if id(node) in ancestors:
             raise self.error(node, "an alias refers to a node that contains it")
         ancestors.add(id(node))

@@ -87,20 +87,31 @@ def plan_example(target: Path, name: str) -> list[Planned]:
     """The example's files, the flows its scenarios run and the partials they include."""
     if name not in example_names():
         raise FlowtestError(f"no example named {name!r}; the examples: {', '.join(example_names())}")
-    wanted = [f"{name}/{entry.name}" for entry in EXAMPLES.joinpath(name).iterdir() if entry.is_file()]
+    own = [f"{name}/{entry.name}" for entry in EXAMPLES.joinpath(name).iterdir() if entry.is_file()]
+    needed = _with_what_they_name(own)
+    return [Planned(target / "scenarios" / relative, _example_text(relative)) for relative in sorted(needed)]
+
+
+def _with_what_they_name(files: list[str]) -> set[str]:
+    """The files, the flows and partials they name, what those name, and so on."""
     flows = _flow_files()
+    wanted = list(files)
     seen: set[str] = set()
     while wanted:
         relative = wanted.pop()
-        if relative in seen:
-            continue
-        seen.add(relative)
-        for kind, value in _references(relative):
-            if kind == "flow" and value in flows:
-                wanted.append(flows[value])
-            elif kind == "include":
-                wanted.append(posixpath.normpath(posixpath.join(posixpath.dirname(relative), value)))
-    return [Planned(target / "scenarios" / relative, _example_text(relative)) for relative in sorted(seen)]
+        if relative not in seen:
+            seen.add(relative)
+            wanted.extend(_named_files(relative, flows))
+    return seen
+
+
+def _named_files(relative: str, flows: dict[str, str]) -> Iterator[str]:
+    """The example files a scenario or partial names: its flow's file, the partials it includes."""
+    for kind, value in _references(relative):
+        if kind == "flow" and value in flows:
+            yield flows[value]
+        elif kind == "include":
+            yield posixpath.normpath(posixpath.join(posixpath.dirname(relative), value))
 
 
 def _example(relative: str) -> Traversable:
@@ -140,23 +151,35 @@ def init(target: Path, examples: Iterable[str] = ()) -> list[str]:
     has_section = pyproject.is_file() and "[tool.flowtest]" in pyproject.read_text(encoding="utf-8")
     examples = list(examples)
     scaffold = not (examples and has_section)
-    planned = plan(target) if scaffold else []
-    extra = [item for name in examples for item in plan_example(target, name)]
-    planned.extend(item for item in extra if not _already(item))
-    existing = [str(p.path.relative_to(target)) for p in planned if p.path.exists()]
-    if scaffold and has_section:
-        existing.append("pyproject.toml ([tool.flowtest])")
-    if existing:
-        raise InitConflict("these exist, nothing was written: " + ", ".join(existing))
-    written = []
-    for item in planned:
-        item.path.parent.mkdir(parents=True, exist_ok=True)
-        item.path.write_text(item.text, encoding="utf-8")
-        written.append(str(item.path.relative_to(target)))
+    planned = _planned(target, examples, scaffold)
+    _refuse_conflicts(target, planned, pyproject_conflicts=scaffold and has_section)
+    written = [_write(target, item) for item in planned]
     if scaffold:
         written.append(_write_pyproject(pyproject))
         written.append(_write_gitignore(target / ".gitignore"))
     return written
+
+
+def _planned(target: Path, examples: list[str], scaffold: bool) -> list[Planned]:
+    """The suite's files (when ``scaffold``) and each example's, but those already there as they are."""
+    planned = plan(target) if scaffold else []
+    extra = [item for name in examples for item in plan_example(target, name)]
+    planned.extend(item for item in extra if not _already(item))
+    return planned
+
+
+def _refuse_conflicts(target: Path, planned: list[Planned], pyproject_conflicts: bool) -> None:
+    existing = [str(p.path.relative_to(target)) for p in planned if p.path.exists()]
+    if pyproject_conflicts:
+        existing.append("pyproject.toml ([tool.flowtest])")
+    if existing:
+        raise InitConflict("these exist, nothing was written: " + ", ".join(existing))
+
+
+def _write(target: Path, item: Planned) -> str:
+    item.path.parent.mkdir(parents=True, exist_ok=True)
+    item.path.write_text(item.text, encoding="utf-8")
+    return str(item.path.relative_to(target))
 
 
 def _already(item: Planned) -> bool:

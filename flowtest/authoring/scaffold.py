@@ -20,7 +20,7 @@ from flowtest.client.models import Message, TurnResult
 from flowtest.sandbox import engine
 from flowtest.sandbox.explore import Explorer, Turn, Walk
 from flowtest.sandbox.flows import Flow
-from flowtest.sandbox.graph import Edge
+from flowtest.sandbox.graph import Edge, FlowGraph
 
 DRAFT_TAG = "draft"
 
@@ -57,20 +57,26 @@ def drafts(
     flows: Mapping[str, Flow], wanted: Sequence[Wanted], out: Path, max_turns: int = 12
 ) -> Iterator[Draft]:
     """A draft (or why there is none) for each wanted edge of a flow that loads."""
-    by_flow: dict[str, list[Wanted]] = {}
+    keys_by_flow: dict[str, list[str]] = {}
     for item in wanted:
-        by_flow.setdefault(item.flow, []).append(item)
-    for flow_id, items in by_flow.items():
+        keys_by_flow.setdefault(item.flow, []).append(item.key)
+    for flow_id, keys in keys_by_flow.items():
         flow = flows.get(flow_id)
-        if flow is None or flow.graph is None:
-            continue
-        keys = {edge.key: edge for edge in flow.graph.edges}
-        edges = [keys[item.key] for item in items if item.key in keys]
-        walks = Explorer(flow, max_turns=max_turns).shortest(edge.index for edge in edges)
-        for edge in edges:
-            path = out / flow_id / f"{_slug(edge.key)}.scenario.yaml"
-            walk = walks.get(edge.index)
-            yield Draft(flow_id, edge, path, draft_text(flow, edge, walk) if walk is not None else None)
+        if flow is not None and flow.graph is not None:
+            yield from _flow_drafts(flow_id, flow, flow.graph, keys, out, max_turns)
+
+
+def _flow_drafts(
+    flow_id: str, flow: Flow, graph: FlowGraph, keys: list[str], out: Path, max_turns: int
+) -> Iterator[Draft]:
+    """One flow's drafts: one walk search for all its wanted edges (keys it has no edge for aside)."""
+    by_key = {edge.key: edge for edge in graph.edges}
+    edges = [by_key[key] for key in keys if key in by_key]
+    walks = Explorer(flow, max_turns=max_turns).shortest(edge.index for edge in edges)
+    for edge in edges:
+        path = out / flow_id / f"{_slug(edge.key)}.scenario.yaml"
+        walk = walks.get(edge.index)
+        yield Draft(flow_id, edge, path, draft_text(flow, edge, walk) if walk is not None else None)
 
 
 def _slug(key: str) -> str:

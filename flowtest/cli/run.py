@@ -61,13 +61,17 @@ def main(argv: Sequence[str]) -> int:
     if stopped_by is not None:
         print(f"flowtest: stopped by {stopped_by}; no report (pytest exit {status})", file=sys.stderr)
         return status
-    index = _report(results, before)
+    _after_report(status, _report(results, before), open_report)
+    return status
+
+
+def _after_report(status: int, index: Path | None, open_report: bool) -> None:
+    """--open's browser, and a line for a failed run."""
     if index is not None and open_report and not webbrowser.open(index.as_uri()):
         print(f"flowtest: no browser to open it with here; open {index}", file=sys.stderr)
     if status != 0:
         why = "; the report shows why" if index is not None else ""
         print(f"flowtest: the run failed (pytest exit {status}){why}")
-    return status
 
 
 def _pytest(arguments: list[str]) -> tuple[int, str | None]:

@@ -9,7 +9,7 @@ the Allure coverage page, and the gate's lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,24 +142,11 @@ class FlowCoverage:
         if self.data.observed.get("flows") or not self.data.graphs:
             write_json(reports / OBSERVED_FILE, observed)
         if not self.data.graphs:
-            for line in observed_lines(observed):
-                write_line(line)
-            if self.minimum is None:
-                return CoverageVerdict(True)
-            line = (
-                f"flowtest: --flowtest-coverage-min={self.minimum:g}% needs the flow graphs of a flowtest "
-                "sandbox; the API of this run has none (see the observed inventory above)"
-            )
-            write_line(line)
-            return CoverageVerdict(False, (line,))
+            return self._observed_only(observed, write_line)
         summaries = summarise(self.data)
         write_json(reports / COVERAGE_FILE, coverage_json(summaries))
-        for line in table(summaries, self.data.broken):
-            write_line(line)
-        started = {
-            flow_id for flow_id, counts in self.data.counts.items() if sum(counts.conversations.values())
-        }
-        never = [flow_id for flow_id in self.expected_flows if flow_id not in started]
+        _write_lines(write_line, table(summaries, self.data.broken))
+        never = self._never_started()
         if never:
             write_line(f"flows never started (settings: flows): {', '.join(never)}")
         if allure_results is not None:
@@ -167,6 +154,30 @@ class FlowCoverage:
 
             write_allure_page(allure_results, self.data.graphs, summaries)
         lines = gate(summaries, self.minimum)
-        for line in lines:
-            write_line(line)
+        _write_lines(write_line, lines)
         return CoverageVerdict(not lines, tuple(lines))
+
+    def _observed_only(self, observed: dict[str, Any], write_line: Callable[[str], None]) -> CoverageVerdict:
+        """An API without flow graphs (not a flowtest sandbox): the observed inventory, and no
+        coverage gate can pass."""
+        _write_lines(write_line, observed_lines(observed))
+        if self.minimum is None:
+            return CoverageVerdict(True)
+        line = (
+            f"flowtest: --flowtest-coverage-min={self.minimum:g}% needs the flow graphs of a flowtest "
+            "sandbox; the API of this run has none (see the observed inventory above)"
+        )
+        write_line(line)
+        return CoverageVerdict(False, (line,))
+
+    def _never_started(self) -> list[str]:
+        """The flows the settings list that no conversation started."""
+        started = {
+            flow_id for flow_id, counts in self.data.counts.items() if sum(counts.conversations.values())
+        }
+        return [flow_id for flow_id in self.expected_flows if flow_id not in started]
+
+
+def _write_lines(write_line: Callable[[str], None], lines: Iterable[str]) -> None:
+    for line in lines:
+        write_line(line)

@@ -170,23 +170,27 @@ def summarise(data: CoverageData) -> list[FlowSummary]:
 def _summary(flow_id: str, graph: Json, counts: FlowCounts) -> FlowSummary:
     nodes = [node["name"] for node in graph["nodes"]]
     edges = graph["edges"]
-    passed_nodes, failed_nodes = counts.nodes[PASSED], counts.nodes[FAILED]
+    keys = [edge["key"] for edge in edges]
     passed_edges, failed_edges = counts.edges[PASSED], counts.edges[FAILED]
-
-    def missing(edge: Json) -> Missing:
-        return Missing(edge["from"], edge["to"], edge["where"], edge["key"], edge["label"])
-
+    untaken = [edge for edge in edges if not passed_edges[edge["key"]]]  # by any passing conversation
     return FlowSummary(
         flow_id=flow_id,
         name=graph.get("name", flow_id),
         file=graph.get("file", ""),
-        nodes=(sum(1 for node in nodes if passed_nodes[node]), len(nodes)),
-        edges=(sum(1 for edge in edges if passed_edges[edge["key"]]), len(edges)),
-        missing=tuple(missing(edge) for edge in edges if not passed_edges[edge["key"]]),
+        nodes=(_taken(nodes, counts.nodes[PASSED]), len(nodes)),
+        edges=(_taken(keys, passed_edges), len(edges)),
+        missing=tuple(_missing(edge) for edge in untaken),
         conversations=dict(counts.conversations),
-        failing_nodes=sum(1 for node in nodes if failed_nodes[node]),
-        failing_edges=sum(1 for edge in edges if failed_edges[edge["key"]]),
-        failing_only=tuple(
-            missing(edge) for edge in edges if failed_edges[edge["key"]] and not passed_edges[edge["key"]]
-        ),
+        failing_nodes=_taken(nodes, counts.nodes[FAILED]),
+        failing_edges=_taken(keys, failed_edges),
+        failing_only=tuple(_missing(edge) for edge in untaken if failed_edges[edge["key"]]),
     )
+
+
+def _taken(names: list[str], counts: Counter[str]) -> int:
+    """How many of the nodes (or edge keys) conversations took."""
+    return sum(1 for name in names if counts[name])
+
+
+def _missing(edge: Json) -> Missing:
+    return Missing(edge["from"], edge["to"], edge["where"], edge["key"], edge["label"])

@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowtest.client.models import FieldPaths
+from flowtest.client.models import Exchange, FieldPaths
+from flowtest.contract import AWAITING_TRANSFER
 from flowtest.jsonpath import query
 from flowtest.scenario import model
 from flowtest.steps.calls import SaveStep
 from flowtest.steps.checks import VariablesStep
-from flowtest.trace import Result, StepRecord, Trace
+from flowtest.trace import Result, Role, StepRecord, Trace
 
 Json = dict[str, Any]
 # Each kind of thing counted per flow, in the order the terminal lists them.
@@ -37,9 +38,7 @@ KINDS = (
     "variables_asserted",
     "errors",
 )
-_SENDS = ("start", "user", "transfer")
 _LABELS = ("title", "label", "text")
-_READS = ("variables", "save")
 
 
 @dataclass
@@ -73,19 +72,14 @@ class Inventory:
     def _trace(self, trace: Trace) -> None:
         flow = self._flow(trace.flow)
         counts = flow.counts
-        if trace.session_id is not None and trace.steps and trace.steps[0].kind == "start":
+        if _started(trace):
             flow.started += 1
-        offered: dict[str, str] = {}  # what a press sends (payload, title) -> the button's title
         # Each status once per conversation that reached it.
-        counts["statuses"].update(
-            {s.status_after for s in trace.steps if s.status_after and s.kind != "teardown"}
-        )
+        counts["statuses"].update({s.status_after for s in trace.steps if s.status_after and _the_flows(s)})
+        offered: dict[str, str] = {}  # what a press sends (payload, title) -> the button's title
         for step in trace.steps:
-            if step.kind == "user" and step.sent is not None and step.sent in offered:
-                counts["buttons_pressed"][offered[step.sent]] += 1
-            elif step.kind == "transfer" and step.sent is not None:
-                counts["transfers"][step.sent.split(" ", 1)[0]] += 1
-            if step.kind in _SENDS and step.messages:
+            _count_sent(counts, step, offered)
+            if step.messages:  # a turn: Start Session's or a Send Message's answer
                 offered = self._turn(counts, step)
             self._exchanges(counts, step)
 
@@ -103,22 +97,60 @@ class Inventory:
 
     def _exchanges(self, counts: dict[str, Counter[str]], step: StepRecord) -> None:
         for exchange in step.exchanges:
-            status = exchange.status
-            if status is not None and status >= 400:
-                counts["errors"][_error_code(status, exchange.response_json)] += 1
-            elif step.kind in _READS and status == 200:
-                found = query(self.fields.variables, exchange.response_json)
-                counts["variables_set"].update(_names(found.value))
-            elif step.kind == "start" and exchange.request_body is not None:
-                counts["variables_set"].update(_names((exchange.request_json or {}).get("variables")))
-        if step.status_after == "awaiting_transfer" and step.kind in _SENDS and step.exchanges:
-            transfer = query(self.fields.transfer, step.exchanges[-1].response_json)
-            destination = transfer.value.get("destination") if isinstance(transfer.value, dict) else None
-            if isinstance(destination, str):
-                counts["destinations"][destination] += 1
+            self._exchange(counts, exchange)
+        if step.status_after == AWAITING_TRANSFER and step.messages and step.exchanges:
+            self._destination(counts, step.exchanges[-1])
+
+    def _exchange(self, counts: dict[str, Counter[str]], exchange: Exchange) -> None:
+        """An API error's code, or the variables an answer (Get Session's, or the Start request) set."""
+        status = exchange.status
+        if status is not None and status >= 400:
+            counts["errors"][_error_code(status, exchange.response_json)] += 1
+        elif exchange.method == "GET" and status == 200:
+            found = query(self.fields.variables, exchange.response_json)
+            counts["variables_set"].update(_names(found.value))
+        elif _starts(exchange) and exchange.request_body is not None:
+            counts["variables_set"].update(_names((exchange.request_json or {}).get("variables")))
+
+    def _destination(self, counts: dict[str, Counter[str]], exchange: Exchange) -> None:
+        """Where the transfer the bot asked for goes, when its answer says."""
+        transfer = query(self.fields.transfer, exchange.response_json)
+        destination = transfer.value.get("destination") if isinstance(transfer.value, dict) else None
+        if isinstance(destination, str):
+            counts["destinations"][destination] += 1
 
     def as_json(self) -> Json:
         return {"flows": {flow_id: flow.as_json() for flow_id, flow in self.flows.items()}}
+
+
+def _started(trace: Trace) -> bool:
+    """Whether the conversation's Start Session gave a session."""
+    first = trace.steps[0] if trace.steps else None
+    return trace.session_id is not None and first is not None and any(map(_starts, first.exchanges))
+
+
+def _starts(exchange: Exchange) -> bool:
+    """Start Session: the POST to a flow's sessions (a Send Message posts to a session's messages)."""
+    return exchange.method == "POST" and exchange.url.endswith("/sessions")
+
+
+def _the_flows(step: StepRecord) -> bool:
+    """A status the flow reached, not the teardown's End Session (every session ends so)."""
+    return step.role is not Role.LIFECYCLE or bool(step.received) or step.status_before is None
+
+
+def _count_sent(counts: dict[str, Counter[str]], step: StepRecord, offered: Mapping[str, str]) -> None:
+    """A press of a button the bot offered (its title), or a transfer's result: what was sent."""
+    if step.role is not Role.SEND or not step.exchanges:
+        return
+    body = step.exchanges[-1].request_json
+    if not isinstance(body, Mapping):
+        return
+    text, transfer = body.get("text"), body.get("transferResult")
+    if isinstance(text, str) and text in offered:
+        counts["buttons_pressed"][offered[text]] += 1
+    elif isinstance(transfer, Mapping) and isinstance(transfer.get("status"), str):
+        counts["transfers"][transfer["status"]] += 1
 
 
 def _buttons(message: Mapping[str, Any]) -> Iterable[tuple[str, str]]:

@@ -73,22 +73,29 @@ class ChatClient:
             started = time.perf_counter()
             answer = await self._send(body, purpose, attempt)
             seconds = time.perf_counter() - started
-            logger.debug(
-                "%s: %s answered %s in %s (attempt %d)",
-                purpose,
-                self.endpoint.shown_url,
-                answer.status if answer else "nothing",
-                format_duration(seconds),
-                attempt,
-            )
+            self._log(purpose, answer, seconds, attempt)
             if answer is not None and 200 <= answer.status < 300:
                 return self._completion(answer, purpose, seconds)
-            if answer is not None and answer.status in (400, 422) and self._leave_out(answer, body):
+            if self._refused_a_parameter(answer, body):
                 attempt -= 1  # a parameter the server does not take: not a failed attempt
                 continue
-            if attempt >= ATTEMPTS or (answer is not None and answer.status not in _RETRIED):
+            if attempt >= ATTEMPTS or not _retried(answer):
                 raise self._failure(answer, purpose, attempt)
             await asyncio.sleep(self._delay(answer, attempt))
+
+    def _log(self, purpose: str, answer: _Answer | None, seconds: float, attempt: int) -> None:
+        logger.debug(
+            "%s: %s answered %s in %s (attempt %d)",
+            purpose,
+            self.endpoint.shown_url,
+            answer.status if answer else "nothing",
+            format_duration(seconds),
+            attempt,
+        )
+
+    def _refused_a_parameter(self, answer: _Answer | None, body: dict[str, Any]) -> bool:
+        """A 400 or 422 naming a parameter of ours: it is left out, and the question asked again."""
+        return answer is not None and answer.status in (400, 422) and self._leave_out(answer, body)
 
     def _body(self, messages: ChatMessages, json_answer: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -249,6 +256,11 @@ class ChatClient:
         if status >= 500:
             return "The server failed; its log says why"
         return f"Check judge_model ({self.endpoint.model}) and that the server speaks chat completions"
+
+
+def _retried(answer: _Answer | None) -> bool:
+    """A connection closed without an answer, or a status worth asking again (429, 502, 503, 504)."""
+    return answer is None or answer.status in _RETRIED
 
 
 def _content_text(content: Any) -> str:

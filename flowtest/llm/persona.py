@@ -128,16 +128,21 @@ def read_reply(answer: str, last: BotTurn | None) -> Reply | str:
     kinds = [kind for kind in _KINDS if kind in found]
     if len(kinds) != 1:
         return f"it must hold exactly one of {', '.join(_KINDS)}"
-    value = found[kinds[0]]
-    if kinds[0] == "end":
+    kind, value = kinds[0], found[kinds[0]]
+    if kind == "end":
         return End(value if isinstance(value, str) else "")
     if not isinstance(value, str) or not value.strip():
-        return f"{kinds[0]} must be a text"
-    if kinds[0] == "say":
-        return Say(value)
-    if kinds[0] == "press":
-        return _press(value, last)
-    return _transfer(value, found.get("reason"), last)
+        return f"{kind} must be a text"
+    return _text_reply(kind, value, found, last)
+
+
+def _text_reply(kind: str, text: str, found: dict[str, Any], last: BotTurn | None) -> Reply | str:
+    """A say, press or transfer: each takes a text."""
+    if kind == "say":
+        return Say(text)
+    if kind == "press":
+        return _press(text, last)
+    return _transfer(text, found.get("reason"), last)
 
 
 def _press(title: str, last: BotTurn | None) -> Reply | str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import chain, combinations
 from typing import Any
 
 from flowtest.matchers.base import BuildContext, Described, Matcher, MatcherKind, Takes, TextMode, show
@@ -132,15 +132,24 @@ def near_miss(passes: Callable[[Fold], bool], mode: TextMode) -> str:
     return hint(_differences(passes, ignoring_case=mode is TextMode.IGNORE_CASE), TextMode.LOOSE)
 
 
+_NFKC = "character forms (Unicode NFKC)"  # what is left when no named difference explains the miss
+# (folds the check already applies, differences left to try): ignore_case has folded the case.
+_AS_WRITTEN: tuple[tuple[Fold, ...], tuple[tuple[str, Fold], ...]] = ((), _DIFFERENCES)
+_CASE_IGNORED = ((str.casefold,), tuple(each for each in _DIFFERENCES if each[0] != "case"))
+
+
 def _differences(passes: Callable[[Fold], bool], ignoring_case: bool) -> list[str]:
     """The fewest kinds of difference (case, punctuation, spacing) that explain the miss."""
-    candidates = [each for each in _DIFFERENCES if not (ignoring_case and each[0] == "case")]
-    given: tuple[Fold, ...] = (str.casefold,) if ignoring_case else ()
-    for size in range(len(candidates) + 1):
-        for chosen in combinations(candidates, size):
-            if passes(_composed((*given, *(fold for _, fold in chosen)))):
-                return [name for name, _ in chosen] or ["character forms (Unicode NFKC)"]
-    return ["character forms (Unicode NFKC)"]
+    given, candidates = _CASE_IGNORED if ignoring_case else _AS_WRITTEN
+    for chosen in _fewest_first(candidates):
+        if passes(_composed((*given, *(fold for _, fold in chosen)))):
+            return [name for name, _ in chosen] or [_NFKC]
+    return [_NFKC]
+
+
+def _fewest_first(candidates: tuple[tuple[str, Fold], ...]) -> Iterator[tuple[tuple[str, Fold], ...]]:
+    """Every combination of the candidates, the smaller first: none, each alone, each pair, ..."""
+    return chain.from_iterable(combinations(candidates, size) for size in range(len(candidates) + 1))
 
 
 def _composed(folds: tuple[Fold, ...]) -> Fold:

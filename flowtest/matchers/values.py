@@ -127,17 +127,26 @@ class Length(Described):
 
 
 def json_equal(expected: Any, actual: Any) -> bool:
+    """Equal as JSON: true is not 1 (Python says it is), 1 is 1.0, lists in order, objects by key."""
     if isinstance(expected, bool) or isinstance(actual, bool):
-        return isinstance(expected, bool) and isinstance(actual, bool) and expected == actual
+        return type(expected) is type(actual) and expected == actual
     if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
         return expected == actual
     if type(expected) is not type(actual):
         return False
     if isinstance(expected, list):
-        return len(expected) == len(actual) and all(map(json_equal, expected, actual))
+        return _lists_equal(expected, actual)
     if isinstance(expected, dict):
-        return expected.keys() == actual.keys() and all(json_equal(v, actual[k]) for k, v in expected.items())
+        return _objects_equal(expected, actual)
     return bool(expected == actual)
+
+
+def _lists_equal(expected: list[Any], actual: list[Any]) -> bool:
+    return len(expected) == len(actual) and all(map(json_equal, expected, actual))
+
+
+def _objects_equal(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    return expected.keys() == actual.keys() and all(json_equal(v, actual[k]) for k, v in expected.items())
 
 
 def _compare(operator: str) -> MatcherKind:

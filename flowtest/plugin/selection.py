@@ -15,18 +15,24 @@ def select_by_name(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(config.getoption("flowtest_scenario") or ())
     if not wanted:
         return
-    names = {name for item in items if (name := scenario_name(item)) is not None}
-    missing = sorted(wanted - names)
-    if missing:
-        from flowtest.config import did_you_mean
-
-        hints = "; ".join(f"'{name}'{did_you_mean(name, sorted(names))}" for name in missing)
-        raise pytest.UsageError(f"flowtest: --flowtest-scenario: no scenario is named {hints}")
+    _refuse_unknown_names(wanted, items)
     keep = [item for item in items if scenario_name(item) in wanted]
     dropped = [item for item in items if scenario_name(item) not in wanted]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+def _refuse_unknown_names(wanted: set[str], items: list[pytest.Item]) -> None:
+    """A UsageError for names no scenario has, each with a did-you-mean."""
+    names = {name for item in items if (name := scenario_name(item)) is not None}
+    missing = sorted(wanted - names)
+    if not missing:
+        return
+    from flowtest.config import did_you_mean
+
+    hints = "; ".join(f"'{name}'{did_you_mean(name, sorted(names))}" for name in missing)
+    raise pytest.UsageError(f"flowtest: --flowtest-scenario: no scenario is named {hints}")
 
 
 def warn_on_unknown_tags(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,6 +11,7 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,22 +114,33 @@ def draw_coverage(paths: ReportPaths) -> None:
 
 def count_failures(results: Path) -> int:
     """Tests whose last attempt failed or broke; known issues (xfail) and muted tests aside."""
+    return sum(1 for data in _last_attempts(results) if _counts_as_failure(data))
+
+
+def _last_attempts(results: Path) -> Iterable[dict[str, Any]]:
+    """Each test's latest result (by its stop time): a retried test counts once."""
     latest: dict[str, dict[str, Any]] = {}
     for path in results.glob("*-result.json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ReportError(f"{path}: cannot read this Allure result: {exc}") from None
+        data = _read_result(path)
         key = str(data.get("historyId") or path.name)
         if key not in latest or data.get("stop", 0) >= latest[key].get("stop", 0):
             latest[key] = data
-    return sum(
-        1
-        for data in latest.values()
-        if data.get("status") in ("failed", "broken")
-        and not (data.get("statusDetails") or {}).get("known")
-        and not (data.get("statusDetails") or {}).get("muted")
-    )
+    return latest.values()
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: cannot read this Allure result: {exc}") from None
+    return data
+
+
+def _counts_as_failure(data: dict[str, Any]) -> bool:
+    if data.get("status") not in ("failed", "broken"):
+        return False
+    details = data.get("statusDetails") or {}
+    return not details.get("known") and not details.get("muted")
 
 
 def quality_gate(paths: ReportPaths, max_failures: int) -> tuple[bool, str]:

@@ -184,17 +184,25 @@ def _message(spec: Any, state: FlowState, place: str) -> Message:
     if "one_of" in spec:
         message["text"] = str(render(pick(state.seed, place, spec["one_of"]), variables))
     if "card" in spec:
-        card = spec["card"]
-        for key, field_name in (("title", "title"), ("subtitle", "subtitle"), ("image", "imageUrl")):
-            if key in card:
-                message[field_name] = str(render(card[key], variables))
-        if "buttons" in card:
-            message["buttons"] = _buttons(card["buttons"], variables)
+        message.update(_card(spec["card"], variables))
     if "buttons" in spec:
         message["buttons"] = _buttons(spec["buttons"], variables)
     if "payload" in spec:
         message["payload"] = render_value(spec["payload"], variables)
     return message
+
+
+# A card's keys in a flow file, and the message fields the API sends them as.
+_CARD_FIELDS = (("title", "title"), ("subtitle", "subtitle"), ("image", "imageUrl"))
+
+
+def _card(card: dict[str, Any], variables: dict[str, Any]) -> Message:
+    fields: Message = {
+        field_name: str(render(card[key], variables)) for key, field_name in _CARD_FIELDS if key in card
+    }
+    if "buttons" in card:
+        fields["buttons"] = _buttons(card["buttons"], variables)
+    return fields
 
 
 def pick(seed: int, place: str, choices: list[Any]) -> Any:

@@ -17,7 +17,7 @@ import copy
 import itertools
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,17 +256,27 @@ def _condition_texts(condition: Mapping[str, Any]) -> Iterator[str]:
 def _condition_values(condition: Mapping[str, Any]) -> Iterator[Any]:
     """Values that may satisfy the condition, plainest first (each is checked before use)."""
     test, expected = next((k, v) for k, v in condition.items() if k != "var")
-    if test == "equals" or test == "contains":
-        yield expected
-    elif test == "regex":
-        yield from _examples(expected)
-    elif test == "exists":
-        if expected:
-            yield "yes"
-    elif test in ("gt", "gte", "lt", "lte"):
-        step = 1 if test in ("gt", "gte") else -1
+    candidates = _CANDIDATES.get(test)
+    if candidates is not None:
+        yield from candidates(expected)
+
+
+def _itself(expected: Any) -> Iterable[Any]:
+    return (expected,)
+
+
+def _present(expected: Any) -> Iterable[Any]:
+    return ("yes",) if expected else ()
+
+
+def _beside(step: int, inclusive: bool) -> Callable[[Any], Iterable[Any]]:
+    """Numbers that pass a comparison: the bound itself when it is included, then one step past it."""
+
+    def candidates(expected: Any) -> Iterable[Any]:
         number = int(expected) if float(expected).is_integer() else expected
-        yield from (number, number + step) if test in ("gte", "lte") else (number + step,)
+        return (number, number + step) if inclusive else (number + step,)
+
+    return candidates
 
 
 def _examples(pattern: str) -> list[str]:
@@ -288,6 +298,19 @@ def _examples(pattern: str) -> list[str]:
         except FlowRegexStopped:
             continue
     return sorted(fitting, key=lambda text: not text.strip() or not text.isprintable())
+
+
+# A condition's test, and the values that may pass it.
+_CANDIDATES: dict[str, Callable[[Any], Iterable[Any]]] = {
+    "equals": _itself,
+    "contains": _itself,
+    "regex": _examples,
+    "exists": _present,
+    "gt": _beside(1, inclusive=False),
+    "gte": _beside(1, inclusive=True),
+    "lt": _beside(-1, inclusive=False),
+    "lte": _beside(-1, inclusive=True),
+}
 
 
 def _nested(dotted: str, value: Any) -> dict[str, Any]:

@@ -119,6 +119,17 @@ def _file_id(path: Path) -> str:
 
 
 def load_flow_file(path: Path, display: str) -> Flow:
+    document = _one_document(path, display)
+    errors = _flow_errors(document)
+    data = document.data
+    if errors:
+        raise _BrokenFlowFile(errors, _readable_id(data))
+    graph = build_graph(document, display)
+    defaults = data.get("variables", {})
+    return Flow(data["id"], display, data["start"], data["nodes"], defaults, graph, document)
+
+
+def _one_document(path: Path, display: str) -> Document:
     try:
         documents = load_documents(read_text(path, display), display)
     except SourceError as exc:
@@ -126,19 +137,23 @@ def load_flow_file(path: Path, display: str) -> Flow:
     if len(documents) != 1:
         location = documents[1].location() if documents else Location(display, 1, 1)
         raise FlowFilesError([SourceError(location, "a flow file holds exactly one flow")])
-    document = documents[0]
-    # Every problem of the file in one pass: the schema's, and each link to a missing node.
+    return documents[0]
+
+
+def _flow_errors(document: Document) -> list[SourceError]:
+    """Every problem of the file in one pass, in file order: the schema's, and each link to a
+    missing node."""
     errors = schema_errors(document, functools.partial(validator, "flow"), fast_check("flow"))
     seen = {str(error) for error in errors}
     errors.extend(error for error in _broken_links(document) if str(error) not in seen)
-    data = document.data
-    if errors:
-        flow_id = data.get("id") if isinstance(data, dict) else None
-        errors.sort(key=lambda e: (e.location.line, e.location.column))
-        raise _BrokenFlowFile(errors, flow_id if isinstance(flow_id, str) and flow_id else None)
-    graph = build_graph(document, display)
-    defaults = data.get("variables", {})
-    return Flow(data["id"], display, data["start"], data["nodes"], defaults, graph, document)
+    errors.sort(key=lambda e: (e.location.line, e.location.column))
+    return errors
+
+
+def _readable_id(data: Any) -> str | None:
+    """The flow's id, when a broken file has one."""
+    flow_id = data.get("id") if isinstance(data, dict) else None
+    return flow_id if isinstance(flow_id, str) and flow_id else None
 
 
 def _broken_links(document: Document) -> Iterator[SourceError]:

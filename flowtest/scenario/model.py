@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,24 +117,36 @@ def cases_of(scenario: Scenario, seed: int = 0) -> list[Case]:
     return cases
 
 
-def _phrase_choices(scenario: Scenario, seed: int) -> list[tuple[str | None, dict[str, str]]]:
-    lists = scenario.utterances
-    if not lists:
+PhraseChoice = tuple[str | None, dict[str, str]]  # (the case id's suffix, the phrase of each list)
+
+
+def _phrase_choices(scenario: Scenario, seed: int) -> list[PhraseChoice]:
+    if not scenario.utterances:
         return [(None, {})]
-    if scenario.utterance_mode == "first":
-        return [(None, {name: phrases[0] for name, phrases in lists.items()})]
-    if scenario.utterance_mode == "random":
-        # One generator per scenario and list: the same seed picks the same phrase
-        # whatever else is collected (-k, xdist workers, other files).
-        return [
-            (
-                None,
-                {
-                    name: random.Random(f"{seed}:{scenario.path}:{scenario.name}:{name}").choice(phrases)
-                    for name, phrases in lists.items()
-                },
-            )
-        ]
+    choose = _PHRASE_MODES.get(scenario.utterance_mode, _every_combination)
+    return choose(scenario, seed)
+
+
+def _first_phrases(scenario: Scenario, seed: int) -> list[PhraseChoice]:
+    return [(None, {name: phrases[0] for name, phrases in scenario.utterances.items()})]
+
+
+def _random_phrases(scenario: Scenario, seed: int) -> list[PhraseChoice]:
+    # One generator per scenario and list: the same seed picks the same phrase
+    # whatever else is collected (-k, xdist workers, other files).
+    return [
+        (
+            None,
+            {
+                name: random.Random(f"{seed}:{scenario.path}:{scenario.name}:{name}").choice(phrases)
+                for name, phrases in scenario.utterances.items()
+            },
+        )
+    ]
+
+
+def _every_combination(scenario: Scenario, seed: int) -> list[PhraseChoice]:
+    lists = scenario.utterances
     numbered = [
         [(f"{name}-{number}", phrase) for number, phrase in enumerate(phrases, 1)]
         for name, phrases in lists.items()
@@ -147,3 +159,11 @@ def _phrase_choices(scenario: Scenario, seed: int) -> list[tuple[str | None, dic
         )
         for combination in itertools.product(*numbered)
     ]
+
+
+# utterances: first / random / all (the default).
+_PHRASE_MODES: dict[str, Callable[[Scenario, int], list[PhraseChoice]]] = {
+    "first": _first_phrases,
+    "random": _random_phrases,
+    "all": _every_combination,
+}

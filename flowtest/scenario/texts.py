@@ -9,6 +9,7 @@ Variable matchers keep their JSON types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowtest.matchers import MATCHERS, Takes
@@ -62,20 +63,45 @@ def _in_matcher(rest: JsonPath, text: bool) -> bool:
     """Whether ``rest``, a path inside a matcher, is a text (``text``: the matcher checks a text)."""
     if not rest:
         return text
-    head, tail = rest[0], rest[1:]
+    head = rest[0]
     kind = MATCHERS.get(head) if isinstance(head, str) else None
     if kind is None:
         return False
-    takes = kind.takes
-    if takes is Takes.TEXT or (takes is Takes.TEXT_OR_VALUE and text):
-        return not tail
-    if takes is Takes.TEXTS:
-        return not tail or (len(tail) == 1 and isinstance(tail[0], int))
-    if takes is Takes.MATCHERS:
-        return bool(tail) and isinstance(tail[0], int) and _in_matcher(tail[1:], text)
-    if takes is Takes.MATCHER:
-        return _in_matcher(tail, text)
-    return False  # values, and matchers of values (length)
+    return _TEXT_INSIDE[kind.takes](rest[1:], text)
+
+
+def _the_text(tail: JsonPath, text: bool) -> bool:
+    return not tail
+
+
+def _a_text_when_checking_text(tail: JsonPath, text: bool) -> bool:
+    return text and not tail
+
+
+def _a_text_or_each_text(tail: JsonPath, text: bool) -> bool:
+    return not tail or (len(tail) == 1 and isinstance(tail[0], int))
+
+
+def _in_each_matcher(tail: JsonPath, text: bool) -> bool:
+    return bool(tail) and isinstance(tail[0], int) and _in_matcher(tail[1:], text)
+
+
+def _no_text(tail: JsonPath, text: bool) -> bool:
+    return False
+
+
+# What each kind of matcher takes, and where below its key a text stands (``tail``: the path
+# after the key). Values, and matchers of values (length), hold no text. Every Takes has its
+# line: a new one must say where its texts are, or `contains: 012` would become the number 10.
+_TEXT_INSIDE: dict[Takes, Callable[[JsonPath, bool], bool]] = {
+    Takes.TEXT: _the_text,
+    Takes.TEXT_OR_VALUE: _a_text_when_checking_text,
+    Takes.TEXTS: _a_text_or_each_text,
+    Takes.MATCHERS: _in_each_matcher,
+    Takes.MATCHER: _in_matcher,
+    Takes.VALUE: _no_text,
+    Takes.VALUE_MATCHER: _no_text,
+}
 
 
 def _set(data: Any, at: JsonPath, value: str) -> None:
