@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, NoReturn
@@ -291,17 +292,21 @@ def _mentions(step: StepRecord, redactor: Redactor) -> bool:
     return any(redactor.touches(message) for message in step.messages)  # buttons' payloads
 
 
+def _maybe(text: Callable[[str], str], value: str | None) -> str | None:
+    return text(value) if value is not None else None
+
+
 def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redactor) -> StepRecord:
     if not exchange_redactor.secret_values and not _mentions(step, redactor):
         return step  # the usual case: one scan of the texts instead of copying the record
-    text = redactor.text
+    text, maybe = redactor.text, functools.partial(_maybe, redactor.text)
     failure = step.failure
     if failure is not None:
         failure = replace(
             failure,
             message=text(failure.message),
-            expected=text(failure.expected) if failure.expected is not None else None,
-            actual=text(failure.actual) if failure.actual is not None else None,
+            expected=maybe(failure.expected),
+            actual=maybe(failure.actual),
         )
     exchanges = step.exchanges
     if exchange_redactor.secret_values:
@@ -309,8 +314,8 @@ def _redact_step(step: StepRecord, redactor: Redactor, exchange_redactor: Redact
     return replace(
         step,
         title=text(step.title),
-        sent=text(step.sent) if step.sent is not None else None,
-        note=text(step.note) if step.note is not None else None,
+        sent=maybe(step.sent),
+        note=maybe(step.note),
         received=tuple(text(message) for message in step.received),
         messages=tuple(redactor.value(message) for message in step.messages),
         failure=failure,

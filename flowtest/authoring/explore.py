@@ -29,7 +29,7 @@ from flowtest.contract import AWAITING_INPUT, AWAITING_TRANSFER, EXTERNAL_ID, TR
 from flowtest.errors import ApiError, FlowtestError, Location, ProtocolError, SourceError, TransportError
 from flowtest.stopsignals import deferred
 from flowtest.trace import offered
-from flowtest.yamlsource import load_documents, read_text
+from flowtest.yamlsource import Document, load_documents, read_text
 
 DEFAULT_BUDGET = 50
 DEFAULT_DEPTH = 10
@@ -80,35 +80,45 @@ def read_facts(path: Path, display: str) -> tuple[Fact, ...]:
     (document,) = load_documents(read_text(path, display), display)[:1] or (None,)
     if document is None or not isinstance(document.data, dict) or not document.data:
         raise SourceError(Location(display, 1, 1), "a facts file maps words of a question to answers")
-    facts = []
-    for words, answers in document.data.items():
-        listed = answers if isinstance(answers, list) else [answers]
-        if not listed or not all(
-            isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in listed
-        ):
-            message = f"{words}: expected an answer or a list of answers, got {answers!r}"
-            raise SourceError(document.location((words,)), message)
-        facts.append(Fact(str(words).casefold(), tuple(str(answer) for answer in listed)))
-    return tuple(facts)
+    return tuple(_fact(document, words, answers) for words, answers in document.data.items())
+
+
+def _fact(document: Document, words: Any, answers: Any) -> Fact:
+    listed = answers if isinstance(answers, list) else [answers]
+    if not listed or not all(_answer(answer) for answer in listed):
+        message = f"{words}: expected an answer or a list of answers, got {answers!r}"
+        raise SourceError(document.location((words,)), message)
+    return Fact(str(words).casefold(), tuple(str(answer) for answer in listed))
+
+
+def _answer(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 def moves(turn: TurnResult, facts: tuple[Fact, ...]) -> tuple[Move, ...]:
-    """Every move worth trying after this turn, each once."""
+    """Every move worth trying after this turn, each once (a button and an answer that send the
+    same text: one path)."""
     if turn.status == AWAITING_TRANSFER:
         return tuple(Move("transfer", result, f"transfer {result}") for result in TRANSFER_RESULTS)
     if turn.status != AWAITING_INPUT:
         return ()
-    found = [
-        Move("press", payload, title) for message in turn.messages for title, payload in offered(message.raw)
-    ]
+    found: dict[str, Move] = {}
+    for move in (*_presses(turn), *_answers(turn, facts)):
+        found.setdefault(move.text, move)
+    return tuple(found.values())
+
+
+def _presses(turn: TurnResult) -> Iterator[Move]:
+    for message in turn.messages:
+        yield from (Move("press", payload, title) for title, payload in offered(message.raw))
+
+
+def _answers(turn: TurnResult, facts: tuple[Fact, ...]) -> Iterator[Move]:
+    """The answers of the first fact whose words the turn's texts hold."""
     said = " ".join(message.text for message in turn.messages if message.text).casefold()
     fact = next((fact for fact in facts if fact.words in said), None)
-    if fact is not None:
-        found += [Move("say", answer, _quoted(answer)) for answer in fact.answers]
-    unique: dict[str, Move] = {}
-    for move in found:
-        unique.setdefault(move.text, move)  # a button and an answer that send the same text: one path
-    return tuple(unique.values())
+    for answer in fact.answers if fact is not None else ():
+        yield Move("say", answer, _quoted(answer))
 
 
 Say = Callable[[str], None]

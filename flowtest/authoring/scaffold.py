@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowtest.authoring.record import Recording, dump, escape_template
+from flowtest.authoring.record import Recording, dump, text_matcher
 from flowtest.client.models import Message, TurnResult
 from flowtest.sandbox import engine
 from flowtest.sandbox.explore import Explorer, Turn, Walk
@@ -149,23 +149,22 @@ def _one_of_lists(flow: Flow) -> list[list[str]]:
 def _any_wording(
     steps: list[dict[str, Any]], variants: list[list[str]], variables: Mapping[str, Any]
 ) -> None:
-    """A message the flow words per session (one_of) is checked as any of its wordings."""
+    """A message the flow words per session (one_of) is checked as any of its wordings, each as
+    ``record`` writes a text (a long one as ``{contains: its first sentence}``)."""
     if not variants:
         return
     rendered = [[str(engine.render(text, dict(variables))) for text in texts] for texts in variants]
     for step in steps:
         bot = step.get("bot")
-        if isinstance(bot, str):
-            step["bot"] = _any_of(bot.replace("$${", "${"), rendered)
-        elif isinstance(bot, list):
-            step["bot"] = [
-                _any_of(item.replace("$${", "${"), rendered) if isinstance(item, str) else item
-                for item in bot
-            ]
+        if isinstance(bot, list):
+            step["bot"] = [_any_of(item, rendered) for item in bot]
+        elif bot is not None:
+            step["bot"] = _any_of(bot, rendered)
 
 
-def _any_of(text: str, rendered: list[list[str]]) -> Any:
-    wordings = next((texts for texts in rendered if text in texts), None)
+def _any_of(matcher: Any, rendered: list[list[str]]) -> Any:
+    """The recorded matcher of a message, or any of its wordings when the flow words it per session."""
+    wordings = next((texts for texts in rendered if any(text_matcher(t) == matcher for t in texts)), None)
     if wordings is None or len(set(wordings)) < 2:
-        return text
-    return {"any_of": [escape_template(wording) for wording in wordings]}
+        return matcher
+    return {"any_of": [text_matcher(wording) for wording in dict.fromkeys(wordings)]}

@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from flowtest.matchers.meaning import MeaningServices
 from flowtest.redact import masked_url
 from flowtest.runner import Conversation, RunContext
 from flowtest.scenario import is_scenario_file
-from flowtest.scenario.loader import ScenarioLoader
+from flowtest.scenario.loader import LoadedFile, ScenarioLoader
 from flowtest.scenario.model import Case, Scenario, cases_of
 from flowtest.session import client_config
 from flowtest.steps.caller import unavailable
@@ -139,17 +139,21 @@ def load_scenarios(
     for path in find_files(paths):
         if not is_scenario_file(path):
             continue
-        loaded = loader.load_file(path)
-        for invalid in loaded.invalid:
-            for error in invalid.errors:
-                print(f"flowtest: {error}", file=sys.stderr)
-        for scenario in loaded.scenarios:
-            problem = unavailable(settings, scenario)
-            if problem is not None:
-                print(f"flowtest: {problem}", file=sys.stderr)
-            elif scenario.skip is None:
-                found.append(scenario)
+        found.extend(_runnable(loader.load_file(path), settings))
     return tuple(found)
+
+
+def _runnable(loaded: LoadedFile, settings: Settings) -> Iterator[Scenario]:
+    """A file's scenarios that can run here; what is wrong with the others, said on stderr."""
+    problems = [error for invalid in loaded.invalid for error in invalid.errors]
+    for scenario in loaded.scenarios:
+        problem = unavailable(settings, scenario)  # persona: without an LLM endpoint
+        if problem is not None:
+            problems.append(problem)
+        elif scenario.skip is None:
+            yield scenario
+    for error in problems:
+        print(f"flowtest: {error}", file=sys.stderr)
 
 
 def scenario_user(paths: Sequence[str | Path] = ("scenarios",), root: Path | None = None) -> type[User]:

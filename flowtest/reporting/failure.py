@@ -117,8 +117,7 @@ def _step_lines(step: StepRecord) -> Iterator[str]:
     match step.role:
         case Role.SEND:
             if step.sent is not None:
-                why = f"  [{step.note}]" if step.note else ""  # the caller's rule that answered, a refusal
-                yield f"  {step.kind:<{_WIDTH - 1}} {step.sent}  ({format_duration(step.duration)}){why}"
+                yield _sent_line(step)
         case Role.CALL:
             if step.failure is None:
                 yield f"  {'':<{_WIDTH}}[{step.title}]"
@@ -137,6 +136,12 @@ def _step_lines(step: StepRecord) -> Iterator[str]:
         yield f"  ✗ {where}: {step.title}"
     elif step.outcome is Outcome.SKIPPED:
         yield f"  ○ {where}: {step.title}"
+
+
+def _sent_line(step: StepRecord) -> str:
+    """What the caller sent, and why when the record says (the caller's rule that answered, a refusal)."""
+    why = f"  [{step.note}]" if step.note else ""
+    return f"  {step.kind:<{_WIDTH - 1}} {step.sent}  ({format_duration(step.duration)}){why}"
 
 
 def _exchanges(trace: Trace) -> Iterator[str]:

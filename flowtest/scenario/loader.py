@@ -168,7 +168,7 @@ class ScenarioLoader:
             raw_steps, lists, errors = self._utterances(path, document, raw_steps)
         if not errors:
             errors = _semantic_errors(document, raw_steps, rows, lists)
-            errors += [error for raw in raw_steps if raw.kind is not None for error in raw.kind.problems(raw)]
+            errors += _kind_problems(raw_steps)
             errors += _row_errors(document, raw_steps, rows)
             errors += self._meaning_errors(raw_steps)
         if errors:
@@ -585,8 +585,20 @@ def _known_names(rows: tuple[Row, ...], steps: list[RawStep]) -> frozenset[str]:
     names = {key for row in rows for key in row}
     names.update(name for step in steps for name in step.data.get("save", {}))
     names.update(name for step in steps if "bot" in step.data for name in regex_group_names(step.data["bot"]))
-    names.update(name for step in steps if step.kind is not None for name in step.kind.stores(step))
+    names.update(_kind_names(steps))
     return frozenset(names)
+
+
+def _kind_names(steps: list[RawStep]) -> Iterator[str]:
+    """The names a scenario key's step gives later steps (the caller's facts)."""
+    for step in steps:
+        if step.kind is not None:
+            yield from step.kind.stores(step)
+
+
+def _kind_problems(steps: list[RawStep]) -> list[SourceError]:
+    """What a scenario key's kind finds wrong in its step that the schema cannot say."""
+    return [error for step in steps if step.kind is not None for error in step.kind.problems(step)]
 
 
 def _template_strings(document: Document, steps: list[RawStep]) -> Iterator[tuple[Document, JsonPath, str]]:

@@ -31,9 +31,11 @@ def as_written(document: Document) -> Document:
 def is_text_position(at: JsonPath) -> bool:
     if at[:1] == ("caller",):
         return _in_caller(at[1:])
-    if len(at) < 3 or at[0] not in _STEP_LISTS or not isinstance(at[1], int):
-        return False
-    key, rest = at[2], at[3:]
+    return len(at) >= 3 and at[0] in _STEP_LISTS and isinstance(at[1], int) and _in_step(at[2], at[3:])
+
+
+def _in_step(key: str | int, rest: JsonPath) -> bool:
+    """Whether ``rest`` under a step's ``key`` is a text."""
     if key in ("user", "reason"):
         return not rest
     if key == "bot":
@@ -48,15 +50,17 @@ def _in_caller(at: JsonPath) -> bool:
     if len(at) == 2 and at[0] == "facts":
         return True
     if at[:1] == ("otherwise",):
-        return at[1:] in (("say",), ("press",), ("reason",))
+        return len(at) == 2 and at[1] in _REPLY_TEXTS
     if len(at) < 3 or at[0] != "rules" or not isinstance(at[1], int):
         return False
-    key, rest = at[2], at[3:]
-    if key == "when" and rest[:1] == ("message",):
+    return _in_when(at[3:]) if at[2] == "when" else at[2] in _REPLY_TEXTS and len(at) == 3
+
+
+def _in_when(rest: JsonPath) -> bool:
+    """A ``when``: a text matcher, or ``message:`` checks over JSON values."""
+    if rest[:1] == ("message",):
         return len(rest) >= 2 and _in_matcher(rest[2:], text=False)
-    if key == "when":
-        return _in_matcher(rest, text=True)
-    return key in _REPLY_TEXTS and not rest
+    return _in_matcher(rest, text=True)
 
 
 def _in_matcher(rest: JsonPath, text: bool) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from flowtest.client import Message
+from flowtest.client import Message, TurnResult
 from flowtest.contract import AWAITING_INPUT, AWAITING_TRANSFER
 from flowtest.errors import FlowtestError, Location, SourceError
 from flowtest.jsonpath import check_syntax
@@ -356,43 +356,62 @@ async def _take_turn(
     step: CallerStep, state: ConversationState, answer: Answer, taken: list[_Turn]
 ) -> Failure | None:
     """Send the answer, record the turn; the failure when it cannot be sent."""
-    bot = state.turn
-    action = answer.action
-    if action.action == "end":
+    bot, number = state.turn, len(taken) + 1
+    if answer.action.action == "end":
         await state.client.end_session(state.session(), org=state.org)
         state.end()
-        state.record_turn(
-            step, "end", Role.CALL, StepResult(note=answer.why), "end: End Session", answer.location
-        )
+        result = StepResult(note=answer.why)
+        state.record_turn(step, "end", Role.CALL, result, "end: End Session", answer.location)
         taken.append(_Turn(bot, answer.why, "end"))
         return None
-    needed = AWAITING_TRANSFER if action.action == "transfer" else AWAITING_INPUT
-    if state.status != needed:
-        message = at(
-            step,
-            f"turn {len(taken) + 1}: {answer.why} answers {action.action}, but the session is "
-            f"{state.status}; {action.action} needs {needed}",
-        )
-        return Failure(Category.STATUS, message, needed, str(state.status))
-    session = state.session()
-    if action.action == "transfer":
-        sent = action.text if action.reason is None else f"{action.text} ({action.reason})"
-        turn = await state.client.send_transfer(session, action.text, action.reason, org=state.org)
-        kind, title = "transfer", f"transfer: {sent}"
-    else:
-        pressed = _press(step, state, answer, len(taken) + 1) if action.action == "press" else None
-        if isinstance(pressed, Failure):
-            return pressed
-        text = pressed[1] if pressed is not None else action.text
-        sent = text if pressed is None else _pressed(*pressed)
-        turn = await state.client.send_text(session, text, org=state.org)
-        kind, title = "user", (f"press: {pressed[0]}" if pressed is not None else f"user: {text}")
-    state.take_turn(turn)
-    result = StepResult.of_turn(turn, sent)
+    sent = _wrong_status(step, state, answer, number) or await _send(step, state, answer, number)
+    if isinstance(sent, Failure):
+        return sent
+    state.take_turn(sent.turn)
+    result = StepResult.of_turn(sent.turn, sent.shown)
     result.note = answer.why
-    state.record_turn(step, kind, Role.SEND, result, title, answer.location)
-    taken.append(_Turn(bot, answer.why, f"{kind}: {sent}"))
+    state.record_turn(step, sent.kind, Role.SEND, result, sent.title, answer.location)
+    taken.append(_Turn(bot, answer.why, f"{sent.kind}: {sent.shown}"))
     return None
+
+
+class _Sent(NamedTuple):
+    """A reply sent: the record's kind and title, what the transcript shows, the turn it brought."""
+
+    kind: str
+    title: str
+    shown: str
+    turn: TurnResult
+
+
+def _wrong_status(step: CallerStep, state: ConversationState, answer: Answer, number: int) -> Failure | None:
+    action = answer.action.action
+    needed = AWAITING_TRANSFER if action == "transfer" else AWAITING_INPUT
+    if state.status == needed:
+        return None
+    message = at(
+        step,
+        f"turn {number}: {answer.why} answers {action}, but the session is {state.status}; "
+        f"{action} needs {needed}",
+    )
+    return Failure(Category.STATUS, message, needed, str(state.status))
+
+
+async def _send(step: CallerStep, state: ConversationState, answer: Answer, number: int) -> _Sent | Failure:
+    action, session, client = answer.action, state.session(), state.client
+    if action.action == "transfer":
+        shown = action.text if action.reason is None else f"{action.text} ({action.reason})"
+        turn = await client.send_transfer(session, action.text, action.reason, org=state.org)
+        return _Sent("transfer", f"transfer: {shown}", shown, turn)
+    if action.action == "say":
+        turn = await client.send_text(session, action.text, org=state.org)
+        return _Sent("user", f"user: {action.text}", action.text, turn)
+    pressed = _press(step, state, answer, number)
+    if isinstance(pressed, Failure):
+        return pressed
+    title, payload = pressed
+    turn = await client.send_text(session, payload, org=state.org)
+    return _Sent("user", f"press: {title}", _pressed(title, payload), turn)
 
 
 def _press(
