@@ -58,14 +58,14 @@ def schema_errors(
 
 def _describe(document: Document, error: ValidationError) -> list[SourceError]:
     at: JsonPath = tuple(error.absolute_path)
-    where = describe_path(at) or "document"
+    where = f"{describe_path(at)}: " if at else ""  # a file's own keys need no path before them
     schema = error.schema if isinstance(error.schema, dict) else {}
     handler = _HANDLERS.get(str(error.validator))
     if "x-message" in schema and error.validator != "additionalProperties":
-        return [SourceError(document.location(at), f"{where}: {schema['x-message']}")]
+        return [SourceError(document.location(at), f"{where}{schema['x-message']}")]
     if handler is not None:
         return handler(document, error, at, where, schema)
-    return [SourceError(document.location(at), f"{where}: {error.message}")]
+    return [SourceError(document.location(at), f"{where}{error.message}")]
 
 
 def _unknown_keys(
@@ -78,7 +78,7 @@ def _unknown_keys(
     return [
         SourceError(
             document.key_location((*at, key)),
-            f"{where}: unknown {noun} '{key}'"
+            f"{where}unknown {noun} '{key}'"
             + (f" ({misplaced[key]})" if key in misplaced else "")
             + (did_you_mean(key, known) or _comma_hint(instance, key)),
         )
@@ -99,8 +99,7 @@ def _missing_keys(
 ) -> list[SourceError]:
     instance = error.instance if isinstance(error.instance, dict) else {}
     missing = [key for key in schema.get("required", []) if key not in instance]
-    lead = f"{where}: " if at else ""  # a file's own keys need no path before them
-    return [SourceError(document.location(at), f"{lead}missing required key '{key}'") for key in missing]
+    return [SourceError(document.location(at), f"{where}missing required key '{key}'") for key in missing]
 
 
 def _one_of(
@@ -117,7 +116,7 @@ def _one_of(
         else:
             message = f"{what} takes exactly one of {', '.join(keys)}; found {', '.join(present)}"
             message += f" ({one_key['note']})" if "note" in one_key else ""
-        return [SourceError(document.location(at), f"{where}: {message}")]
+        return [SourceError(document.location(at), f"{where}{message}")]
     return _branches(document, error, at, where, schema)
 
 
@@ -130,7 +129,7 @@ def _branches(
     message = _expected(schema, error.instance)
     if isinstance(error.instance, str):
         message += did_you_mean(error.instance, _branch_choices(error))
-    return [SourceError(document.location(at), f"{where}: {message}")]
+    return [SourceError(document.location(at), f"{where}{message}")]
 
 
 def _branch_meant(error: ValidationError, at: JsonPath, schema: dict[str, Any]) -> ValidationError | None:
@@ -164,7 +163,7 @@ def _bad_value(
     message = _expected(schema, error.instance)
     if error.validator == "enum" and isinstance(error.instance, str):
         message += did_you_mean(error.instance, [str(v) for v in schema.get("enum", [])])
-    return [SourceError(document.location(at), f"{where}: {message}")]
+    return [SourceError(document.location(at), f"{where}{message}")]
 
 
 def _expected(schema: dict[str, Any], instance: Any) -> str:

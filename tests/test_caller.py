@@ -435,16 +435,16 @@ def test_allure_and_the_html_transcript_show_every_run_and_the_rate(tmp_path: Pa
 MISTAKES = {
     "both": (
         "conversation: [{bot: hi}]\ncaller: {rules: [{when: hi, say: hello}]}\ngoal: [{status: completed}]\n",
-        ["1:1: document: a scenario takes exactly one of conversation, caller; found conversation, caller"],
+        ["1:1: a scenario takes exactly one of conversation, caller; found conversation, caller"],
     ),
-    "neither": ("", ["1:1: document: a scenario needs one of: conversation, caller"]),
+    "neither": ("", ["1:1: a scenario needs one of: conversation, caller"]),
     "no goal": (
         "caller: {rules: [{when: hi, say: hello}]}\n",
-        ["1:1: document: 'caller' needs 'goal': the steps checked when the caller stops"],
+        ["1:1: 'caller' needs 'goal': the steps checked when the caller stops"],
     ),
     "goal alone": (
         "conversation: [{bot: hi}]\ngoal: [{status: completed}]\n",
-        ["1:1: document: 'goal' goes with caller"],
+        ["1:1: 'goal' goes with caller"],
     ),
     "two replies": (
         "caller:\n  rules:\n    - {when: hi, say: hello, end: true}\ngoal: [{status: completed}]\n",
@@ -460,7 +460,7 @@ MISTAKES = {
     ),
     "pass_rate alone": (
         "pass_rate: 0.5\ncaller: {rules: [{when: hi, say: hello}]}\ngoal: [{status: completed}]\n",
-        ["1:1: document: 'pass_rate' goes with repeat"],
+        ["1:1: 'pass_rate' goes with repeat"],
     ),
     "templates and paths": (
         "caller:\n  facts: {ticket: INC1}\n  rules:\n"
