@@ -46,12 +46,17 @@ class Bindings:
             return generated.value(reference, self.values)
         if root not in self.values:
             raise TemplateError(self.unset.get(root, f"unknown template name '{root}'"))
-        value = self.values[root]
-        for part in rest.split(".") if rest else ():
-            if not isinstance(value, dict) or part not in value:
-                raise TemplateError(f"${{{reference}}}: '{part}' not found in {root}")
-            value = value[part]
-        return value
+        return _field(self.values[root], reference)
+
+
+def _field(value: Any, reference: str) -> Any:
+    """The field a dotted ``reference`` names inside ``value``, the value of its root name."""
+    root, _, rest = reference.partition(".")
+    for part in rest.split(".") if rest else ():
+        if not isinstance(value, dict) or part not in value:
+            raise TemplateError(f"${{{reference}}}: '{part}' not found in {root}")
+        value = value[part]
+    return value
 
 
 def references(text: str) -> Iterator[str]:

@@ -22,15 +22,22 @@ def taken_names(root: Path) -> set[str]:
     if not root.is_dir():
         return names
     for path in root.rglob("*.scenario.y*ml"):
-        parts = path.relative_to(root).parts
-        if any(part.startswith(".") or part in _SKIPPED for part in parts) or not is_scenario_file(path):
-            continue
-        try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
-        names.update(str(doc["name"]) for doc in documents if isinstance(doc, dict) and "name" in doc)
+        if _searched(path.relative_to(root)) and is_scenario_file(path):
+            names.update(_names_in(path))
     return names
+
+
+def _searched(relative: Path) -> bool:
+    """Not hidden, nor in a virtual environment or dependencies."""
+    return not any(part.startswith(".") or part in _SKIPPED for part in relative.parts)
+
+
+def _names_in(path: Path) -> list[str]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    return [str(doc["name"]) for doc in documents if isinstance(doc, dict) and "name" in doc]
 
 
 def free_name(name: str, taken: set[str]) -> str:

@@ -240,26 +240,33 @@ class Recording:
     def scenario(self, final_variables: Mapping[str, Any] | None) -> dict[str, Any]:
         steps = list(self.steps)
         if final_variables:
-            # A secret's value is not written: the check says only that it is there. A value
-            # that is a phrase sent from a list differs in each test of it: any phrase will do.
-            checks = {
-                path: self._value_check(path, value)
-                for path, value in _leaves(final_variables, "$")
-                if path.removeprefix("$.") not in self.secret_names
-            }
-            checks.update({f"$.{k}": {"exists": True} for k in final_variables if k in self.secret_names})
-            steps.append({"variables": checks})
+            steps.append({"variables": self._final_checks(final_variables)})
         document: dict[str, Any] = {"name": self.name, "flow": self.flow}
         if self.variables:
-            variables = {
-                name: f"${{env.{secret_env(name)}}}" if name in self.secret_names else escape_template(value)
-                for name, value in self.variables.items()
-            }
-            document["start"] = {"variables": variables}
+            document["start"] = {"variables": self._start_variables()}
         document["conversation"] = steps or [{"status": self.status}]
         for secret, template in self.secret_values.items():  # wherever else one hides
             document = _replace(document, secret, template)
         return document
+
+    def _final_checks(self, final_variables: Mapping[str, Any]) -> dict[str, Any]:
+        """One check per final variable. A secret's value is not written: the check says only
+        that it is there. A value that is a phrase sent from a list differs in each test of it:
+        any phrase will do."""
+        checks = {
+            path: self._value_check(path, value)
+            for path, value in _leaves(final_variables, "$")
+            if path.removeprefix("$.") not in self.secret_names
+        }
+        checks.update({f"$.{k}": {"exists": True} for k in final_variables if k in self.secret_names})
+        return checks
+
+    def _start_variables(self) -> dict[str, Any]:
+        """The variables the session started with; a secret's read from the environment."""
+        return {
+            name: f"${{env.{secret_env(name)}}}" if name in self.secret_names else escape_template(value)
+            for name, value in self.variables.items()
+        }
 
 
 def _replace(value: Any, old: str, new: str) -> Any:
@@ -368,15 +375,22 @@ class Recorder:
         try:
             turn = self.client.send_text(self._session(), text)
         except ApiError as exc:
-            self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
+            self._refused(exc)
             return
         if name:
-            self.recording.phrases[text.strip()] = name
-            after = self._variables()
-            if before is not None and after is not None:
-                self.recording.phrase_changed(before, after)
+            self._phrase_sent(text, name, before)
         self.recording.steps.append({"user": {"utterance": name} if name else self.recording.literal(text)})
         self.show(turn)
+
+    def _phrase_sent(self, text: str, name: str, before: Mapping[str, Any] | None) -> None:
+        """A phrase of list ``name`` was sent: the variables it changed depend on the phrase."""
+        self.recording.phrases[text.strip()] = name
+        after = self._variables()
+        if before is not None and after is not None:
+            self.recording.phrase_changed(before, after)
+
+    def _refused(self, exc: ApiError) -> None:
+        self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
 
     def _variables(self) -> Mapping[str, Any] | None:
         """The session's variables now; None when Get Session is refused (then nothing is learnt)."""
@@ -402,7 +416,7 @@ class Recorder:
         try:
             turn = self.client.send_transfer(self._session(), result, reason.strip() or None)
         except ApiError as exc:
-            self.say(f"refused: {exc.status} {exc.code or ''} {exc.api_message or ''}".rstrip())
+            self._refused(exc)
             return
         step: dict[str, Any] = {"transfer": result}
         if reason.strip():

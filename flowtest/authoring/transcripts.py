@@ -19,19 +19,23 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowtest.authoring.names import free_name, taken_names
 from flowtest.authoring.record import dump, escape_template, message_checks, text_matcher
 from flowtest.contract import TRANSFER_RESULTS
 from flowtest.errors import Location, SourceError
-from flowtest.yamlsource import load_documents, read_text
+from flowtest.yamlsource import Document, load_documents, read_text
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 COLUMNS = ("conversation", "role", "text", "type", "buttons", "transfer")
 ROLES = ("user", "bot")
 IGNORED_TYPES = frozenset({"typing"})  # indicators, not messages: the scenarios step over them
 _SCENARIO_SUFFIXES = (".yaml", ".yml")
 _STEP_KEYS = frozenset({"user", "transfer", "bot", "message", "status", "variables", "end", "wait"})
+_RECORDED_KEYS = _STEP_KEYS | {"reason", "within"}  # a step's keys besides its action
 
 
 @dataclass(frozen=True)
@@ -141,14 +145,32 @@ def _csv_rows(text: str, shown: str) -> Iterator[Row]:
     except csv.Error as exc:
         yield SourceError(Location(shown, 1, 1), f"not CSV: {exc}")
         return
+    problem = _header_problem(header, shown)
+    if problem is not None:
+        yield problem
+        return
+    for record in _csv_records(reader, shown):
+        if isinstance(record, SourceError):
+            yield record
+        else:
+            yield from _csv_row(header, *record, shown)
+
+
+def _header_problem(header: list[str], shown: str) -> SourceError | None:
     unknown = [name for name in header if name not in COLUMNS]
     missing = [name for name in ("conversation", "role") if name not in header]
-    if unknown or missing:
-        what = f"unknown column '{unknown[0]}'" if unknown else f"no '{missing[0]}' column"
-        column = _csv_column(header, header.index(unknown[0])) if unknown else 1
-        yield SourceError(Location(shown, 1, column), f"{what}; the columns are {', '.join(COLUMNS)}")
-        return
-    line = reader.line_num
+    if unknown:
+        what, column = f"unknown column '{unknown[0]}'", _csv_column(header, header.index(unknown[0]))
+    elif missing:
+        what, column = f"no '{missing[0]}' column", 1
+    else:
+        return None
+    return SourceError(Location(shown, 1, column), f"{what}; the columns are {', '.join(COLUMNS)}")
+
+
+def _csv_records(reader: CsvReader, shown: str) -> Iterator[tuple[int, list[str]] | SourceError]:
+    """Each record with the line it starts on (a quoted cell may span lines); a broken one ends the file."""
+    end = reader.line_num
     while True:
         try:
             cells = next(reader)
@@ -157,15 +179,19 @@ def _csv_rows(text: str, shown: str) -> Iterator[Row]:
         except csv.Error as exc:
             yield SourceError(Location(shown, reader.line_num, 1), f"not CSV: {exc}")
             return
-        number, line = line + 1, reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        data: dict[str, Any] = {
-            name: cells[i] for i, name in enumerate(header) if i < len(cells) and cells[i] != ""
-        }
-        if isinstance(data.get("buttons"), str):
-            data["buttons"] = _csv_buttons(data["buttons"])
-        yield from _row(data, functools.partial(_csv_location, shown, number, cells, header))
+        start, end = end + 1, reader.line_num
+        yield start, cells
+
+
+def _csv_row(header: list[str], number: int, cells: list[str], shown: str) -> Iterator[Row]:
+    if not any(cell.strip() for cell in cells):
+        return
+    data: dict[str, Any] = {
+        name: cells[i] for i, name in enumerate(header) if i < len(cells) and cells[i] != ""
+    }
+    if isinstance(data.get("buttons"), str):
+        data["buttons"] = _csv_buttons(data["buttons"])
+    yield from _row(data, functools.partial(_csv_location, shown, number, cells, header))
 
 
 def _csv_location(
@@ -217,6 +243,7 @@ def _row(data: Mapping[str, Any], where: Callable[[str | None], Location]) -> It
 
 
 def _problem(data: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    """What is wrong in a log line: the field to point at (None: the line) and why."""
     unknown = [key for key in data if key not in COLUMNS]
     if unknown:
         return unknown[0], f'unknown field "{unknown[0]}"; the fields are {", ".join(COLUMNS)}'
@@ -225,18 +252,24 @@ def _problem(data: Mapping[str, Any]) -> tuple[str | None, str] | None:
         return ("role" if "role" in data else None), f'"role" is "user" or "bot", not {json.dumps(role)}'
     if data.get("text") is not None and not isinstance(data["text"], (str, int, float)):
         return "text", '"text" is a text'
-    transfer = data.get("transfer")
-    if role == "bot":
-        if transfer:
-            return "transfer", '"transfer" goes on a user line (the result the caller sends)'
-        if data.get("text") is None and not data.get("type") and not data.get("buttons"):
-            return None, 'a bot line has a "text", a "type" or "buttons"'
-        if data.get("buttons") and not isinstance(data["buttons"], list):
-            return "buttons", '"buttons" is a list of titles or of {"title": ..., "payload": ...}'
-        return None
+    return _bot_problem(data) if role == "bot" else _user_problem(data)
+
+
+def _bot_problem(data: Mapping[str, Any]) -> tuple[str | None, str] | None:
+    if data.get("transfer"):
+        return "transfer", '"transfer" goes on a user line (the result the caller sends)'
+    if data.get("text") is None and not data.get("type") and not data.get("buttons"):
+        return None, 'a bot line has a "text", a "type" or "buttons"'
+    if data.get("buttons") and not isinstance(data["buttons"], list):
+        return "buttons", '"buttons" is a list of titles or of {"title": ..., "payload": ...}'
+    return None
+
+
+def _user_problem(data: Mapping[str, Any]) -> tuple[str | None, str] | None:
     for key in ("type", "buttons"):
         if data.get(key):
             return key, f'"{key}" goes on a bot line'
+    transfer = data.get("transfer")
     if transfer and transfer not in TRANSFER_RESULTS:
         return "transfer", f'"transfer" is one of {", ".join(TRANSFER_RESULTS)}, not {json.dumps(transfer)}'
     if not transfer and data.get("text") is None:
@@ -252,32 +285,38 @@ def _scenarios(text: str, shown: str, result: Read) -> None:
         result.errors.append(exc)
         return
     for document in documents:
-        data = document.data
-        steps = data.get("conversation") if isinstance(data, dict) else None
-        if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
-            result.errors.append(
-                SourceError(document.location(), "not a scenario: no conversation: list of steps")
-            )
-            continue
-        unknown = [
-            (i, key)
-            for i, step in enumerate(steps)
-            for key in step
-            if key not in _STEP_KEYS | {"reason", "within"}
-        ]
-        if unknown:
-            index, key = unknown[0]
-            result.errors.append(
-                SourceError(
+        recorded = _recorded(document, shown)
+        if isinstance(recorded, SourceError):
+            result.errors.append(recorded)
+        else:
+            result.conversations.append(recorded)
+
+
+def _recorded(document: Document, shown: str) -> Conversation | SourceError:
+    """One recorded scenario as a conversation, or why it is not one a transcript holds."""
+    data = document.data
+    steps = data.get("conversation") if isinstance(data, dict) else None
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        return SourceError(document.location(), "not a scenario: no conversation: list of steps")
+    unknown = _unknown_key(document, steps)
+    if unknown is not None:
+        return unknown
+    start = data.get("start") if isinstance(data.get("start"), dict) else None
+    name = str(data.get("name") or f"{shown} {document.index + 1}")
+    return Conversation(name, shown, steps=list(steps), start=start)
+
+
+def _unknown_key(document: Document, steps: list[dict[str, Any]]) -> SourceError | None:
+    """The error for the first step key a transcript does not hold, at that key."""
+    for index, step in enumerate(steps):
+        for key in step:
+            if key not in _RECORDED_KEYS:
+                return SourceError(
                     document.key_location(("conversation", index, key)),
                     f"conversation[{index}].{key}: not a step a transcript holds "
                     f"({', '.join(sorted(_STEP_KEYS))})",
                 )
-            )
-            continue
-        start = data.get("start") if isinstance(data.get("start"), dict) else None
-        name = str(data.get("name") or f"{shown} {document.index + 1}")
-        result.conversations.append(Conversation(name, shown, steps=list(steps), start=start))
+    return None
 
 
 # -- scenarios ---------------------------------------------------------------------------------
@@ -288,30 +327,34 @@ def steps_of(conversation: Conversation) -> list[dict[str, Any]]:
     if conversation.steps is not None:
         return conversation.steps
     steps: list[dict[str, Any]] = []
-    texts: list[Any] = []
+    texts: list[Any] = []  # consecutive plain bot texts: one bot step
     for line in conversation.lines:
         if line.role == "bot":
-            if line.kind in IGNORED_TYPES:
-                continue
-            # A title alone is a button's title, as the API's buttons carry one.
-            buttons = [{"title": b} if isinstance(b, str) else b for b in line.buttons]
-            checks = message_checks({"type": line.kind or "text", "buttons": buttons})
-            if line.text is not None and not checks and line.kind is None:
-                texts.append(text_matcher(line.text))
-                continue
-            _flush(texts, steps)
-            step: dict[str, Any] = {} if line.text is None else {"bot": text_matcher(line.text)}
-            # Without a type in the log, the buttons are the point, not the type a channel gives them.
-            step["message"] = {**({"$.type": line.kind} if line.kind else {}), **checks}
-            steps.append(step)
+            _bot_line(line, texts, steps)
             continue
         _flush(texts, steps)
-        if line.transfer:
-            steps.append({"transfer": line.transfer})
-        else:
-            steps.append({"user": escape_template(line.text or "")})
+        steps.append(
+            {"transfer": line.transfer} if line.transfer else {"user": escape_template(line.text or "")}
+        )
     _flush(texts, steps)
     return steps
+
+
+def _bot_line(line: Line, texts: list[Any], steps: list[dict[str, Any]]) -> None:
+    """A plain text joins ``texts``; a message with a type or buttons is a step of its own."""
+    if line.kind in IGNORED_TYPES:
+        return
+    # A title alone is a button's title, as the API's buttons carry one.
+    buttons = [{"title": b} if isinstance(b, str) else b for b in line.buttons]
+    checks = message_checks({"type": line.kind or "text", "buttons": buttons})
+    if line.text is not None and not checks and line.kind is None:
+        texts.append(text_matcher(line.text))
+        return
+    _flush(texts, steps)
+    step: dict[str, Any] = {} if line.text is None else {"bot": text_matcher(line.text)}
+    # Without a type in the log, the buttons are the point, not the type a channel gives them.
+    step["message"] = {**({"$.type": line.kind} if line.kind else {}), **checks}
+    steps.append(step)
 
 
 def _flush(texts: list[Any], steps: list[dict[str, Any]]) -> None:

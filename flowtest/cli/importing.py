@@ -14,6 +14,7 @@ from flowtest.errors import FlowtestError
 
 if TYPE_CHECKING:
     from flowtest.authoring.botium import Flows
+    from flowtest.authoring.transcripts import Planned
 
 
 def add(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -53,17 +54,12 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
 def _import_botium(args: argparse.Namespace) -> int:
     from flowtest.authoring.botium import import_botium, remove, write
     from flowtest.authoring.names import taken_names
-    from flowtest.authoring.validate import validate
 
-    root = project_root(Path.cwd())
-    out = args.out.resolve()
-    if not out.is_relative_to(root):
-        root = out  # includes must stay inside the project: the output folder is one
+    root = _project_of(args.out)
     base = args.src.resolve() if args.src.is_dir() else args.src.resolve().parent
     # Files name their Botium source as the suite does (from SRC); the terminal, from here.
     here = _from_here(base)
-    taken = taken_names(root)
-    imported = import_botium(args.src, args.out, _flows(args.flow, base), _displayer(base), taken)
+    imported = import_botium(args.src, args.out, _flows(args.flow, base), _displayer(base), taken_names(root))
     for problem in imported.problems:
         print(here(str(problem)), file=sys.stderr)
     if not imported.files:
@@ -73,12 +69,8 @@ def _import_botium(args: argparse.Namespace) -> int:
         )
         return 1
     created = write(imported)
-    findings = [f for f in validate([args.out], root, None, "first") if f.severity == "error"]
-    if findings:
-        remove(imported, created)  # never leave files that do not validate (a rerun would refuse them)
-        for finding in findings:
-            print(finding.text(), file=sys.stderr)
-        print("flowtest: the imported files do not validate (above), so none were kept", file=sys.stderr)
+    # Never leave files that do not validate (a rerun would refuse them).
+    if not _kept([args.out], root, lambda: remove(imported, created), "the imported files"):
         return 1
     counts = ", ".join(f"{count} {what}" for what, count in imported.counts.items())
     print(f"flowtest: imported {counts} into {args.out}")
@@ -88,6 +80,27 @@ def _import_botium(args: argparse.Namespace) -> int:
     if imported.problems:
         print(f"flowtest: {len(imported.problems)} problem(s) in the Botium files (above)", file=sys.stderr)
     return 1 if imported.problems else 0
+
+
+def _project_of(out: Path) -> Path:
+    """The project whose scenarios the imported ones join; the output folder when it is outside
+    the project (includes must stay inside the project: the output folder is one)."""
+    root = project_root(Path.cwd())
+    return root if out.resolve().is_relative_to(root) else out.resolve()
+
+
+def _kept(paths: list[Path], root: Path, undo: Callable[[], None], what: str) -> bool:
+    """Whether the written ``paths`` validate; when they do not, ``undo`` the writing and say why."""
+    from flowtest.authoring.validate import validate
+
+    findings = [f for f in validate(paths, root, None, "first") if f.severity == "error"]
+    if not findings:
+        return True
+    undo()
+    for finding in findings:
+        print(finding.text(), file=sys.stderr)
+    print(f"flowtest: {what} do not validate (above), so none were kept", file=sys.stderr)
+    return False
 
 
 def _section(title: str, lines: Sequence[object], here: Callable[[str], str]) -> None:
@@ -121,28 +134,14 @@ def _flows(values: list[str], base: Path) -> Flows:
 
 def _import_transcripts(args: argparse.Namespace) -> int:
     from flowtest.authoring.transcripts import plan, read_logs
-    from flowtest.authoring.validate import validate
 
-    root = project_root(Path.cwd())
-    if not args.out.resolve().is_relative_to(root):
-        root = args.out.resolve()
+    root = _project_of(args.out)
     read = read_logs(args.files, _shown)
     for error in read.errors:
         print(error, file=sys.stderr)
     planned = plan(read.conversations, args.flow, args.out, root)
-    written: list[Path] = []
-    for scenario in planned:
-        scenario.path.parent.mkdir(parents=True, exist_ok=True)
-        with scenario.path.open("x", encoding="utf-8") as file:  # "x": never over a file
-            file.write(scenario.text)
-        written.append(scenario.path)
-    findings = [f for f in validate(written, root, None, "first") if f.severity == "error"] if written else []
-    if findings:
-        for path in written:
-            path.unlink()
-        for finding in findings:
-            print(finding.text(), file=sys.stderr)
-        print("flowtest: the scenarios do not validate (above), so none were kept", file=sys.stderr)
+    written = _write_new(planned)
+    if written and not _kept(written, root, lambda: _unlink(written), "the scenarios"):
         return 1
     conversations = sum(len(scenario.seen) for scenario in planned)
     print(f"flowtest: {len(planned)} scenario(s) from {conversations} conversation(s) into {args.out}")
@@ -156,6 +155,21 @@ def _import_transcripts(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if read.errors else 0
+
+
+def _write_new(planned: Sequence[Planned]) -> list[Path]:
+    written: list[Path] = []
+    for scenario in planned:
+        scenario.path.parent.mkdir(parents=True, exist_ok=True)
+        with scenario.path.open("x", encoding="utf-8") as file:  # "x": never over a file
+            file.write(scenario.text)
+        written.append(scenario.path)
+    return written
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink()
 
 
 def _shown(path: Path) -> str:

@@ -334,12 +334,9 @@ def connect_kind(exc: BaseException | None, depth: int = 0) -> str:
     dns (the host name does not resolve), unreachable (no route), else connect."""
     if exc is None or depth > 10:
         return "connect"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused"
-    if isinstance(exc, socket.gaierror):
-        return "dns"
-    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
-        return "unreachable"
+    named = _os_error_kind(exc)
+    if named is not None:
+        return named
     for inner in [*getattr(exc, "exceptions", ()), getattr(exc, "os_error", None)]:
         found = connect_kind(inner, depth + 1)
         if found != "connect":
@@ -347,6 +344,17 @@ def connect_kind(exc: BaseException | None, depth: int = 0) -> str:
     if "refused" in str(exc).lower():  # wrapped without its errno
         return "refused"
     return connect_kind(exc.__cause__ or exc.__context__, depth + 1)
+
+
+def _os_error_kind(exc: BaseException) -> str | None:
+    """The kind an OS error says by its type or errno, else None."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return "unreachable"
+    return None
 
 
 def httpx_failure(config: ClientConfig, call: Call, exc: httpx.TransportError) -> TransportError:

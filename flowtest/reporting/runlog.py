@@ -284,9 +284,15 @@ def diff_runs(old: Run, new: Run, latency_ms: float) -> Diff:
         elif _passed(after) and _failing(before):
             passing.append(name)
         changes.extend(_step_changes(name, before.get("steps", []), after.get("steps", []), latency_ms))
-    added = tuple(str(new.tests[n].get("name", n)) for n in new.tests if n not in old.tests)
-    removed = tuple(str(old.tests[n].get("name", n)) for n in old.tests if n not in new.tests)
+    added, removed = _only_in(new, old), _only_in(old, new)
     return Diff(old, new, tuple(failing), tuple(passing), added, removed, tuple(changes))
+
+
+def _only_in(run: Run, other: Run) -> tuple[str, ...]:
+    """The names of the tests ``run`` has and ``other`` has not."""
+    return tuple(
+        str(run.tests[nodeid].get("name", nodeid)) for nodeid in run.tests if nodeid not in other.tests
+    )
 
 
 def _why(test: Mapping[str, Any]) -> str:
@@ -309,14 +315,7 @@ def _step_changes(
         if old.get("title") != new.get("title"):
             yield Change(test, label, "steps", str(old.get("title", "")), str(new.get("title", "")))
             return
-        if old.get("bot", []) != new.get("bot", []):
-            yield Change(test, label, "bot", _texts(old.get("bot")), _texts(new.get("bot")))
-        if old.get("status") != new.get("status"):
-            yield Change(test, label, "status", str(old.get("status") or "-"), str(new.get("status") or "-"))
-        if "variables" in old and "variables" in new and old["variables"] != new["variables"]:
-            yield Change(test, label, "variables", *_variable_change(old["variables"], new["variables"]))
-        if _moved(old.get("latency_ms"), new.get("latency_ms"), latency_ms):
-            yield Change(test, label, "latency", _ms(old["latency_ms"]), _ms(new["latency_ms"]))
+        yield from _same_step_changes(test, label, old, new, latency_ms)
     if len(before) != len(after):
         yield Change(
             test,
@@ -325,6 +324,20 @@ def _step_changes(
             f"{len(before)} steps",
             f"{len(after)} steps",
         )
+
+
+def _same_step_changes(
+    test: str, label: str, old: Mapping[str, Any], new: Mapping[str, Any], latency_ms: float
+) -> Iterable[Change]:
+    """What changed in one step (same title): the bot's texts, the status, the variables, the latency."""
+    if old.get("bot", []) != new.get("bot", []):
+        yield Change(test, label, "bot", _texts(old.get("bot")), _texts(new.get("bot")))
+    if old.get("status") != new.get("status"):
+        yield Change(test, label, "status", str(old.get("status") or "-"), str(new.get("status") or "-"))
+    if "variables" in old and "variables" in new and old["variables"] != new["variables"]:
+        yield Change(test, label, "variables", *_variable_change(old["variables"], new["variables"]))
+    if _moved(old.get("latency_ms"), new.get("latency_ms"), latency_ms):
+        yield Change(test, label, "latency", _ms(old["latency_ms"]), _ms(new["latency_ms"]))
 
 
 def _moved(before: Any, after: Any, threshold: float) -> bool:

@@ -171,6 +171,21 @@ def _nothing_read(src: Path, files: list[Path], result: Imported) -> str:
 # -- planning ------------------------------------------------------------------------------
 
 
+def _by_file(convos: list[Convo]) -> dict[Path, list[Convo]]:
+    by_file: dict[Path, list[Convo]] = {}
+    for convo in convos:
+        by_file.setdefault(convo.path, []).append(convo)
+    return by_file
+
+
+def _clashes(convos: list[Convo], names: dict[int, str]) -> list[list[Convo]]:
+    """The groups of convos that share a name."""
+    groups: dict[str, list[Convo]] = {}
+    for convo in convos:
+        groups.setdefault(names[id(convo)], []).append(convo)
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def _shared(a: Path, b: Path) -> int:
     """How many leading folders two files share: the nearer a definition, the more."""
     count = 0
@@ -200,41 +215,56 @@ class _Planner:
         if self.script.utterances:
             self._lists()
         self._tables()
-        partials = [convo for convo in self.script.convos if convo.partial]
-        for convo in partials:
-            self.partial_paths[id(convo)] = self._free(self._partial_path(convo))
+        partials = self._partials()
         cyclic = self._cycles(partials)
         needs = self._needs(partials, cyclic)
         names = self._names()
         self._missing_flows()
-        by_file: dict[Path, list[Convo]] = {}
-        for convo in self.script.convos:
-            by_file.setdefault(convo.path, []).append(convo)
-        for source, convos in by_file.items():
+        for source, convos in _by_file(self.script.convos).items():
             scenarios = [convo for convo in convos if not convo.partial]
             if scenarios:
-                path = self._free(_mirror(source, self.base, self.out, ".scenario.yaml"))
-                context = self._context(source, path, needs)
-                documents = [(convo, self._options(convo, names[id(convo)], context)) for convo in scenarios]
-                self.result.files.append(convo_file(documents, path, context, self._header(source)))
-                self.result.problems.extend(context.problems)
+                self._scenario_file(source, scenarios, names, needs)
             for convo in (c for c in convos if c.partial):
-                target = self.partial_paths[id(convo)]
-                context = self._context(source, target, needs, cyclic.get(id(convo), {}))
-                context.needs = needs.get(id(convo), frozenset())
-                options = Options(convo.name, table_variables=self._table_of(convo, context)[1])
-                self.result.files.append(
-                    convo_file([(convo, options)], target, context, self._header(source))
-                )
-                self.result.problems.extend(context.problems)
+                self._partial_file(source, convo, needs, cyclic.get(id(convo), {}))
         for written in self.result.files:
             self.result.notes.extend(written.notes)
-        self.result.counts = {
+        self.result.counts = self._counts()
+
+    def _partials(self) -> list[Convo]:
+        """The partial convos, each with its output path (taken before any scenario file's)."""
+        partials = [convo for convo in self.script.convos if convo.partial]
+        for convo in partials:
+            self.partial_paths[id(convo)] = self._free(self._partial_path(convo))
+        return partials
+
+    def _counts(self) -> dict[str, int]:
+        return {
             "scenario(s)": sum(not convo.partial for convo in self.script.convos),
-            "partial(s)": len(partials),
+            "partial(s)": len(self.partial_paths),
             "utterance list(s)": len(set(self.lists.values())),
             "table(s)": len(self.tables),
         }
+
+    def _scenario_file(
+        self, source: Path, scenarios: list[Convo], names: dict[int, str], needs: dict[int, frozenset[str]]
+    ) -> None:
+        """The scenarios of one Botium file, as one scenario file."""
+        path = self._free(_mirror(source, self.base, self.out, ".scenario.yaml"))
+        context = self._context(source, path, needs)
+        documents = [(convo, self._options(convo, names[id(convo)], context)) for convo in scenarios]
+        self.result.files.append(convo_file(documents, path, context, self._header(source)))
+        self.result.problems.extend(context.problems)
+
+    def _partial_file(
+        self, source: Path, convo: Convo, needs: dict[int, frozenset[str]], cyclic: Mapping[str, str]
+    ) -> None:
+        """One partial convo, as a partial file of its own."""
+        target = self.partial_paths[id(convo)]
+        context = self._context(source, target, needs, cyclic)
+        context.needs = needs.get(id(convo), frozenset())
+        options = Options(convo.name, table_variables=self._table_of(convo, context)[1])
+        self.result.files.append(convo_file([(convo, options)], target, context, self._header(source)))
+        self.result.problems.extend(context.problems)
 
     # -- names and places --------------------------------------------------------------------
 
@@ -277,20 +307,10 @@ class _Planner:
         self.result.files.append(utterances_file(entries, self._free(self.out / "botium.utterances.yaml")))
 
     def _names(self) -> dict[int, str]:
-        """Each scenario's name: Botium's, qualified by its folder (then file) where two share it."""
+        """Each scenario's name: Botium's, qualified by its folder (then file) where two share it,
+        and made unlike the project's other scenarios."""
         convos = [convo for convo in self.script.convos if not convo.partial]
-        names = {id(convo): convo.name for convo in convos}
-        for qualify in (self._folder_of, self._file_of, None):
-            groups: dict[str, list[Convo]] = {}
-            for convo in convos:
-                groups.setdefault(names[id(convo)], []).append(convo)
-            clashes = [group for group in groups.values() if len(group) > 1]
-            if not clashes:
-                break
-            for group in clashes:
-                for number, convo in enumerate(group, 1):
-                    where = qualify(convo) if qualify else str(number)
-                    names[id(convo)] = f"{convo.name} ({where})"
+        names = self._qualified(convos)
         for convo in convos:
             names[id(convo)] = free_name(names[id(convo)], self.taken)
             if names[id(convo)] != convo.name:
@@ -300,6 +320,18 @@ class _Planner:
                         f"convo {convo.name!r} is named {names[id(convo)]!r}",
                     )
                 )
+        return names
+
+    def _qualified(self, convos: list[Convo]) -> dict[int, str]:
+        """Botium's names, with the folder, else the file, else a number where two convos share one."""
+        names = {id(convo): convo.name for convo in convos}
+        for qualify in (self._folder_of, self._file_of, None):
+            clashes = _clashes(convos, names)
+            if not clashes:
+                break
+            for group in clashes:
+                for number, convo in enumerate(group, 1):
+                    names[id(convo)] = f"{convo.name} ({qualify(convo) if qualify else number})"
         return names
 
     def _folder_of(self, convo: Convo) -> str:

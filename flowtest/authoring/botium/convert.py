@@ -163,30 +163,14 @@ def convo_file(convos: list[tuple[Convo, Options]], path: Path, context: Context
 
 def _document(convo: Convo, options: Options, context: Context) -> str:
     context.begin(frozenset(name.lstrip("$") for name in options.table_variables))
-    lines: list[str] = []
-    if not convo.partial:
-        lines.append(f"name: {flow_yaml(options.name)}")
-        lines.append(f"flow: {flow_yaml(context.flow)}")
+    lines = [] if convo.partial else [f"name: {flow_yaml(options.name)}", f"flow: {flow_yaml(context.flow)}"]
     if convo.description:
         lines.append(f"description: {flow_yaml(convo.description)}")
     if not convo.partial:
-        lines.append("strict: false  # Botium does not fail on bot messages no step checks")
-        lines.append("ignore_messages: [typing]  # Botium's connectors drop typing indicators")
-        if options.retries:
-            lines.append(f"retries: {options.retries}  # botium.json RETRY_CONVO_NUMRETRIES")
-        if options.all_failures:
-            lines.append("on_failure: continue  # botium.json SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS")
-        if options.table is not None:
-            lines.append(f"examples: {flow_yaml(relative(options.table, context.here))}")
+        lines.extend(_scenario_settings(options, context))
     body = list(_steps(convo, context))
-    tests = math.prod(context.sizes.get(name, 1) for name in context.sent)
-    if not convo.partial and tests > MAX_UTTERANCE_TESTS and options.utterances is None:
-        note = context.note(
-            convo.line, f"the utterances make {tests} tests, over flowtest's cap: first phrases only"
-        )
-        lines.append(f"utterances: first  {note}")
-    elif not convo.partial and options.utterances and context.sent:
-        lines.append(f"utterances: {options.utterances}  # botium.json SCRIPTING_UTTEXPANSION_MODE")
+    if not convo.partial:
+        lines.extend(_utterances_setting(convo, options, context))
     lines.append("conversation:")
     if not any(not item.startswith("#") for item in body):
         body.append("{wait: 0}")  # a conversation needs one step; Botium's may hold only hooks
@@ -194,32 +178,57 @@ def _document(convo: Convo, options: Options, context: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _scenario_settings(options: Options, context: Context) -> Iterator[str]:
+    """What a scenario (not a partial) says before its steps: Botium's ways, botium.json's settings."""
+    yield "strict: false  # Botium does not fail on bot messages no step checks"
+    yield "ignore_messages: [typing]  # Botium's connectors drop typing indicators"
+    if options.retries:
+        yield f"retries: {options.retries}  # botium.json RETRY_CONVO_NUMRETRIES"
+    if options.all_failures:
+        yield "on_failure: continue  # botium.json SCRIPTING_ENABLE_MULTIPLE_ASSERT_ERRORS"
+    if options.table is not None:
+        yield f"examples: {flow_yaml(relative(options.table, context.here))}"
+
+
+def _utterances_setting(convo: Convo, options: Options, context: Context) -> Iterator[str]:
+    """``utterances:`` once the steps are read: how many tests the lists they send make."""
+    tests = math.prod(context.sizes.get(name, 1) for name in context.sent)
+    if tests > MAX_UTTERANCE_TESTS and options.utterances is None:
+        note = context.note(
+            convo.line, f"the utterances make {tests} tests, over flowtest's cap: first phrases only"
+        )
+        yield f"utterances: first  {note}"
+    elif options.utterances and context.sent:
+        yield f"utterances: {options.utterances}  # botium.json SCRIPTING_UTTEXPANSION_MODE"
+
+
 def _steps(convo: Convo, context: Context) -> Iterator[str]:
     steps = list(convo.steps)
     index = 0
     while index < len(steps):
-        step = steps[index]
-        if step.sender == "bot" and _group(step) is not None:
-            group = [step]
-            while (
-                index + 1 < len(steps)
-                and steps[index + 1].sender == "bot"
-                and _group(steps[index + 1]) == _group(step)
-            ):
-                index += 1
-                group.append(steps[index])
+        group = _conditional_group(steps, index)
+        if group:
             yield from _conditional(group, context)
-        elif step.sender == "me":
-            yield from _me(step, context)
-        elif step.sender == "bot":
-            yield from _bot(step, context)
-        elif step.sender == "include":
-            names = [step.channel] if step.channel else [n.strip() for n in (step.text or "").splitlines()]
-            yield from (_include(name, step.line, context) for name in names if name)
-            yield from _hooks(step, context)
-        else:  # begin / end
-            yield from _hooks(step, context)
+            index += len(group)
+            continue
+        yield from _SECTIONS.get(steps[index].sender, _hooks)(steps[index], context)
         index += 1
+
+
+def _conditional_group(steps: list[Step], index: int) -> list[Step]:
+    """The conditional #bot steps of one group from ``index`` on; none when it is not one."""
+    group = _group(steps[index]) if steps[index].sender == "bot" else None
+    if group is None:
+        return []
+    end = index + 1
+    while end < len(steps) and steps[end].sender == "bot" and _group(steps[end]) == group:
+        end += 1
+    return steps[index:end]
+
+
+def _include_section(step: Step, context: Context) -> Iterator[str]:
+    yield from (_include(name, step.line, context) for name in _section_includes(step))
+    yield from _hooks(step, context)
 
 
 # -- #me -----------------------------------------------------------------------------------
@@ -333,21 +342,34 @@ def _bot(step: Step, context: Context) -> Iterator[str]:
 
 def _bot_check(step: Step, context: Context) -> _BotCheck:
     """A #bot section: its text and text asserters as ``bot``, rich asserters as ``message``."""
-    check = _BotCheck(optional=step.optional or any(h.optional for h in step.hooks if h.kind == "asserter"))
+    check = _BotCheck(optional=_optional(step))
     if step.source_data is not None:
         check.message.update(_json_checks(step.source_data, "$", context.mode))
     elif step.text is not None:
         text = _text(step.text, context)
         check.matchers.append({"not": text} if step.negated else text)
-    for hook in step.hooks:
-        if hook.kind == "logic" and hook.name == "ASSIGN_SCRIPTING_MEMORY" and len(hook.args) == 2:
-            name = hook.args[0].lstrip("$")
-            check.save[name] = message_path(hook.args[1])
-            context.memory.captured.add(name)
-        if hook.kind != "asserter":
-            continue
-        _asserter_check(hook, check, step.line, context)
+    for hook in step.hooks:  # in order: a name saved is known to the asserters after it
+        if hook.kind == "logic" and _is_save(hook):
+            _save(hook, check, context)
+        if hook.kind == "asserter":
+            _asserter_check(hook, check, step.line, context)
     return check
+
+
+def _optional(step: Step) -> bool:
+    """A #bot that may be left out: ``?`` before its text or before one of its asserters."""
+    return step.optional or any(hook.optional for hook in step.hooks if hook.kind == "asserter")
+
+
+def _is_save(hook: Hook) -> bool:
+    """ASSIGN_SCRIPTING_MEMORY NAME|JSONPATH on a #bot: a ``save`` beside the bot step."""
+    return hook.name == "ASSIGN_SCRIPTING_MEMORY" and len(hook.args) == 2
+
+
+def _save(hook: Hook, check: _BotCheck, context: Context) -> None:
+    name = hook.args[0].lstrip("$")
+    check.save[name] = message_path(hook.args[1])
+    context.memory.captured.add(name)
 
 
 def _asserter_check(hook: Hook, check: _BotCheck, line: int, context: Context) -> None:
@@ -478,18 +500,29 @@ def _conditional(group: list[Step], context: Context) -> Iterator[str]:
     """Consecutive conditional #bot steps of one group: Botium checks the one message against the
     step whose condition holds; flowtest, not evaluating the condition, against any of them."""
     checks = [_bot_check(step, context) for step in group]
-    conditions = "; ".join(
+    yield context.note(
+        group[0].line,
+        f"conditional steps ({_conditions(group)}): the message may match any of them "
+        "(conditions not evaluated)",
+    )
+    for check in checks:
+        yield from check.comments
+    yield _step(_any_of(checks))
+    for step in group:
+        yield from _hooks(step, context)
+
+
+def _conditions(group: list[Step]) -> str:
+    return "; ".join(
         f"{hook.name} {'|'.join(hook.args)}"
         for step in group
         for hook in step.hooks
         if hook.name.startswith(CONDITIONAL)
     )
-    yield context.note(
-        group[0].line,
-        f"conditional steps ({conditions}): the message may match any of them (conditions not evaluated)",
-    )
-    for check in checks:
-        yield from check.comments
+
+
+def _any_of(checks: list[_BotCheck]) -> dict[str, Any]:
+    """One bot step for the checks of a conditional group: the texts of any of them, else any message."""
     fields: dict[str, Any] = {}
     if all(check.matchers for check in checks):
         alternatives = [check.fields()["bot"] for check in checks]
@@ -498,9 +531,7 @@ def _conditional(group: list[Step], context: Context) -> Iterator[str]:
         fields["message"] = {"$.type": {"exists": True}}
     if all(check.optional for check in checks):
         fields["optional"] = True
-    yield _step(fields)
-    for step in group:
-        yield from _hooks(step, context)
+    return fields
 
 
 # -- logic hooks and includes ------------------------------------------------------------------
@@ -512,30 +543,68 @@ def _hooks(step: Step, context: Context) -> Iterator[str]:
             continue  # converted with the step
         if hook.name.startswith(CONDITIONAL) and step.sender == "bot":
             continue  # converted with its group
-        if hook.name == "ASSIGN_SCRIPTING_MEMORY" and step.sender == "bot" and len(hook.args) == 2:
+        if _is_save(hook) and step.sender == "bot":
             continue  # a save: beside the bot step
-        yield from _hook(hook, step, context)
+        yield _hook(hook, step, context)
 
 
-def _hook(hook: Hook, step: Step, context: Context) -> Iterator[str]:
-    if hook.name == "PAUSE" and hook.args and hook.args[0].isdigit():
-        yield _step({"wait": f"{int(hook.args[0])}ms"})
-    elif hook.name == "INCLUDE" and hook.args:
-        yield _include(hook.args[0], step.line, context)
-    elif hook.name == "SET_SCRIPTING_MEMORY" and len(hook.args) >= 2 and context.memory_enabled:
-        name, value = hook.args[0].lstrip("$"), hook.args[1]
-        if VARIABLE.search(value):
-            context.note(step.line, f"SET_SCRIPTING_MEMORY {name}: its value {value!r} is set as written")
-        context.memory.set_value(name, value)
-        yield f"# botium (line {step.line}): SET_SCRIPTING_MEMORY {name}|{value}: ${name} is {value!r} now"
-    elif hook.name == "CLEAR_SCRIPTING_MEMORY" and hook.args and context.memory_enabled:
-        name = hook.args[0].lstrip("$")
-        context.memory.clear(name)
-        yield f"# botium (line {step.line}): CLEAR_SCRIPTING_MEMORY {name}: ${name} is text from here"
-    elif hook.name in _NOT_NEEDED:
-        yield f"# botium (line {step.line}): {hook.name}: {_NOT_NEEDED[hook.name]}"
-    else:
-        yield context.note(step.line, _unmapped(hook) + f" (in #{step.sender})")
+# How each section of a convo becomes steps (#begin and #end hold only hooks).
+_SECTIONS: dict[str, Callable[[Step, Context], Iterator[str]]] = {
+    "me": _me,
+    "bot": _bot,
+    "include": _include_section,
+}
+
+
+def _hook(hook: Hook, step: Step, context: Context) -> str:
+    """A hook its section does not convert itself: a step, a comment, or a note of no equivalent."""
+    convert = _LOGIC_HOOKS.get(hook.name)
+    converted = None if convert is None else convert(hook, step.line, context)
+    if converted is None:
+        return context.note(step.line, _unmapped(hook) + f" (in #{step.sender})")
+    return converted
+
+
+def _pause(hook: Hook, line: int, context: Context) -> str | None:
+    if not (hook.args and hook.args[0].isdigit()):
+        return None
+    return _step({"wait": f"{int(hook.args[0])}ms"})
+
+
+def _include_hook(hook: Hook, line: int, context: Context) -> str | None:
+    return _include(hook.args[0], line, context) if hook.args else None
+
+
+def _set_memory(hook: Hook, line: int, context: Context) -> str | None:
+    if len(hook.args) < 2 or not context.memory_enabled:
+        return None
+    name, value = hook.args[0].lstrip("$"), hook.args[1]
+    if VARIABLE.search(value):
+        context.note(line, f"SET_SCRIPTING_MEMORY {name}: its value {value!r} is set as written")
+    context.memory.set_value(name, value)
+    return f"# botium (line {line}): SET_SCRIPTING_MEMORY {name}|{value}: ${name} is {value!r} now"
+
+
+def _clear_memory(hook: Hook, line: int, context: Context) -> str | None:
+    if not (hook.args and context.memory_enabled):
+        return None
+    name = hook.args[0].lstrip("$")
+    context.memory.clear(name)
+    return f"# botium (line {line}): CLEAR_SCRIPTING_MEMORY {name}: ${name} is text from here"
+
+
+def _not_needed(hook: Hook, line: int, context: Context) -> str | None:
+    return f"# botium (line {line}): {hook.name}: {_NOT_NEEDED[hook.name]}"
+
+
+# The logic hooks flowtest has an equivalent for; each gives None when its arguments do not fit.
+_LOGIC_HOOKS: dict[str, Callable[[Hook, int, Context], str | None]] = {
+    "PAUSE": _pause,
+    "INCLUDE": _include_hook,
+    "SET_SCRIPTING_MEMORY": _set_memory,
+    "CLEAR_SCRIPTING_MEMORY": _clear_memory,
+    **dict.fromkeys(_NOT_NEEDED, _not_needed),
+}
 
 
 def _include(name: str, line: int, context: Context) -> str:
@@ -588,10 +657,15 @@ def included_names(convo: Convo) -> list[tuple[str, int]]:
     names: list[tuple[str, int]] = []
     for step in convo.steps:
         if step.sender == "include":
-            lines = [step.channel] if step.channel else (step.text or "").splitlines()
-            names.extend((name.strip(), step.line) for name in lines if name and name.strip())
+            names.extend((name, step.line) for name in _section_includes(step))
         names.extend((hook.args[0], step.line) for hook in step.hooks if hook.name == "INCLUDE" and hook.args)
     return names
+
+
+def _section_includes(step: Step) -> list[str]:
+    """The names an #include section includes: the one on its line, else one a line."""
+    lines = [step.channel] if step.channel else (step.text or "").splitlines()
+    return [name.strip() for name in lines if name.strip()]
 
 
 def _texts(step: Step) -> str:

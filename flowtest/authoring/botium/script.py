@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,31 +271,30 @@ def parse_step(
 ) -> Step:
     """One section's lines (text lines or, from YAML/JSON, objects) as a Step."""
     registry = registry or Registry()
+    where = Location(display, line, 1)
     hooks: list[Hook] = []
-    text_lines: list[str] = []
-    pending: list[str] = []  # empty lines count only when text follows them
-    text_allowed = True
+    texts: list[str] = []
+    text_allowed = True  # a #me line after a user input or logic hook is not text
     for raw in lines:
         if isinstance(raw, dict):
-            hooks.append(_object_hook(raw, sender, Location(display, line, 1), registry))
+            hooks.append(_object_hook(raw, sender, where, registry))
             continue
         raw = str(raw)
         hook = _line_hook(raw, sender, registry)
         if hook is not None:
             hooks.append(hook)
             text_allowed = text_allowed and hook.kind == "asserter"
-            continue
-        if sender == "me" and not text_allowed:
-            if raw.strip():
-                raise SourceError(Location(display, line, 1), f"#me: no text expected after a hook: '{raw}'")
-            continue
-        pending.append(raw)
-        if raw.strip():
-            text_lines.extend(pending)
-            pending = []
-    if pending and not text_lines:
-        text_lines = pending[:-1]
-    return _with_text(Step(sender, line, channel, hooks=tuple(hooks)), text_lines)
+        elif sender != "me" or text_allowed:
+            texts.append(raw)
+        elif raw.strip():
+            raise SourceError(where, f"#me: no text expected after a hook: '{raw}'")
+    return _with_text(Step(sender, line, channel, hooks=tuple(hooks)), _text_lines(texts))
+
+
+def _text_lines(texts: list[str]) -> list[str]:
+    """The lines up to the last that holds text; with none, all but the last empty line."""
+    last = max((index for index, text in enumerate(texts) if text.strip()), default=None)
+    return texts[:-1] if last is None else texts[: last + 1]
 
 
 def _with_text(step: Step, text_lines: list[str]) -> Step:
@@ -397,37 +396,61 @@ def memory_cases(lines: list[Any], where: Callable[[int], Location] | None = Non
     ``where`` locates the line at an index of ``lines`` (for the error a nameless column is).
     """
     numbered = [(index, str(line)) for index, line in enumerate(lines) if str(line).strip()]
-    # A table drawn with outer pipes on every line (``|header|$a|$b|``, as Markdown does):
-    # Botium would read an empty case name on each row; the drawing is what was meant.
-    outer = bool(numbered) and all(
-        text.strip().startswith("|") and text.strip().endswith("|") and len(text.strip()) > 1
-        for _, text in numbered
-    )
-    drawn = [text.strip()[1:-1] if outer else text for _, text in numbered]
-    rows = [[cell.strip() for cell in text.split("|")] for text in drawn]
+    outer = _drawn(text for _, text in numbered)
+    rows = [[cell.strip() for cell in _inner(text, outer).split("|")] for _, text in numbered]
     if len(rows) < 2:
         return []
     by_variable = rows[1][0].startswith("$")
-    names = rows[0][1:]
-    for position, name in enumerate(names, 2):
-        if not name:
-            index, text = numbered[0]
-            location = (where or (lambda i: Location("", i + 1, 1)))(index)
-            column = _cell_column(text, position - 1 + int(outer))
-            what = "test case" if by_variable else "variable"
-            raise SourceError(
-                Location(location.path, location.line, location.column + column),
-                f"scripting memory: column {position} of the header is empty: it names a {what}",
-            )
-    if by_variable:  # one row per variable, one column per case
-        return [
-            MemoryCase(name, {row[0]: row[i + 1] if i + 1 < len(row) else "" for row in rows[1:]})
-            for i, name in enumerate(names)
-        ]
+    if "" in rows[0][1:]:
+        index, text = numbered[0]
+        location = (where or (lambda i: Location("", i + 1, 1)))(index)
+        raise _empty_header(location, text, rows[0].index("", 1) + 1, outer, by_variable)
+    return _cases_by_variable(rows) if by_variable else _cases_by_row(rows)
+
+
+def _cases_by_variable(rows: list[list[str]]) -> list[MemoryCase]:
+    """One row per variable, one column per case."""
     return [
-        MemoryCase(row[0], {var: row[i + 1] if i + 1 < len(row) else "" for i, var in enumerate(names)})
+        MemoryCase(name, {row[0]: _cell(row, column) for row in rows[1:]})
+        for column, name in enumerate(rows[0][1:], 1)
+    ]
+
+
+def _cases_by_row(rows: list[list[str]]) -> list[MemoryCase]:
+    """One row per case, one column per variable."""
+    return [
+        MemoryCase(row[0], {name: _cell(row, column) for column, name in enumerate(rows[0][1:], 1)})
         for row in rows[1:]
     ]
+
+
+def _drawn(texts: Iterable[str]) -> bool:
+    """A table drawn with outer pipes on every line (``|header|$a|$b|``, as Markdown does):
+    Botium would read an empty case name on each row; the drawing is what was meant."""
+    stripped = [text.strip() for text in texts]
+    return bool(stripped) and all(
+        text.startswith("|") and text.endswith("|") and len(text) > 1 for text in stripped
+    )
+
+
+def _inner(text: str, outer: bool) -> str:
+    return text.strip()[1:-1] if outer else text
+
+
+def _cell(row: list[str], index: int) -> str:
+    return row[index] if index < len(row) else ""
+
+
+def _empty_header(
+    location: Location, text: str, position: int, outer: bool, by_variable: bool
+) -> SourceError:
+    """The error for a header cell (``position``, from 1) that names nothing, at its ``|``."""
+    column = _cell_column(text, position - 1 + int(outer))
+    what = "test case" if by_variable else "variable"
+    return SourceError(
+        Location(location.path, location.line, location.column + column),
+        f"scripting memory: column {position} of the header is empty: it names a {what}",
+    )
 
 
 def _cell_column(text: str, cell: int) -> int:
@@ -451,23 +474,32 @@ def _object_file(
     for key, partial in (("convos", False), ("partialConvos", True)):
         for index, raw in enumerate(data.get(key) or []):
             script.convos.append(_object_convo(document, (key, index), raw, path, display, partial, registry))
-    for name, phrases in (data.get("utterances") or {}).items():
+    script.utterances.extend(_object_utterances(data.get("utterances") or {}, document, path))
+    memory = data.get("scriptingMemory") or []
+    if memory:
+        script.memories.append(Memory(path, tuple(_object_memory(memory, document))))
+
+
+def _object_utterances(lists: dict[Any, Any], document: Document, path: Path) -> list[Utterances]:
+    found = []
+    for name, phrases in lists.items():
         if not isinstance(phrases, list):
             raise SourceError(document.location(("utterances", name)), f"utterances.{name}: expected a list")
-        script.utterances.append(Utterances(str(name), tuple(str(p) for p in phrases), path))
-    memory = data.get("scriptingMemory") or []
-    if memory and all(isinstance(line, str) for line in memory):
-        cases = memory_cases(memory, lambda index: document.location(("scriptingMemory", index)))
-        script.memories.append(Memory(path, tuple(cases)))
-    elif memory:
-        cases = [
-            MemoryCase(
-                str(item.get("header", {}).get("name", index)), {k: str(v) for k, v in item["values"].items()}
-            )
-            for index, item in enumerate(memory)
-            if isinstance(item, dict) and isinstance(item.get("values"), dict)
-        ]
-        script.memories.append(Memory(path, tuple(cases)))
+        found.append(Utterances(str(name), tuple(str(p) for p in phrases), path))
+    return found
+
+
+def _object_memory(memory: list[Any], document: Document) -> list[MemoryCase]:
+    """``scriptingMemory``: a table's lines, or Botium's objects (``header.name`` and ``values``)."""
+    if all(isinstance(line, str) for line in memory):
+        return memory_cases(memory, lambda index: document.location(("scriptingMemory", index)))
+    return [
+        MemoryCase(
+            str(item.get("header", {}).get("name", index)), {k: str(v) for k, v in item["values"].items()}
+        )
+        for index, item in enumerate(memory)
+        if isinstance(item, dict) and isinstance(item.get("values"), dict)
+    ]
 
 
 def _object_convo(

@@ -145,10 +145,9 @@ def user_text(text: str, memory: Memory, note: Notify) -> str:
         if name in FUNCTIONS:
             note(f"${name}{call or ''}: a Botium function without a flowtest template; sent as written")
             return match.group(0)
-        if call is None and name in memory.values:
-            return template_text(memory.values[name])
-        if call is None and memory.known(name):
-            return "${" + name + "}"
+        value = _memory_value(name, call, memory, _as_is)
+        if value is not None:
+            return value
         note(f"${name}: set by no table, SET_SCRIPTING_MEMORY or earlier bot message; sent as written")
         return match.group(0)
 
@@ -207,20 +206,11 @@ def _plain(text: str, memory: Memory, star: bool = False) -> str | None:
     pieces: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
-        name, call = match.group(1), match.group(2)
-        if name == "env" and call:
-            return "${env." + call[1:-1].strip() + "}"
-        if call is None and name in GENERATED and name not in _UNPREDICTABLE:
-            return "${" + GENERATED[name] + "}"
-        if name in FUNCTIONS:
-            pieces.append(name)
+        value = _bot_value(match.group(1), match.group(2), memory, _as_is)
+        if value is None:
+            pieces.append(match.group(1))
             return ""
-        if call is None and name in memory.values:
-            return template_text(memory.values[name])
-        if call is None and memory.known(name):
-            return "${" + name + "}"
-        pieces.append(name)
-        return ""
+        return value
 
     result = _substitute(text, replace)
     return None if pieces else result
@@ -231,7 +221,7 @@ def _pattern(text: str, memory: Memory, star: bool, regex: bool) -> str:
 
     In ``regex`` mode the text is a pattern already: only its ``$var``s are replaced.
     """
-    literal: Callable[[str], str] = (lambda part: part) if regex else regex_literal
+    literal = _as_is if regex else regex_literal
     out, cursor = "", 0
     tokens = (r"\*|" if star else "") + VARIABLE.pattern
     for match in re.finditer(tokens, text):
@@ -244,21 +234,43 @@ def _pattern(text: str, memory: Memory, star: bool, regex: bool) -> str:
 def _token(match: re.Match[str], memory: Memory, literal: Callable[[str], str]) -> str:
     if match.group(0) == "*":
         return ".*"
-    name, call = match.group(1), match.group(2)
     if not memory.enabled:
         return literal(template_text(match.group(0)))
+    name, call = match.group(1), match.group(2)
+    value = _bot_value(name, call, memory, literal)
+    if value is not None:
+        return value
+    if name in FUNCTIONS:
+        return r"\S+"
+    memory.captured.add(name)
+    return f"(?P<{name}>\\S+)" + literal(template_text(call or ""))
+
+
+def _bot_value(name: str, call: str | None, memory: Memory, literal: Callable[[str], str]) -> str | None:
+    """What a ``$word`` in a bot text stands for when flowtest knows it; None for a word that
+    matches any text (a function flowtest cannot predict, a variable to capture)."""
     if name == "env" and call:
         return "${env." + call[1:-1].strip() + "}"  # inserted literally at run time
     if call is None and name in GENERATED and name not in _UNPREDICTABLE:
         return "${" + GENERATED[name] + "}"
     if name in FUNCTIONS:
-        return r"\S+"
-    if call is None and name in memory.values:
+        return None
+    return _memory_value(name, call, memory, literal)
+
+
+def _memory_value(name: str, call: str | None, memory: Memory, literal: Callable[[str], str]) -> str | None:
+    """A variable's value (as ``literal`` writes it) when the suite set it, ``${name}`` when it is bound."""
+    if call is not None:
+        return None
+    if name in memory.values:
         return literal(template_text(memory.values[name]))
-    if call is None and memory.known(name):
+    if memory.known(name):
         return "${" + name + "}"
-    memory.captured.add(name)
-    return f"(?P<{name}>\\S+)" + literal(template_text(call or ""))
+    return None
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def regex_literal(text: str) -> str:
