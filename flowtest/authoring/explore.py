@@ -169,11 +169,17 @@ class LiveExplorer:
         """Replay ``path`` in a new session; its last turn and its scenario, or None when it diverged."""
         recording = self.recording(_name(self.flow, path))
         external_id = f"flowtest-explore-{uuid.uuid4().hex[:12]}"
+        started: list[TurnResult] = []
         try:
             # Stopped mid-call, the session's id would be lost with its answer: the stop waits
             # for the answer (bounded by the timeout), then the session is ended.
             with deferred(lambda: self.say("stopping once Start Session answers, to end its session")):
-                turn = self.client.start_session(self.flow, recording.variables, {EXTERNAL_ID: external_id})
+                started.append(
+                    self.client.start_session(self.flow, recording.variables, {EXTERNAL_ID: external_id})
+                )
+        except KeyboardInterrupt:  # the stop, raised once Start answered: end that session first
+            self._end(started[0].session_id if started else None)
+            raise
         except ProtocolError as exc:
             if exc.session_id is None:
                 self.say(f"warning: {lost_start_warning(external_id)}")
@@ -183,6 +189,7 @@ class LiveExplorer:
             if exc.request_sent:
                 self.say(f"warning: {lost_start_warning(external_id)}")
             raise
+        turn = started[0]
         try:
             recording.turn(turn)
             for move in path:
