@@ -38,7 +38,7 @@ test: $(DEV_STAMP)
 ## cov: the test suite under coverage (subprocesses included), failing below the gate
 cov: $(DEV_STAMP)
 	rm -rf .coverage && mkdir -p .coverage
-	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage run -m pytest -n auto -p no:cacheprovider
 	$(VENV)/bin/coverage combine -q
 	$(VENV)/bin/coverage report --fail-under=$(COV_MIN)
 

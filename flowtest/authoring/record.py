@@ -326,8 +326,8 @@ class Recorder:
         except KeyboardInterrupt:  # stopped while Start Session was on its way
             self.end_quietly()
             raise
-        self.show(turn)
-        try:
+        try:  # from here on, a stop (even while the greeting prints) ends the session
+            self.show(turn)
             self.loop()
             final = None if self.recording.ended else self.client.get_session(turn.session_id).variables
         finally:
