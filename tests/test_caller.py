@@ -500,6 +500,7 @@ def test_texts_in_a_caller_are_sent_as_written(tmp_path: Path) -> None:
 # -- sessions always ended: signals, flowtest load ---------------------------------------------
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_signal_mid_turn_still_ends_the_callers_sessions(tmp_path: Path, signum: signal.Signals) -> None:
     write(tmp_path, CALLER.format(extra="repeat: 2\n"))

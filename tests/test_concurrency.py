@@ -9,6 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from flowtest.sandbox import DEFAULT_API_KEY, running_sandbox
 from flowtest.sandbox.server import RunningSandbox
 from tests.conftest import PYTEST, run_pytest, sandbox_config, start_pytest_with_logs
@@ -69,6 +71,7 @@ def test_exitfirst_stops_launching_new_conversations(tmp_path: Path, sandbox: Ru
     assert sandbox.open_sessions == 0
 
 
+@pytest.mark.signals
 def test_ctrl_c_cancels_every_conversation_and_ends_their_sessions(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:

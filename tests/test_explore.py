@@ -106,6 +106,7 @@ def test_the_budget_bounds_the_sessions(tmp_path: Path, deployment: RunningSandb
     assert deployment.api.started == 3 and deployment.open_sessions == 0
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_stop_signal_still_ends_the_session_under_way(tmp_path: Path, signum: signal.Signals) -> None:
     root = project(tmp_path)

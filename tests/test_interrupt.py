@@ -5,9 +5,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
 from tests.conftest import start_pytest_with_logs
+
+pytestmark = pytest.mark.signals
 
 SCENARIO = """name: Waits long enough to be interrupted
 flow: flight-status

@@ -146,6 +146,7 @@ def test_a_master_and_two_workers_run_the_scenarios_and_end_every_session(
     assert target.api.started >= starts
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_ends_every_session_and_says_so(
     stop: signal.Signals, suite: Path, target: RunningSandbox

@@ -19,6 +19,8 @@ from tests.test_authoring import project, run
 from tests.test_data_files import suite
 from tests.test_session_faults import KEY, wait_until
 
+pytestmark = pytest.mark.signals
+
 
 @pytest.fixture
 def server() -> Iterator[FaultServer]:

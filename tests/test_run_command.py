@@ -87,6 +87,7 @@ def test_help_names_the_command_and_its_usage(tmp_path: Path) -> None:
     assert usage.stdout.startswith("usage: flowtest run [PATHS ...] [PYTEST OPTIONS] [--open]\n")
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stop_signal_to_flowtest_run_still_ends_every_session(
     tmp_path: Path, sandbox: RunningSandbox, signum: signal.Signals

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from flowtest.client import ClientConfig, FlowClient
 from flowtest.sandbox import DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.sandbox.app import Faults
@@ -151,6 +153,7 @@ def test_a_catastrophic_flow_regex_ends_that_session_in_error_within_its_bound(t
     ]
 
 
+@pytest.mark.signals
 def test_serve_stops_on_sigterm_while_a_flow_regex_backtracks(tmp_path: Path) -> None:
     folder = _flows(tmp_path, slow=SLOW)
     command = [*FLOWTEST, "serve", "--port", "0", "--flows", str(folder)]

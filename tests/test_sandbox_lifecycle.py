@@ -76,6 +76,7 @@ def _serve(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_serve_prints_its_url_serves_and_stops_cleanly(stop: signal.Signals) -> None:
     flows = str(Path(__file__).resolve().parent.parent / "scenarios" / "flows")

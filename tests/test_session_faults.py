@@ -154,6 +154,7 @@ def wait_until(condition: Callable[[], bool], seconds: float = 60) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.signals
 @pytest.mark.parametrize("mode", ["serial", "concurrent"])
 def test_a_second_ctrl_c_does_not_abandon_end_session(tmp_path: Path, server: FaultServer, mode: str) -> None:
     running = 1 if mode == "serial" else 3

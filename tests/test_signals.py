@@ -17,6 +17,8 @@ from flowtest.sandbox import DEFAULT_API_KEY
 from flowtest.sandbox.server import RunningSandbox
 from tests.conftest import PYTEST
 
+pytestmark = pytest.mark.signals
+
 SLOW = """name: Waits long enough to be stopped {number}
 flow: flight-status
 conversation:
