@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,14 @@ FLOWS = ROOT / "scenarios" / "flows"
 def sandbox_config(**changes: object) -> SandboxConfig:
     base = SandboxConfig(flows_dir=FLOWS, orgs=("demo", "acme"), port=0)
     return SandboxConfig(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The signal tests send Ctrl-C to their children: a runner that started this suite with
+    SIGINT ignored (a background job of a script) would pass that on to every child, and Ctrl-C
+    would stop nothing. A handler of our own is reset to the default in each child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
