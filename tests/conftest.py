@@ -33,16 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.fixture(autouse=True)
-def _signals_untraced(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test that times real signals against a child process starts it untraced: under `make
-    test` coverage traces every child too, and its overhead moves where a signal lands (an xdist
-    worker still starting its conversations when pytest is stopped)."""
-    if request.node.get_closest_marker("signals") is not None:
-        for name in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START"):
-            monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[RunningSandbox]:
     with running_sandbox(sandbox_config()) as running:
