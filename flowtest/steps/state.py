@@ -55,6 +55,7 @@ class ConversationState:
     def __init__(self, case: Case, client: AsyncFlowClient, context: RunContext, org: str) -> None:
         self.case, self.client, self.context, self.org = case, client, context, org
         self.scenario = case.scenario
+        self.scenario_id = case.scenario_id  # a regex over the name: once, not per bindings read
         self.session_id: str | None = None
         self.status: str | None = None
         self.turn: tuple[Message, ...] = ()
@@ -73,7 +74,7 @@ class ConversationState:
         values = {
             **self.case.row,
             "run_id": self.context.run_id,
-            "scenario_id": self.case.scenario_id,
+            "scenario_id": self.scenario_id,
             "uuid": self.uuid,
             **self.saved,
         }
