@@ -205,7 +205,7 @@ class Conversation:
     ) -> Outcome:
         mark = self._mark
         outcome = Outcome.SKIPPED if result.skipped else _outcome(result.failure)
-        shown = _title(title, kind)
+        shown = result.title or _title(title, kind)
         self.records.append(
             StepRecord(
                 kind=kind,

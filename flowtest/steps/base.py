@@ -73,6 +73,7 @@ class StepResult:
     messages: tuple[Mapping[str, Any], ...] = ()  # the same messages, raw
     note: str | None = None  # after the title: "refused: 409", "skipped: no match"
     skipped: bool = False  # an optional step that matched nothing
+    title: str | None = None  # the step's title when running it worked it out (else its kind's title())
 
     @classmethod
     def of_turn(cls, turn: TurnResult, sent: str | None = None, failure: Failure | None = None) -> StepResult:

@@ -64,6 +64,7 @@ class _Send(StepKind[SendStep]):
         elapsed = time.perf_counter() - clock
         state.take_turn(turn)
         result = StepResult.of_turn(turn, sent)
+        result.title = f"{self.name}: {sent}"  # title() would render the text a second time
         if step.within is not None and elapsed > step.within:
             budget, took = format_duration(step.within), format_duration(elapsed)
             message = at(step, f"the answer took {took}, over the {budget} budget")
