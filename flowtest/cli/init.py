@@ -21,7 +21,7 @@ def add(commands: Commands[argparse.ArgumentParser]) -> None:
         default=[],
         metavar="NAME",
         help="add an example suite, with the flows and partials it uses (repeatable): support, "
-        "flight-status, order-tracking or store-hours",
+        "flight-status, order-tracking, store-hours or rebooking (meaning checks: the semantic extra)",
     )
     parser.set_defaults(handler=_init)
 
