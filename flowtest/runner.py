@@ -32,7 +32,7 @@ from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.steps import kind_of
 from flowtest.steps.base import StepResult, at
-from flowtest.steps.state import ConversationState, RunContext
+from flowtest.steps.state import ConversationState, RunContext, unrecorded
 from flowtest.templating import render
 from flowtest.trace import Category, Failure, Outcome, Result, Role, StepRecord, Trace, redact_trace
 
@@ -98,7 +98,6 @@ class Conversation:
         self.state = ConversationState(case, recording, context, self.scenario.org or context.org)
         self.records: list[StepRecord] = []
         self.warnings: list[str] = []
-        self.state.record_turn = self._record_turn
         self._mark = self._now()
 
     @property
@@ -146,11 +145,17 @@ class Conversation:
 
     async def _steps(self) -> None:
         state = self.state
-        for step in self.scenario.steps:
-            kind = kind_of(step)
-            title = _titled(kind.title, step, state)
-            if not await self._record(kind.name_of(step), kind.role, step, kind.run(step, state), title):
-                return
+        # Taken back after: the state holding this bound method is a reference cycle, and the
+        # cyclic GC is off while conversations run (see plugin.state.collector_paused).
+        state.record_turn = self._record_turn
+        try:
+            for step in self.scenario.steps:
+                kind = kind_of(step)
+                title = _titled(kind.title, step, state)
+                if not await self._record(kind.name_of(step), kind.role, step, kind.run(step, state), title):
+                    return
+        finally:
+            state.record_turn = unrecorded
         if self.scenario.strict and state.unconsumed():
             last = self.scenario.steps[-1]
             final = StepResult(state.unconsumed_failure(last, state.unconsumed(), at_end=True))

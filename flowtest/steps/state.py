@@ -43,7 +43,7 @@ class TurnRecorder(Protocol):
     ) -> None: ...
 
 
-def _unrecorded(
+def unrecorded(
     step: Step, kind: str, role: Role, result: StepResult, title: str, location: Location | None = None
 ) -> None:
     """Outside a runner nobody keeps records."""
@@ -67,7 +67,7 @@ class ConversationState:
         self.secret_values: set[str] = set()
         self.uuid = str(uuid.uuid4())  # ${uuid}: a new id per conversation attempt
         # The runner's: a record per turn, timed from the step's start or the turn before.
-        self.record_turn: TurnRecorder = _unrecorded
+        self.record_turn: TurnRecorder = unrecorded
 
     @property
     def bindings(self) -> Bindings:
