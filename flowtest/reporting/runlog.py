@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
+from flowtest.client import codec
 from flowtest.durations import format_duration
 from flowtest.errors import FlowtestError
 from flowtest.scenario.model import Case
@@ -109,13 +110,13 @@ class RunLog:
 
     def conversation(self, case: Case, result: Result, nodeid: str | None = None) -> None:
         record = case_record(case, result, nodeid)
-        self.tests.append((record["nodeid"], orjson.dumps(record)))
+        self.tests.append((record["nodeid"], codec.dumps(record)))  # sized to its length
 
     def absorb(self, tests: Iterable[Mapping[str, Any] | bytes]) -> None:
         """Records another process made (a worker's ``tests``, or records read back)."""
         for test in tests:
             record = orjson.loads(test) if isinstance(test, bytes) else dict(test)
-            self.tests.append((str(record["nodeid"]), orjson.dumps(record)))
+            self.tests.append((str(record["nodeid"]), codec.dumps(record)))
 
     def finish(self, path: Path) -> Path | None:
         """Write the run's record into the folder ``path`` and drop all but the last ``keep`` runs.
