@@ -56,7 +56,14 @@ def walk(matcher: Matcher) -> Iterator[Matcher]:
 
 def warmed(matchers: Iterable[Matcher]) -> tuple[Matcher, ...]:
     """The meaning matchers among these (however nested): they are warmed before checking."""
-    return tuple(part for matcher in matchers for part in walk(matcher) if part.warms)
+    found: list[Matcher] = []
+    for matcher in matchers:  # a loop, not walk(): collection builds thousands of plain matchers
+        if matcher.warms:
+            found.append(matcher)
+        parts = matcher.parts()
+        if parts:
+            found.extend(warmed(parts))
+    return tuple(found)
 
 
 async def warm(

@@ -8,7 +8,7 @@ the records' roles. ARCHITECTURE.md has the recipe for a new kind.
 
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
@@ -41,9 +41,8 @@ class RawStep:
 
     def common(self) -> dict[str, Any]:
         """What every Step holds: where it stands, as a designer counts and as a file line."""
-        where = sys.intern(step_where(self.at))  # "step 4": one string for every scenario
         return {
-            "where": where,
+            "where": step_where(self.at),
             "location": self.document.location(self.at),
             "included_from": self.included_from,
         }
@@ -126,6 +125,7 @@ class StepKind(Generic[S]):
         return iter(())
 
 
+@functools.cache  # "step 4": one string for every scenario, worked out once
 def step_where(at: JsonPath) -> str:
     """A step's place as a designer counts it: ("conversation", 7) is "step 8", ("goal", 0) "goal step 1",
     a scenario key's step (("caller",)) its key."""

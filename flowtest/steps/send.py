@@ -97,10 +97,12 @@ class UserKind(_Send[UserStep]):
 
     def build(self, raw: RawStep, texts: BuildContext) -> UserStep:
         user = raw.data["user"]
-        common = {**raw.common(), "within": raw.duration("within"), "error": raw.expected_error()}
+        within, error = raw.duration("within"), raw.expected_error()
         if isinstance(user, dict):
-            return UserStep(**common, text="", utterance=user["utterance"])
-        return UserStep(**common, text=user if isinstance(user, str) else str(user))
+            return UserStep(**raw.common(), text="", utterance=user["utterance"], within=within, error=error)
+        return UserStep(
+            **raw.common(), text=user if isinstance(user, str) else str(user), within=within, error=error
+        )
 
     def text(self, step: UserStep, state: ConversationState, bindings: Bindings) -> str:
         written = step.text if step.utterance is None else state.case.phrases[step.utterance]
