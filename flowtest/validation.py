@@ -23,13 +23,32 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 
-@functools.lru_cache(maxsize=4096)  # the same few paths (conversation[3]) for every file collected
+# A list whose items a designer counts from 1, by these names, as failures do ("step 8").
+_COUNTED = {"conversation": "step", "steps": "step", "goal": "goal step", "rules": "rule"}
+
+
+@functools.lru_cache(maxsize=4096)  # the same few paths (step 3) for every file collected
 def describe_path(at: JsonPath) -> str:
-    """``conversation[3].bot`` style, as designers count steps in the file."""
+    """``step 4, bot.contains`` style: steps and rules counted from 1 as designers count them in
+    the file (and as the failures of a run name them); other lists keep their ``[index]``."""
+    words: list[str] = []
     text = ""
-    for part in at:
+    parts = list(at)
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        following = parts[index + 1] if index + 1 < len(parts) else None
+        if isinstance(part, str) and part in _COUNTED and isinstance(following, int):
+            if text:
+                words.append(text)
+            words.append(f"{_COUNTED[part]} {following + 1}")
+            text, index = "", index + 2
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+        index += 1
+    if text:
+        words.append(text)
+    return ", ".join(words)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -230,7 +230,7 @@ def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     assert broken["status"] == "broken"
     assert (_labels(broken, "parentSuite"), _labels(broken, "suite")) == (["."], ["broken"])
     assert broken["statusDetails"]["message"] == (
-        "broken.scenario.yaml:3:23: conversation[0].bot: unknown matcher 'contians', did you mean 'contains'?"
+        "broken.scenario.yaml:3:23: step 1, bot: unknown matcher 'contians', did you mean 'contains'?"
     )
     assert _labels(broken, "failure") == ["broken scenario file"]
     assert not (results / "categories.json").exists()  # Allure 3 reads categories from allurerc.mjs
@@ -289,9 +289,9 @@ from flowtest.trace import Category, Failure, Outcome, Result, StepRecord, Trace
 
 
 def _trace(attempt, outcome):
-    failure = Failure(Category.CONVERSATION, "conversation[0]: bot message 1 of the turn does not match") \\
+    failure = Failure(Category.CONVERSATION, "step 1: bot message 1 of the turn does not match") \\
         if outcome is Outcome.FAILED else None
-    step = StepRecord("bot", "bot: Hi", "conversation[0]", Location("f.scenario.yaml", 4, 5),
+    step = StepRecord("bot", "bot: Hi", "step 1", Location("f.scenario.yaml", 4, 5),
                       1_700_000_000.0 + attempt, 0.01, "awaiting_input", "awaiting_input", outcome, failure)
     return Trace("Flaky greeting", "flight-status", "demo", Location("f.scenario.yaml", 1, 1), (step,),
                  f"ses_{attempt}", attempt)
@@ -344,7 +344,7 @@ def test_a_pass_on_retry_is_an_allure_retry_and_marked_flaky(pytester: pytest.Py
     assert attempts[0]["historyId"] == attempts[1]["historyId"]
     assert attempts[1]["statusDetails"] == {"flaky": True, "message": "flaky: passed on attempt 2"}
     assert attempts[0]["steps"][0]["name"] == "bot: Hi"
-    headline = "conversation[0]: bot message 1 of the turn does not match"
+    headline = "step 1: bot message 1 of the turn does not match"
     assert attempts[0]["statusDetails"] == {"message": headline}
     # The earlier attempt is the same test: same names and labels, plus its failure's category.
     for key in ("fullName", "testCaseId", "titlePath"):

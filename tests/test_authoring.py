@@ -68,13 +68,13 @@ def test_validate_reports_every_kind_of_problem_with_its_place(tmp_path: Path) -
         "only user/transfer steps expecting an 'error', status and wait can follow",
         "scenarios/after-transfer.scenario.yaml:5:5: error: step 2: "
         "a user step needs awaiting_input, but the step before asserts awaiting_transfer",
-        "scenarios/bad.partial.yaml:2:5: error: conversation[0]: unknown key 'usr', did you mean 'user'?",
+        "scenarios/bad.partial.yaml:2:5: error: step 1: unknown key 'usr', did you mean 'user'?",
         "scenarios/broken.flow.yaml:4:13: error: nodes.a.next: no node named 'z'",
         "scenarios/flow-id.scenario.yaml:2:7: error: flow: no flow 'flight-stauts' in the flows folder, "
         "did you mean 'flight-status'?",
         "scenarios/long.scenario.yaml:4:5: warning: step 1: exact match on a 90-character bot text "
         "breaks on any rewording; consider {contains: ...} or {regex: ...}",
-        "scenarios/typo.scenario.yaml:4:11: error: conversation[0].bot: unknown matcher 'contians', "
+        "scenarios/typo.scenario.yaml:4:11: error: step 1, bot: unknown matcher 'contians', "
         "did you mean 'contains'?",
     ]
     assert done.stderr == "flowtest: 8 file(s) checked, 7 error(s), 1 warning(s)\n"
@@ -85,7 +85,7 @@ def test_validate_github_annotations_and_a_clean_exit(tmp_path: Path) -> None:
     write(root / "scenarios", "typo.scenario.yaml", HEAD + "  - bot: {contians: x}\n")
     done = run("validate", "--format", "github", cwd=root)
     assert done.stdout == (
-        "::error file=scenarios/typo.scenario.yaml,line=4,col=11::conversation[0].bot: "
+        "::error file=scenarios/typo.scenario.yaml,line=4,col=11::step 1, bot: "
         "unknown matcher 'contians', did you mean 'contains'?\n"
     )
     (root / "scenarios" / "typo.scenario.yaml").unlink()

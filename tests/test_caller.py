@@ -448,11 +448,11 @@ MISTAKES = {
     ),
     "two replies": (
         "caller:\n  rules:\n    - {when: hi, say: hello, end: true}\ngoal: [{status: completed}]\n",
-        ["5:7: caller.rules[0]: a reply takes exactly one of say, press, transfer, end; found say, end"],
+        ["5:7: caller, rule 1: a reply takes exactly one of say, press, transfer, end; found say, end"],
     ),
     "a matcher's typo": (
         "caller:\n  rules:\n    - {when: {contians: hi}, say: hello}\ngoal: [{status: completed}]\n",
-        ["5:15: caller.rules[0].when: unknown matcher 'contians', did you mean 'contains'?"],
+        ["5:15: caller, rule 1, when: unknown matcher 'contians', did you mean 'contains'?"],
     ),
     "persona alone": (
         "caller: {persona: Ann}\ngoal: [{status: completed}]\n",
@@ -467,8 +467,8 @@ MISTAKES = {
         '    - {when: {message: {"$.buttons[*": Billing}}, say: "${tiket}"}\n'
         'goal: [{variables: {$.x: "${ticket}"}}]\n',
         [
-            "6:56: caller.rules[0].say: unknown template name 'tiket', did you mean 'ticket'?",
-            "6:25: caller.rules[0].when.message.$.buttons[*: invalid JSONPath '$.buttons[*': "
+            "6:56: caller, rule 1, say: unknown template name 'tiket', did you mean 'ticket'?",
+            "6:25: caller, rule 1, when.message.$.buttons[*: invalid JSONPath '$.buttons[*': "
             "Parse error near the end of string!",
         ],
     ),

@@ -140,13 +140,13 @@ def test_mistakes_in_tables_and_lists_break_only_the_scenarios_using_them(tmp_pa
     assert "4 failed, 3 passed" in done.stdout
     expected = [
         "scenarios/flights/bad.csv:3:1: this row has 2 value(s), the header has 3",
-        "scenarios/flights/nested/broken.scenario.yaml:11:23: conversation[1].user.utterance: no utterance "
+        "scenarios/flights/nested/broken.scenario.yaml:11:23: step 2, user.utterance: no utterance "
         "list 'ASK_STATUSS' in the *.utterances.yaml files of this folder or the folders above it, "
         "did you mean 'ASK_STATUS'?",
         "scenarios/flights/nested/dup.utterances.yaml:1:1: utterance list 'DECLINE' is already defined at "
         "scenarios/flights/phrases.utterances.yaml:5:1; a name is defined once in a folder and the folders "
         "above it",
-        "scenarios/flights/nested/broken.scenario.yaml:23:11: conversation[1].user: utterances: all makes "
+        "scenarios/flights/nested/broken.scenario.yaml:23:11: step 2, user: utterances: all makes "
         "72 tests (BIG: 9 phrases, BIG2: 8 phrases), more than 64; "
         "use utterances: first or utterances: random",
     ]

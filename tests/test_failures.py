@@ -68,15 +68,15 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "key": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: hi\n    wihtin: 2s\n",
-        "case.scenario.yaml:5:5: conversation[0]: unknown key 'wihtin', did you mean 'within'?",
+        "case.scenario.yaml:5:5: step 1: unknown key 'wihtin', did you mean 'within'?",
     ),
     "duration": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - user: flight\n    within: soon\n",
-        "case.scenario.yaml:5:13: conversation[0].within: expected a duration such as 2s, 250ms or 1.5, got 'soon'",
+        "case.scenario.yaml:5:13: step 1, within: expected a duration such as 2s, 250ms or 1.5, got 'soon'",
     ),
     "matcher": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contians: sorry}\n",
-        "case.scenario.yaml:4:11: conversation[0].bot: unknown matcher 'contians', did you mean 'contains'?",
+        "case.scenario.yaml:4:11: step 1, bot: unknown matcher 'contians', did you mean 'contains'?",
     ),
     "save": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - save: {flight: $.flightNumber}\n",
@@ -88,7 +88,7 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "template": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: hi\n  - user: my flight is ${flihgt}\n  - save: {flight: $.flightNumber}\n",
-        "case.scenario.yaml:5:11: conversation[1].user: unknown template name 'flihgt', did you mean 'flight'?",
+        "case.scenario.yaml:5:11: step 2, user: unknown template name 'flihgt', did you mean 'flight'?",
     ),
     "unconsumed": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: flight please\n",

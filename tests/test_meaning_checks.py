@@ -144,7 +144,7 @@ def test_judge_without_an_endpoint_is_an_error_at_collection_naming_the_setting(
     output, failures = run(tmp_path, sandbox, judged="  - bot: {judge: asks for the flight number}\n")
     assert "1 failed" in output
     assert failures["judged (broken)"] == (
-        "judged.scenario.yaml:6:11: conversation[2].bot.judge: `judge` needs an OpenAI-compatible LLM "
+        "judged.scenario.yaml:6:11: step 3, bot.judge: `judge` needs an OpenAI-compatible LLM "
         "endpoint: set judge_url (for a local Ollama: http://localhost:11434/v1) and judge_model, in "
         "[tool.flowtest], as FLOWTEST_JUDGE_URL or with --flowtest-judge-url (see docs/llm.md)"
     )

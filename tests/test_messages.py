@@ -199,7 +199,7 @@ def test_a_template_from_a_regex_group_is_known_at_collection(tmp_path: Path) ->
     )
     loaded = ScenarioLoader(tmp_path).load_file(path)
     assert [str(e) for broken in loaded.broken for e in broken.errors] == [
-        "s.scenario.yaml:7:11: conversation[2].user: unknown template name 'tikcet', did you mean 'ticket'?"
+        "s.scenario.yaml:7:11: step 3, user: unknown template name 'tikcet', did you mean 'ticket'?"
     ]
 
 
@@ -208,28 +208,28 @@ def test_a_template_from_a_regex_group_is_known_at_collection(tmp_path: Path) ->
     [
         (
             "  - bot: [a, b]\n    optional: true\n",
-            "5:10: conversation[0].bot: with 'optional', bot takes one matcher, not a list",
+            "5:10: step 1, bot: with 'optional', bot takes one matcher, not a list",
         ),
         (
             "  - status: completed\n    anywhere: true\n",
-            "5:5: conversation[0]: 'anywhere' goes with a bot or message step",
+            "5:5: step 1: 'anywhere' goes with a bot or message step",
         ),
         (
             "  - bot: [a, b]\n    save: {x: $.text}\n",
-            "5:10: conversation[0].bot: beside 'save', bot takes one matcher, not a list "
+            "5:10: step 1, bot: beside 'save', bot takes one matcher, not a list "
             "(save reads the one message bot matches)",
         ),
         (
             "  - bot: {contains: a, optional: true}\n",
-            "5:24: conversation[0].bot: unknown matcher 'optional' "
+            "5:24: step 1, bot: unknown matcher 'optional' "
             "(it belongs to the step: write it on its own line, beside bot)",
         ),
         (
             "  - message: {$.type: card}\n    status: completed\n",
-            "5:5: conversation[0]: a step takes exactly one of user, transfer, bot, message, turn, status, "
+            "5:5: step 1: a step takes exactly one of user, transfer, bot, message, turn, status, "
             "variables, save, include, wait, end; found message, status (message and save may stand beside bot)",
         ),
-        ("  - turn: {'$.a[': 1}\n", "5:12: conversation[0].turn.$.a[: invalid JSONPath '$.a['"),
+        ("  - turn: {'$.a[': 1}\n", "5:12: step 1, turn.$.a[: invalid JSONPath '$.a['"),
     ],
 )
 def test_misplaced_keys_are_one_line_each(tmp_path: Path, step: str, error: str) -> None:

@@ -42,18 +42,18 @@ HEAD = "name: x\nflow: f\n"
         ("name: x\nconversation:\n  - bot: hi\n", "x.scenario.yaml:1:1: missing required key 'flow'"),
         (
             HEAD + "conversation:\n  - wait: 1s\n    end: true\n",
-            "x.scenario.yaml:4:5: conversation[0]: a step takes exactly one of user, transfer, bot, message, "
+            "x.scenario.yaml:4:5: step 1: a step takes exactly one of user, transfer, bot, message, "
             "turn, status, variables, save, include, wait, end; found wait, end (message and save may stand "
             "beside bot)",
         ),
         (
             HEAD + "conversation:\n  - {}\n",
-            "x.scenario.yaml:4:5: conversation[0]: a step needs one of: user, transfer, bot, message, turn, "
+            "x.scenario.yaml:4:5: step 1: a step needs one of: user, transfer, bot, message, turn, "
             "status, variables, save, include, wait, end",
         ),
         (
             HEAD + "conversation:\n  - user: hi\n    bot: hello\n",
-            "x.scenario.yaml:4:5: conversation[0]: a step takes exactly one of user, transfer, bot, message, "
+            "x.scenario.yaml:4:5: step 1: a step takes exactly one of user, transfer, bot, message, "
             "turn, status, variables, save, include, wait, end; found user, bot (message and save may stand "
             "beside bot)",
         ),

@@ -47,8 +47,8 @@ def test_a_stored_value_named_like_a_provided_template_is_a_validate_error(tmp_p
     )
     done = run("validate", cwd=root)
     assert done.stdout.splitlines() == [
-        "scenarios/s.scenario.yaml:4:10: error: conversation[0].bot: the regex group 'run_id' is named like "
+        "scenarios/s.scenario.yaml:4:10: error: step 1, bot: the regex group 'run_id' is named like "
         "${run_id}, which flowtest sets: choose another name",
-        "scenarios/s.scenario.yaml:5:12: error: conversation[0].save.env: save 'env' is named like "
+        "scenarios/s.scenario.yaml:5:12: error: step 1, save.env: save 'env' is named like "
         "${env.NAME}, which flowtest sets: choose another name",
     ]

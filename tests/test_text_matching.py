@@ -199,22 +199,22 @@ def test_the_setting_is_read_from_every_source(tmp_path: Path) -> None:
     [
         (
             "  - bot: {regex: x, loose: true}\n",
-            "4:10: conversation[0].bot: 'loose' goes with equals, contains, starts_with or ends_with "
+            "4:10: step 1, bot: 'loose' goes with equals, contains, starts_with or ends_with "
             "(a regex says itself what it tolerates; use ignore_case)",
         ),
         (
             "  - bot: {contains: x, threshold: 0.5}\n",
-            "4:10: conversation[0].bot: 'threshold' goes with fuzzy",
+            "4:10: step 1, bot: 'threshold' goes with fuzzy",
         ),
         (
             "  - bot: {start_with: x}\n",
-            "4:11: conversation[0].bot: unknown matcher 'start_with', did you mean 'starts_with'?",
+            "4:11: step 1, bot: unknown matcher 'start_with', did you mean 'starts_with'?",
         ),
         (
             "  - bot: {fuzzy: x, threshold: 2}\n",
-            "4:32: conversation[0].bot.threshold: 2 is greater than the maximum of 1",
+            "4:32: step 1, bot.threshold: 2 is greater than the maximum of 1",
         ),
-        ("  - bot: {all_of: []}\n", "4:19: conversation[0].bot.all_of: [] should be non-empty"),
+        ("  - bot: {all_of: []}\n", "4:19: step 1, bot.all_of: [] should be non-empty"),
     ],
 )
 def test_misused_options_are_one_line_each(tmp_path: Path, step: str, error: str) -> None:

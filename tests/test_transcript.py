@@ -33,9 +33,7 @@ def _step(kind: str, title: str, **changes: object) -> StepRecord:
 
 
 def _trace() -> Trace:
-    failure = Failure(
-        Category.CONVERSATION, "conversation[2]: bot message 1 does not match", '"Bye"', '"Hello"'
-    )
+    failure = Failure(Category.CONVERSATION, "step 3: bot message 1 does not match", '"Bye"', '"Hello"')
     steps = (
         _step("start", "Start Session: f", status_before=None, received=("Hi <script>alert(1)</script>",)),
         _step("user", "user: hello & bye", sent="hello & bye", received=("Hello",)),
@@ -45,7 +43,7 @@ def _trace() -> Trace:
             outcome=Outcome.FAILED,
             failure=failure,
             location=Location("x.scenario.yaml", 7, 5),
-            where="conversation[2]",
+            where="step 3",
         ),
         _step("teardown", "End Session", status_after="terminated"),
     )

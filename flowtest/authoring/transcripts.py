@@ -25,6 +25,7 @@ from flowtest.authoring.names import free_name, taken_names
 from flowtest.authoring.record import dump, escape_template, message_checks, text_matcher
 from flowtest.contract import TRANSFER_RESULTS
 from flowtest.errors import Location, SourceError
+from flowtest.validation import describe_path
 from flowtest.yamlsource import Document, load_documents, read_text
 
 if TYPE_CHECKING:
@@ -313,7 +314,7 @@ def _unknown_key(document: Document, steps: list[dict[str, Any]]) -> SourceError
             if key not in _RECORDED_KEYS:
                 return SourceError(
                     document.key_location(("conversation", index, key)),
-                    f"conversation[{index}].{key}: not a step a transcript holds "
+                    f"{describe_path(('conversation', index, key))}: not a step a transcript holds "
                     f"({', '.join(sorted(_STEP_KEYS))})",
                 )
     return None

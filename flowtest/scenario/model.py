@@ -17,7 +17,7 @@ from flowtest.matchers import Matcher, TextMode
 class Step:
     """What every step holds; each kind's own fields are in its module under flowtest/steps/."""
 
-    where: str  # "conversation[3]", as a designer counts in the file
+    where: str  # "step 4", as a designer counts in the file
     location: Location
     included_from: Location | None = field(default=None, kw_only=True)
     soft: bool = field(default=False, kw_only=True)  # a failed check is recorded and the run goes on
