@@ -46,6 +46,8 @@ class RunLogError(FlowtestError):
 def step_record(step: StepRecord) -> dict[str, Any]:
     """One step, as compact as comparing runs needs."""
     record: dict[str, Any] = {"title": step.title, "kind": step.kind, "outcome": step.outcome.value}
+    if step.where:
+        record["where"] = step.where  # "step 2": as the failures and validate count
     if step.received:
         record["bot"] = [text[:MAX_TEXT] for text in step.received]
     if step.status_after is not None:
@@ -303,13 +305,17 @@ def _only_in(run: Run, other: Run) -> tuple[str, ...]:
 
 
 def _why(test: Mapping[str, Any]) -> str:
-    steps = test.get("steps", [])
-    index = next((i for i, step in enumerate(steps, 1) if step.get("failure")), None)
-    if index is None:
+    """The first line of the failure: it names the step and its file:line itself."""
+    failed = next((step for step in test.get("steps", []) if step.get("failure")), None)
+    if failed is None:
         return str(test.get("outcome", ""))
-    failed = steps[index - 1]
-    first = str(failed["failure"]).splitlines()[0] if failed["failure"] else ""
-    return f"{index}. {failed.get('title', '')}: {first}"
+    return str(failed["failure"]).splitlines()[0] or str(failed.get("title", ""))
+
+
+def _label(step: Mapping[str, Any]) -> str:
+    """A step as a designer finds it: "step 2, user: tea"; Start and End Session by their title."""
+    title = str(step.get("title", ""))
+    return f"{step['where']}, {title}" if step.get("where") else title
 
 
 def _step_changes(
@@ -317,8 +323,8 @@ def _step_changes(
 ) -> Iterable[Change]:
     """Steps compared in order while their titles agree; past the first that differs, the
     steps are not the same ones and only that is said."""
-    for index, (old, new) in enumerate(zip(before, after, strict=False), 1):
-        label = f"{index}. {new.get('title', '')}"
+    for old, new in zip(before, after, strict=False):
+        label = _label(new)
         if old.get("title") != new.get("title"):
             yield Change(test, label, "steps", str(old.get("title", "")), str(new.get("title", "")))
             return
@@ -326,7 +332,7 @@ def _step_changes(
     if len(before) != len(after):
         yield Change(
             test,
-            f"{min(len(before), len(after)) + 1}.",
+            "(the steps)",
             "steps",
             f"{len(before)} steps",
             f"{len(after)} steps",
