@@ -168,10 +168,10 @@ def test_one_step_per_conversation_step_with_attachments(results: Path) -> None:
     (first,) = _by_name(results, "Greets by name [first]")
     assert [(s["name"], s["status"]) for s in first["steps"]] == [
         ("Start Session: flight-status", "passed"),
-        ('bot: contains "how can I help"', "passed"),
-        ("user: flight status", "passed"),
-        ('bot: matches regex "(?i)flight number"', "passed"),
-        ("variables: $.customerName of type string", "passed"),
+        ('step 1, bot: contains "how can I help"', "passed"),
+        ("step 2, user: flight status", "passed"),
+        ('step 3, bot: matches regex "(?i)flight number"', "passed"),
+        ("step 4, variables: $.customerName of type string", "passed"),
         ("End Session", "passed"),
     ]
     assert all(s["stop"] >= s["start"] for s in first["steps"])
@@ -203,7 +203,7 @@ def test_every_call_of_a_conversation_is_in_one_exchanges_attachment(results: Pa
 def test_the_failing_step_keeps_its_own_request_and_response(results: Path) -> None:
     (wrong,) = _by_name(results, "Expects the wrong name")
     failed = next(s for s in wrong["steps"] if s["status"] == "failed")
-    assert failed["name"] == 'variables: $.customerName == "Grace"'
+    assert failed["name"] == 'step 1, variables: $.customerName == "Grace"'
     request, response = failed["attachments"]
     assert request["name"].startswith("GET /orgs/demo/sessions/") and request["name"].endswith(" request")
     assert (response["name"], response["type"]) == ("200 response", "application/json")
@@ -224,7 +224,7 @@ def test_failing_step_is_marked_and_categorised(results: Path) -> None:
     assert "class='fail'" in wrong["descriptionHtml"].split("<div class='chat'>")[0]  # failure first
     assert [(s["name"], s["status"]) for s in wrong["steps"]][:2] == [
         ("Start Session: store-hours", "passed"),
-        ('bot: contains "closed"', "failed"),
+        ('step 1, bot: contains "closed"', "failed"),
     ]
     (broken,) = [r for r in _results(results) if r["name"].endswith("(broken)")]
     assert broken["status"] == "broken"
@@ -343,7 +343,7 @@ def test_a_pass_on_retry_is_an_allure_retry_and_marked_flaky(pytester: pytest.Py
     assert [r["status"] for r in attempts] == ["failed", "passed"]
     assert attempts[0]["historyId"] == attempts[1]["historyId"]
     assert attempts[1]["statusDetails"] == {"flaky": True, "message": "flaky: passed on attempt 2"}
-    assert attempts[0]["steps"][0]["name"] == "bot: Hi"
+    assert attempts[0]["steps"][0]["name"] == "step 1, bot: Hi"
     headline = "step 1: bot message 1 of the turn does not match"
     assert attempts[0]["statusDetails"] == {"message": headline}
     # The earlier attempt is the same test: same names and labels, plus its failure's category.

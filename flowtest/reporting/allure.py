@@ -552,9 +552,15 @@ def _span(trace: Trace) -> Json:
     }
 
 
+def _numbered(where: str | None) -> bool:
+    """A step of the file's lists ("step 3", "goal step 1"), not a caller's turn."""
+    return where is not None and where.rsplit(" ", 1)[-1].isdigit()
+
+
 def _step(record: StepRecord, attach: Attach) -> Json:
     step: Json = {
-        "name": record.title,
+        # "step 3, bot: ...": the report numbers its steps from Start Session; failures count the file's
+        "name": f"{record.where}, {record.title}" if _numbered(record.where) else record.title,
         "status": _STATUS[record.outcome],
         "start": int(record.started_at * 1000),
         "stop": int((record.started_at + record.duration) * 1000),
