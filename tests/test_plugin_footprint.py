@@ -159,6 +159,10 @@ def test_an_expected_failure_is_a_known_issue_counted_as_pytest_counts_it(tmp_pa
     assert isinstance(details, dict) and details["known"] is True
     assert details["message"].startswith("Known issue: BUG-7\n")  # then the failure's headline
     assert {"name": "failure", "value": "known issue"} in result["labels"]  # type: ignore[operator]
+    # Its page leads with the failure drawn as expected (amber, ⚠), not as a real one (red, ✗).
+    page = str(result["descriptionHtml"])
+    assert "<div class='fail known'><b>⚠ Known issue (BUG-7), expected to fail: bot: contains " in page
+    assert "<div class='fail'>" not in page and "✗" not in page
 
 
 def test_under_xdist_the_controller_empties_the_results_once(tmp_path: Path) -> None:

@@ -282,7 +282,7 @@ class AllureScenarioReporter:
         conversation: Json = {
             # The transcript is the test's description: Allure 3 shows it open, at full height,
             # on the page a designer lands on, not as a collapsed attachment.
-            "descriptionHtml": result_fragment(result, case.scenario.description),
+            "descriptionHtml": result_fragment(result, case.scenario.description, case.scenario.xfail),
             "steps": [_step(record, self._attach) for record in final.steps],
             "attachments": _exchanges(final, self._attach),
             **_span(final),

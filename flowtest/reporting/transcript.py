@@ -36,6 +36,8 @@ padding:2px 10px;margin:4px 0}
 .chip{border:1px solid #0969da;color:#0969da;border-radius:12px;padding:1px 10px;font-size:12px}
 .fail{border:2px solid #cf222e;background:#ffebe9;border-radius:8px;padding:8px 12px;margin:6px 0}
 .fail b{color:#cf222e}
+.fail.known{border-color:#9a6700;background:#fff8c5}
+.fail.known b{color:#9a6700}
 .diff{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin-top:6px}
 .diff div{font-size:11px;color:#57606a;text-transform:uppercase}
 .fail pre{margin:4px 0;white-space:pre-wrap;
@@ -55,36 +57,45 @@ def transcript_html(trace: Trace) -> str:
     )
 
 
-def transcript_fragment(trace: Trace, description: str | None = None) -> str:
-    """The chat as an HTML fragment for a report's test page, led by the failure when there is one.
+def transcript_fragment(trace: Trace, description: str | None = None, known_issue: str | None = None) -> str:
+    """The chat as an HTML fragment for a report's test page, led by the failure when there is one;
+    ``known_issue`` (the xfail reason): that failure was expected, and is drawn as such.
 
     The style comes after the chat: HTML sanitizers (Allure 3's among them) drop a leading one.
     """
     intro = f"<p class='about'>{escape(description)}</p>" if description else ""
     failed = trace.failed_step
-    lead = _failure_html(failed, anchor=False) if failed is not None else ""
-    return f"{intro}{lead}{_chat(trace)}<style>{_CSS}</style>"
+    known = _known(known_issue)
+    lead = _failure_html(failed, anchor=False, known=known) if failed is not None else ""
+    return f"{intro}{lead}{_chat(trace, known)}<style>{_CSS}</style>"
 
 
-def result_fragment(result: Result, description: str | None = None) -> str:
+def _known(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    return f"Known issue ({reason}), expected to fail" if reason else "Known issue, expected to fail"
+
+
+def result_fragment(result: Result, description: str | None = None, known_issue: str | None = None) -> str:
     """The case's conversation as a report's test page shows it; with ``repeat``, every run's,
-    under the rate, the first that did not pass leading."""
+    under the rate, the first that did not pass leading (drawn as expected when the rate held)."""
     if not result.runs:
-        return transcript_fragment(result.final, description)
+        return transcript_fragment(result.final, description, known_issue)
     intro = f"<p class='about'>{escape(description)}</p>" if description else ""
-    verdict = "passed" if result.outcome is Outcome.PASSED else "failed"
-    parts = [intro, f"<p class='about rate'>{escape(result.rate)}: {verdict}</p>"]
+    passed = result.outcome is Outcome.PASSED
+    parts = [intro, f"<p class='about rate'>{escape(result.rate)}: {'passed' if passed else 'failed'}</p>"]
     failed = result.final.failed_step
     if failed is not None:
-        parts.append(_failure_html(failed, anchor=False))
+        known = "A run that did not pass (the pass rate allows it)" if passed else _known(known_issue)
+        parts.append(_failure_html(failed, anchor=False, known=known))
     for number, run in enumerate(result.runs, 1):
         trace = run.final
         parts.append(f"<h2 class='about run'>run {number} of {len(result.runs)}: {trace.outcome.value}</h2>")
-        parts.append(_chat(trace))
+        parts.append(_chat(trace, None if passed else _known(known_issue)))
     return "".join(parts) + f"<style>{_CSS}</style>"
 
 
-def _chat(trace: Trace) -> str:
+def _chat(trace: Trace, known: str | None = None) -> str:
     parts = [
         "<div class='chat'>",
         f"<h1>{escape(trace.case_name)}</h1>",
@@ -92,7 +103,7 @@ def _chat(trace: Trace) -> str:
         f"session {escape(trace.session_id or 'none')} · attempt {trace.attempt}{_row(trace)}</div>",
     ]
     for step in trace.steps:
-        parts.extend(_step_html(step))
+        parts.extend(_step_html(step, known))
     parts.extend(f"<div class='warn'>warning: {escape(text)}</div>" for text in trace.warnings)
     parts.append("</div>")
     return "".join(parts)
@@ -106,7 +117,7 @@ def _row(trace: Trace) -> str:
     return "" if row is None else f" · example row {escape(row.path)}:{row.line}"
 
 
-def _step_html(step: StepRecord) -> list[str]:
+def _step_html(step: StepRecord, known: str | None = None) -> list[str]:
     """A step as the chat shows it: by its role, whatever its kind."""
     parts = _lead_html(step)
     shown = step.received[:MAX_MESSAGES]
@@ -123,7 +134,7 @@ def _step_html(step: StepRecord) -> list[str]:
     elif step.outcome is Outcome.SKIPPED:
         parts.append(f"<div class='check skipped'>○ {escape(step.title)}</div>")
     if step.failure is not None:
-        parts.append(_failure_html(step))
+        parts.append(_failure_html(step, known=known))
     return parts
 
 
@@ -172,7 +183,8 @@ def _message_html(line: str, raw: Mapping[str, Any]) -> str:
     return f"<div class='row bot'><span class='who'>{escape(label)}</span>{inner}{buttons}</div>"
 
 
-def _failure_html(step: StepRecord, anchor: bool = True) -> str:
+def _failure_html(step: StepRecord, anchor: bool = True, known: str | None = None) -> str:
+    """The failed step's box; ``known``: a heading saying why this failure was expected."""
     failure = step.failure
     if failure is None:
         return ""
@@ -180,8 +192,13 @@ def _failure_html(step: StepRecord, anchor: bool = True) -> str:
     if step.included_from is not None:
         where += f"(included at {step.included_from}) "
     marker = " id='failed-step'" if anchor else ""
+    heading = (
+        f"<div class='fail known'{marker}><b>⚠ {escape(known)}: "
+        if known
+        else f"<div class='fail'{marker}><b>✗ "
+    )
     parts = [
-        f"<div class='fail'{marker}><b>✗ {escape(step.title)}</b>",
+        f"{heading}{escape(step.title)}</b>",
         f"<div>{escape(where)}{escape(failure.message)}</div>",
     ]
     if failure.expected is not None or failure.actual is not None:
