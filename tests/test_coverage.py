@@ -186,7 +186,8 @@ EXPECTED = {
     }
 }
 TABLE = [
-    "flowtest coverage: 1 flow(s), 2 passing and 1 failing conversation(s); covered = taken by a passing conversation",
+    "flowtest coverage: 1 flow(s), 2 passing and 1 failing conversation(s) (known issues, xfail, among them); "
+    "covered = taken by a passing conversation",
     "flow            nodes           edges  failing took",
     "pizza      6/8  75.0%      6/9  66.7%  4 edge(s)",
     "  missing: greet: say[1] when vip equals true: shown  scenarios/flows/pizza.flow.yaml:9",

@@ -47,9 +47,10 @@ def table(summaries: Sequence[FlowSummary], broken: Mapping[str, Sequence[str]])
     """The terminal's coverage table: a row per flow, its missing edges below it."""
     passed = sum(s.conversations.get(PASSED, 0) for s in summaries)
     failed = sum(s.conversations.get(FAILED, 0) for s in summaries)
+    among = " (known issues, xfail, among them)" if failed else ""
     yield (
         f"flowtest coverage: {len(summaries)} flow(s), {passed} passing and {failed} failing "
-        "conversation(s); covered = taken by a passing conversation"
+        f"conversation(s){among}; covered = taken by a passing conversation"
     )
     width = max([len("flow"), *(len(s.flow_id) for s in summaries)])
     yield f"{'flow':<{width}}  {'nodes':>14}  {'edges':>14}  failing took"
