@@ -49,6 +49,24 @@ def test_the_page_draws_each_flow_with_its_untaken_edges_marked(tmp_path: Path) 
     }
 
 
+def test_a_gate_that_failed_is_the_reports_global_error(tmp_path: Path) -> None:
+    # Every test passed: without it the report of a run the gate failed was all green.
+    flows = write_project(tmp_path) / "scenarios" / "flows"
+    with running_sandbox(SandboxConfig(flows_dir=flows, port=0, coverage=True)) as running:
+        coverage = FlowCoverage(minimum=90, root=tmp_path)
+        coverage.merge(_worker(running.url, tmp_path, ["small", "agent", "large"]))
+    results = tmp_path / "results"
+    lines: list[str] = []
+    verdict = coverage.report(tmp_path / "reports", lines.append, results)
+    assert not verdict.passed
+    (message,) = [error["message"] for error in json.loads((results / GLOBALS).read_text())["errors"]]
+    assert message.startswith("flowtest: coverage below --flowtest-coverage-min=90%: flow pizza covers 66.7%")
+    assert message in lines  # the terminal's line, word for word
+    coverage.minimum = 60
+    assert coverage.report(tmp_path / "reports", [].append, results).passed
+    assert json.loads((results / GLOBALS).read_text())["errors"] == []
+
+
 @pytest.mark.skipif(shutil.which("npm") is None, reason="needs Node.js and npm")
 def test_the_report_shows_the_page_and_counts_only_the_tests(tmp_path: Path) -> None:
     for name in ("package.json", "package-lock.json"):

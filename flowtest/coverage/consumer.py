@@ -149,11 +149,11 @@ class FlowCoverage:
         never = self._never_started()
         if never:
             write_line(f"flows never started (settings: flows): {', '.join(never)}")
-        if allure_results is not None:
+        lines = gate(summaries, self.minimum)
+        if allure_results is not None:  # the gate's lines too: a run it failed must not look green there
             from flowtest.coverage.page import write_allure_page
 
-            write_allure_page(allure_results, self.data.graphs, summaries)
-        lines = gate(summaries, self.minimum)
+            write_allure_page(allure_results, self.data.graphs, summaries, lines)
         _write_lines(write_line, lines)
         return CoverageVerdict(not lines, tuple(lines))
 

@@ -27,8 +27,15 @@ _TAKEN, _FAILING, _MISSING = "#2e7d32", "#ef6c00", "#c62828"
 LEGEND = "\ngreen: taken by a passing conversation, orange: only by failing ones, red dashed: by none"
 
 
-def write_allure_page(results: Path, graphs: Mapping[str, Any], summaries: Sequence[FlowSummary]) -> None:
-    """The DOT of each flow, the table, and the globals file that lists them (SVGs to come)."""
+def write_allure_page(
+    results: Path,
+    graphs: Mapping[str, Any],
+    summaries: Sequence[FlowSummary],
+    failed_gate: Sequence[str] = (),
+) -> None:
+    """The DOT of each flow, the table, and the globals file that lists them (SVGs to come);
+    ``failed_gate``: the lines of a --flowtest-coverage-min that failed, shown as the report's
+    global errors (the tests all passed: nothing else there would say why the run failed)."""
     results.mkdir(parents=True, exist_ok=True)
     attachments = [
         {"name": "Flow coverage: what no passing scenario reached", "type": "text/markdown", "source": TABLE}
@@ -41,7 +48,10 @@ def write_allure_page(results: Path, graphs: Mapping[str, Any], summaries: Seque
             {"name": _title(summary), "type": "image/svg+xml", "source": f"{stem}{SVG_SUFFIX}"}
         )
     (results / GLOBALS).write_text(
-        json.dumps({"attachments": attachments, "errors": []}, indent=2), encoding="utf-8"
+        json.dumps(
+            {"attachments": attachments, "errors": [{"message": line} for line in failed_gate]}, indent=2
+        ),
+        encoding="utf-8",
     )
 
 
