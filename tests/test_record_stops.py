@@ -58,6 +58,12 @@ def test_a_stop_signal_ends_the_recorded_session(
     assert server.open_sessions == [], errors
     assert process.returncode == 128 + stop, errors
     assert "Traceback" not in errors
+    # What a designer who pressed Ctrl-C reads: the session ended, and that nothing was kept.
+    session = server.opened[0]
+    assert errors.splitlines()[-2:] == [
+        f"[session {session} ended]",
+        "flowtest record: stopped; nothing written (/quit ends a recording and writes it)",
+    ]
 
 
 def test_a_second_signal_while_ending_does_not_abandon_the_session(

@@ -298,6 +298,7 @@ class Recorder:
     ) -> None:
         self.client, self.recording, self.lines, self.out, self.prompt = client, recording, lines, out, prompt
         self.session_id: str | None = None
+        self.prompted = False  # a prompt waits for its line: what is said next starts a line of its own
         # Utterance lists, when asked for: a typed phrase of one is written as {utterance: NAME}.
         self.lists = dict(lists or {})
 
@@ -339,7 +340,9 @@ class Recorder:
         lines = iter(self.lines)
         while self.recording.status not in TERMINAL_STATUSES:
             self.prompt("you> " if self.recording.status == AWAITING_INPUT else "transfer> ")
+            self.prompted = True
             line = next(lines, None)
+            self.prompted = line is None  # a line typed ends with its newline; none read, none came
             if line is None or not self.act(line.rstrip("\n")):
                 return
 
@@ -439,6 +442,7 @@ class Recorder:
         with deferred(lambda: self.warn("still ending the session before stopping")):
             try:
                 self.client.end_session(self.session_id)
+                self.say(f"[session {self.session_id} ended]")
             except ApiError as exc:
                 if exc.status != 404:
                     self.say(
@@ -448,7 +452,8 @@ class Recorder:
                 self.say(f"warning: End Session failed, session {self.session_id} may still be open: {exc}")
 
     def say(self, text: str) -> None:
-        print(self._redacted(text), file=self.out, flush=True)
+        lead, self.prompted = "\n" if self.prompted else "", False
+        print(lead + self._redacted(text), file=self.out, flush=True)
 
     def warn(self, text: str) -> None:
         """A warning, on standard error whatever the transcript goes to."""

@@ -86,7 +86,14 @@ def _record(args: argparse.Namespace) -> int:
         client = stack.enter_context(FlowClient(config))
         prompt = lambda text: print(text, end="", file=shown, flush=True)  # noqa: E731
         lists = _recording_lists(root, args.out) if args.utterances else {}
-        document = Recorder(client, recording, inputs, shown, prompt, lists).run()
+        try:
+            document = Recorder(client, recording, inputs, shown, prompt, lists).run()
+        except KeyboardInterrupt:
+            print(
+                "flowtest record: stopped; nothing written (/quit ends a recording and writes it)",
+                file=sys.stderr,
+            )
+            raise
         source = config.effective_redactor.text(config.base_url)
         header = f"# Recorded with flowtest record from {source} ({datetime.date.today()}).\n"
         header += "".join(
