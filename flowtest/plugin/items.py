@@ -105,18 +105,15 @@ class ScenarioItem(pytest.Item):
         self.config.hook.pytest_flowtest_conversation(item=self, case=self.case, result=result)
         for attempt in result.traces():
             for message in attempt.warnings:
-                warnings.warn(FlowtestWarning(message), stacklevel=1)
+                self._warn(message)
         if result.flaky:
             self.user_properties.append(("flaky", f"passed on attempt {len(result.attempts)}"))
             failed = len(result.attempts) - 1
-            warnings.warn(
-                FlowtestWarning(f"{self.case.name}: flaky, passed after {failed} failed attempt(s)"),
-                stacklevel=1,
-            )
+            self._warn(f"{self.case.name}: flaky, passed after {failed} failed attempt(s)")
         if result.runs:
             self.user_properties.append(("pass rate", result.rate))
             if result.outcome is Outcome.PASSED and result.passed_runs < len(result.runs):
-                warnings.warn(FlowtestWarning(f"{self.case.name}: {result.rate}"), stacklevel=1)
+                self._warn(f"{self.case.name}: {result.rate}")
         outcome = result.outcome
         if outcome is not Outcome.PASSED:
             self._stop_if_last_failure_allowed()
@@ -124,6 +121,11 @@ class ScenarioItem(pytest.Item):
             raise ConversationFailed(result)
         if outcome is not Outcome.PASSED:
             raise ConversationBroken(result)
+
+    def _warn(self, message: str) -> None:
+        """A warning pytest's summary shows at the scenario's file and line, not at flowtest's code."""
+        where = self.case.scenario.location
+        warnings.warn_explicit(FlowtestWarning(message), FlowtestWarning, where.path, where.line)
 
     def _stop_if_last_failure_allowed(self) -> None:
         """-x / --maxfail: pytest stops after this failure, so no new conversation may start."""
