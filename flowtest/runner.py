@@ -384,6 +384,8 @@ def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
         return Failure(Category.API, at(step, str(exc)))
     if isinstance(exc, (ApiError, ProtocolError)):
         hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
+        if step is None and isinstance(exc, ApiError) and exc.status == 404:  # Start Session's
+            hint = " (check the scenario's flow: no flow of that id in this organization)"
         return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))
     return Failure(Category.SCENARIO, at(step, str(exc)))
 
