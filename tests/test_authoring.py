@@ -214,7 +214,8 @@ def test_record_refuses_to_overwrite(tmp_path: Path) -> None:
     done = run("record", "--flow", "store-hours", "--out", "x.scenario.yaml", cwd=root, stdin="")
     assert done.returncode == 2
     assert (
-        done.stderr == "flowtest: error: x.scenario.yaml exists; flowtest record does not overwrite files\n"
+        done.stderr == "flowtest: error: x.scenario.yaml exists; flowtest record does not overwrite files "
+        "(choose another --out)\n"
     )
     assert (root / "x.scenario.yaml").read_text() == "keep me"
 

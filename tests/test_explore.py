@@ -155,5 +155,6 @@ def test_what_cannot_be_explored_is_one_line(tmp_path: Path, deployment: Running
     written = root / "scenarios" / "explored" / "store-hours" / "01-the-first-turn.scenario.yaml"
     assert (
         again.stderr.strip()
-        == f"flowtest: error: {written} exists; flowtest explore does not overwrite files"
+        == f"flowtest: error: {written} exists; flowtest explore does not overwrite files "
+        "(remove the folder, or choose another --out)"
     )

@@ -154,7 +154,10 @@ class _Writer:
             with target.open("x", encoding="utf-8") as file:
                 file.write(dump(document, header))
         except FileExistsError:
-            raise FlowtestError(f"{target} exists; flowtest explore does not overwrite files") from None
+            raise FlowtestError(
+                f"{target} exists; flowtest explore does not overwrite files "
+                "(remove the folder, or choose another --out)"
+            ) from None
         self.written.append(target)
         self.cut += path.cut
         print(f"flowtest: {target} ({path.status})", flush=True)

@@ -125,7 +125,7 @@ def _recording_lists(root: Path, out: Path | None) -> dict[str, tuple[str, ...]]
 def _check_out(out: Path) -> None:
     """A scenario can be written at ``out``: nothing there yet, and a folder that can take it."""
     if out.exists() or out.is_symlink():
-        raise FlowtestError(f"{out} exists; flowtest record does not overwrite files")
+        raise FlowtestError(f"{out} exists; flowtest record does not overwrite files (choose another --out)")
     folder = out.parent
     while not folder.exists():  # the folders record would create: the first that exists decides
         folder = folder.parent
