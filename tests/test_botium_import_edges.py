@@ -132,3 +132,17 @@ def test_a_bot_section_of_asserters_without_equivalent_takes_any_message_even_wi
     assert "  - message: {$.type: {exists: true}}\n" in text
     tests = run_pytest(root, "-v", env={"FLOWTEST_BASE_URL": ""})
     assert "Greeting PASSED" in tests.stdout, tests.stdout
+
+
+def test_buttons_count_counts_a_message_without_buttons_as_none(tmp_path: Path) -> None:
+    # Imported as $.buttons: {length: 0}, it failed on every plain text: "$.buttons: nothing".
+    root = project(tmp_path)
+    convo = "No buttons\n\n#bot\nBUTTONS_COUNT 3\n\n#me\nbilling\n\n#bot\nBUTTONS_COUNT 0\n"
+    code, _, stderr = _import(root, {"count.convo.txt": convo})
+    assert (code, stderr) == (0, "")
+    scenario = root / "scenarios" / "imported" / "count.scenario.yaml"
+    text = scenario.read_text().replace("flow: flight-status", "flow: support")
+    scenario.write_text(text)
+    assert "'$.buttons[*]': {length: 3}" in text and "'$.buttons[*]': {length: 0}" in text
+    tests = run_pytest(root, "-v", env={"FLOWTEST_BASE_URL": ""})
+    assert "No buttons PASSED" in tests.stdout, tests.stdout

@@ -419,7 +419,8 @@ def _message_checks(hook: Hook, context: Context) -> dict[str, Any] | None:
         titles = [bot_matcher(arg, context.mode, Memory(enabled=False)) for arg in hook.args]
         return {"$.buttons[*].title": {"includes": titles}}
     if hook.name == "BUTTONS_COUNT" and len(hook.args) == 1 and hook.args[0].isdigit():
-        return {"$.buttons": {"length": int(hook.args[0])}}
+        # Each button found: a message without buttons has 0 of them, as Botium counts it.
+        return {"$.buttons[*]": {"length": int(hook.args[0])}}
     return None
 
 
