@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +224,25 @@ _TYPE_WORDS = {
     "null": "null",
 }
 
+
+def _bad_format(
+    document: Document, error: ValidationError, at: JsonPath, where: str, schema: dict[str, Any]
+) -> list[SourceError]:
+    """A regex that does not compile: Python's reason and where in the pattern, not only "not a regex"."""
+    import re
+
+    if schema.get("format") == "regex" and isinstance(error.instance, str):
+        try:
+            re.compile(error.instance)
+        except re.error as exc:
+            place = f" at position {exc.pos + 1}" if exc.pos is not None else ""
+            message = f"{where}not a valid regex: {exc.msg}{place} of {json.dumps(error.instance)}"
+            return [SourceError(document.location(at), message)]
+    return [SourceError(document.location(at), f"{where}{error.message}")]
+
+
 _HANDLERS = {
+    "format": _bad_format,
     "additionalProperties": _unknown_keys,
     "required": _missing_keys,
     "oneOf": _one_of,

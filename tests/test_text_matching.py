@@ -215,6 +215,10 @@ def test_the_setting_is_read_from_every_source(tmp_path: Path) -> None:
             "4:32: step 1, bot.threshold: 2 is greater than the maximum of 1",
         ),
         ("  - bot: {all_of: []}\n", "4:19: step 1, bot.all_of: [] should be non-empty"),
+        (
+            "  - bot: {regex: 'your (name'}\n",
+            '4:18: step 1, bot.regex: not a valid regex: missing ), unterminated subpattern at position 6 of "your (name"',
+        ),
     ],
 )
 def test_misused_options_are_one_line_each(tmp_path: Path, step: str, error: str) -> None:
