@@ -176,7 +176,9 @@ class Similar(Described):
         if not found or not isinstance(actual, str):
             return self.describe(bindings)
         verdict = self.verdict(actual, bindings)
-        return None if verdict.passed else f"{self.describe(bindings)}: {verdict.describe()}"
+        if verdict.passed:
+            return None
+        return f"{self.describe(bindings)}: {verdict.shortfall(several=len(self.texts) > 1)}"
 
     def describe(self, bindings: Bindings) -> str:
         similar, unlike = self._rendered(bindings)

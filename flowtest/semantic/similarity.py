@@ -69,7 +69,17 @@ class Verdict:
 
     def describe(self) -> str:
         """The score, the threshold, and the closest `unlike` text with its score."""
-        text = f"similarity {self.best.score:.3f} to {self.best.text!r} (min {self.minimum:g})"
+        return self._unlike(f"similarity {self.best.score:.3f} to {self.best.text!r} (min {self.minimum:g})")
+
+    def shortfall(self, several: bool) -> str:
+        """What a failure adds after the check's own words (which name the texts and the min):
+        the score, the closest text when there are ``several``, and the unlike text too close."""
+        text = f"similarity {self.best.score:.3f}" + (f" to {self.best.text!r}" if several else "")
+        if self.below_minimum:
+            text += f", below {self.minimum:g}"
+        return self._unlike(text)
+
+    def _unlike(self, text: str) -> str:
         if self.unlike is not None:
             text += (
                 f"; closest unlike {self.unlike.text!r} {self.unlike.score:.3f}"
