@@ -165,6 +165,24 @@ def test_an_expected_failure_is_a_known_issue_counted_as_pytest_counts_it(tmp_pa
     assert "<div class='fail'>" not in page and "✗" not in page
 
 
+def test_a_known_issue_that_passes_now_says_to_remove_its_xfail(tmp_path: Path) -> None:
+    # pytest counts it "1 xpassed" and exits 0: the stale xfail would hide the next regression.
+    project = _project(tmp_path, "  - status: completed\n")
+    text = (project / "s0.scenario.yaml").read_text()
+    (project / "s0.scenario.yaml").write_text(
+        text.replace("strict: false\n", "strict: false\nxfail: BUG-7\n")
+    )
+    done = run_pytest(project)
+    assert done.returncode == 0 and "1 xpassed" in done.stdout, done.stdout
+    assert (
+        "s0.scenario.yaml:1: Hours 0: Known issue BUG-7 passes now: remove its xfail"
+        in done.stdout.splitlines()
+    )
+    (result,) = _results(project)
+    assert result["status"] == "passed"
+    assert result["statusDetails"] == {"message": "Known issue BUG-7 passes now: remove its xfail"}
+
+
 def test_under_xdist_the_controller_empties_the_results_once(tmp_path: Path) -> None:
     project = _project(tmp_path, *["  - status: completed\n"] * 4)
     for _ in range(2):

@@ -251,6 +251,22 @@ def _notify(config: pytest.Config, message: str) -> None:
         sys.stderr.flush()
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Known issues (xfail) whose scenarios passed: pytest counts them 'xpassed' and moves on."""
+    from flowtest.reporting.failure import passes_now
+
+    lines = [
+        f"{report.location[0]}:{report.location[1] + 1}: {report.location[2]}: "
+        + passes_now(str(getattr(report, "wasxfail", "")))
+        for report in terminalreporter.stats.get("xpassed", [])
+        if is_scenario_file(Path(report.location[0]))
+    ]
+    if lines:
+        terminalreporter.section("flowtest: known issues that pass now")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def _say_where_the_report_is(config: pytest.Config, state: PluginState) -> None:
     """The terminal's last line: where the results are and the command that builds the report."""
     terminalreporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -45,6 +45,7 @@ from flowtest.contract import API_BASE
 from flowtest.errors import ReportedFailure
 from flowtest.redact import MASK, Redactor
 from flowtest.reporting import results_folder
+from flowtest.reporting.failure import passes_now
 from flowtest.reporting.transcript import result_fragment
 from flowtest.reporting.writer import ReportWriter, set_aside, stranger
 from flowtest.scenario.model import Case
@@ -417,7 +418,7 @@ def _phase_outcome(call: pytest.CallInfo[None], report: pytest.TestReport) -> tu
         elif status != "skipped" and not isinstance(error, (AssertionError, pytest.fail.Exception)):
             status = "broken"
     if status == "passed" and xfail is not None:
-        details = {"message": f"XPASS {xfail}" if xfail else "XPASS"}
+        details = {"message": passes_now(xfail)}
     return status, details
 
 

@@ -153,3 +153,8 @@ def _exchanges(trace: Trace) -> Iterator[str]:
                 yield f"    request:  {json.dumps(exchange.request_json, ensure_ascii=False)}"
             if exchange.response_json is not None:
                 yield f"    response: {json.dumps(exchange.response_json, ensure_ascii=False)}"
+
+
+def passes_now(reason: str) -> str:
+    """A known issue (xfail) whose scenario passed: fixed, most likely, and its xfail stale."""
+    return f"Known issue{f' {reason}' if reason else ''} passes now: remove its xfail"
