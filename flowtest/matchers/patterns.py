@@ -47,7 +47,13 @@ class Regex(Described):
         return search(render_pattern(self.pattern, bindings), actual, self.mode)
 
     def describe(self, bindings: Bindings) -> str:
-        return f"matches regex {show(render_pattern(self.pattern, bindings))}{MODE_WORDS[self.mode]}"
+        return f"matches regex {_quoted(render_pattern(self.pattern, bindings))}{MODE_WORDS[self.mode]}"
+
+
+def _quoted(pattern: str) -> str:
+    """A pattern as the designer wrote it, in quotes: JSON's escapes would double every backslash
+    (INC\\d+); JSON only when the pattern holds a quote or a line break of its own."""
+    return f'"{pattern}"' if not any(c in pattern for c in '"\n\r') else show(pattern)
 
 
 def search(pattern: str, text: str, mode: TextMode) -> re.Match[str] | None:
