@@ -163,6 +163,8 @@ def test_an_expected_failure_is_a_known_issue_counted_as_pytest_counts_it(tmp_pa
     page = str(result["descriptionHtml"])
     assert "<div class='fail known'><b>⚠ Known issue (BUG-7), expected to fail: bot: contains " in page
     assert "<div class='fail'>" not in page and "✗" not in page
+    # The file and line once: the failure's own words lead with them.
+    assert "</b><div>step 1 (s0.scenario.yaml:6): bot message 1 of the turn does not match</div>" in page
 
 
 def test_a_known_issue_that_passes_now_says_to_remove_its_xfail(tmp_path: Path) -> None:

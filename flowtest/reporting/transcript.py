@@ -191,6 +191,8 @@ def _failure_html(step: StepRecord, anchor: bool = True, known: str | None = Non
     where = f"{step.location} " if step.location else ""
     if step.included_from is not None:
         where += f"(included at {step.included_from}) "
+    if step.location and f"{step.location.path}:{step.location.line})" in failure.message:
+        where = ""  # the message leads with "step 3 (file:6)" already
     marker = " id='failed-step'" if anchor else ""
     heading = (
         f"<div class='fail known'{marker}><b>⚠ {escape(known)}: "
