@@ -46,6 +46,7 @@ def test_the_runs_exit_code_and_one_line_saying_why_there_is_no_report(tmp_path:
     done = flowtest_run(project, env=NO_NODE)
     assert done.returncode == 1
     assert "1 failed, 1 passed" in done.stdout  # scenarios/, the default
+    assert "the HTML report: flowtest report" not in done.stdout  # flowtest run builds it itself
     assert done.stdout.splitlines()[-1] == "flowtest: the run failed (pytest exit 1)"
     assert done.stderr.splitlines()[-1] == (
         "flowtest: no HTML report: flowtest report needs Node.js and npm on the PATH (https://nodejs.org)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -77,7 +78,11 @@ def _after_report(status: int, index: Path | None, open_report: bool) -> None:
 def _pytest(arguments: list[str]) -> tuple[int, str | None]:
     """pytest's exit code, and the stop signal this process passed on to it, if any."""
     sys.stdout.flush()
-    process = subprocess.Popen([sys.executable, "-m", "pytest", *arguments])
+    # pytest's own last line tells how to build the report: this command builds it next.
+    from flowtest.reporting.html_report import REPORT_BUILT_AFTER
+
+    env = {**os.environ, REPORT_BUILT_AFTER: "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *arguments], env=env)
     stopped: list[str] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:

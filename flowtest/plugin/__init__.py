@@ -276,8 +276,10 @@ def _say_where_the_report_is(config: pytest.Config, state: PluginState) -> None:
     results = Path(explicit).resolve() if explicit else state.pool.settings.allure_results
     if results is None or not results.is_dir():
         return
-    from flowtest.reporting.html_report import ReportPaths, report_command
+    from flowtest.reporting.html_report import REPORT_BUILT_AFTER, ReportPaths, report_command
 
+    if os.environ.get(REPORT_BUILT_AFTER):
+        return
     paths = ReportPaths.default(Path(config.rootpath), results)
     terminalreporter.write_line(
         f"flowtest: Allure results in {paths.shown(results)}; "

@@ -22,6 +22,9 @@ from flowtest.errors import FlowtestError
 logger = logging.getLogger(__name__)
 QUALITY_GATE_MIN_NODE = 22  # Allure's quality gate uses iterator helpers that Node 20 lacks
 
+# Set by `flowtest run` for its pytest: the report is built next, so pytest need not say how.
+REPORT_BUILT_AFTER = "FLOWTEST_REPORT_BUILT_AFTER"
+
 
 class ReportError(FlowtestError):
     """The report could not be built; the message says what to install or fix."""
