@@ -101,7 +101,8 @@ def _live(args: argparse.Namespace, settings: Settings, writer: _Writer, budget:
             done = explorer.explore(writer.write)
     left = f", {done.unexplored} left unexplored (raise --budget)" if done.unexplored else ""
     diverged = f", {done.diverged} went elsewhere when replayed" if done.diverged else ""
-    print(f"flowtest explore: {done.sessions} sessions, {writer.summary()}{left}{diverged}")
+    sessions = f"{done.sessions} session{'' if done.sessions == 1 else 's'}"
+    print(f"flowtest explore: {sessions}, {writer.summary()}{left}{diverged}")
     return 0
 
 
@@ -164,7 +165,8 @@ class _Writer:
 
     def summary(self) -> str:
         cut = f" ({self.cut} stopped at the depth, still waiting)" if self.cut else ""
-        return f"{len(self.written)} paths written to {self.out}{cut}"
+        count = len(self.written)
+        return f"{count} path{'' if count == 1 else 's'} written to {self.out}{cut}"
 
 
 def _slug(name: str) -> str:
