@@ -21,9 +21,6 @@ from flowtest.contract import EXTERNAL_ID, TERMINATED
 from flowtest.errors import (
     ApiError,
     FlowtestError,
-    LLMError,
-    LLMTimeout,
-    LLMUnreachable,
     Location,
     ProtocolError,
     TransportError,
@@ -31,7 +28,7 @@ from flowtest.errors import (
 from flowtest.redact import Redactor
 from flowtest.scenario import model
 from flowtest.steps import kind_of
-from flowtest.steps.base import StepResult, at
+from flowtest.steps.base import StepResult, at, failure_from
 from flowtest.steps.state import ConversationState, RunContext, unrecorded
 from flowtest.templating import render
 from flowtest.trace import Category, Failure, Outcome, Result, Role, StepRecord, Trace, redact_trace
@@ -174,7 +171,7 @@ class Conversation:
         try:
             result = await action
         except FlowtestError as exc:  # a template that cannot be bound too: the scenario's word
-            result = StepResult(failure=_failure_from(exc, step))
+            result = StepResult(failure=failure_from(exc, step))
         except Exception as exc:  # a bug of ours: no traceback (its locals hold the key), a short note
             logger.debug("internal error in %s", kind, exc_info=True)
             result = StepResult(failure=Failure(Category.INTERNAL, at(step, internal_error(exc))))
@@ -375,25 +372,6 @@ def internal_error(exc: BaseException) -> str:
         f"flowtest internal error ({type(exc).__name__}: {exc}); this is a bug in flowtest, "
         "not in the scenario or the flow: please report it"
     )
-
-
-def _failure_from(exc: FlowtestError, step: model.Step | None) -> Failure:
-    if isinstance(exc, (TransportError, LLMUnreachable, LLMTimeout)):
-        return Failure(Category.TRANSPORT, at(step, str(exc)))
-    if isinstance(exc, LLMError):
-        return Failure(Category.API, at(step, str(exc)))
-    if isinstance(exc, (ApiError, ProtocolError)):
-        hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
-        if step is None and isinstance(exc, ApiError) and exc.status == 404:  # Start Session's
-            hint = " (check the scenario's flow: no flow of that id in this organization)"
-        return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))
-    return Failure(Category.SCENARIO, at(step, str(exc)))
-
-
-_AUTH_HINTS = {
-    401: " (check FLOWTEST_API_KEY)",
-    403: " (the API key opens another organization: check FLOWTEST_ORG or the scenario's org)",
-}
 
 
 def _outcome(failure: Failure | None) -> Outcome:

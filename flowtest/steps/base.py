@@ -15,12 +15,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from flowtest.client import Message, TurnResult
 from flowtest.durations import parse_duration
-from flowtest.errors import Location, SourceError
+from flowtest.errors import (
+    ApiError,
+    FlowtestError,
+    LLMError,
+    LLMTimeout,
+    LLMUnreachable,
+    Location,
+    ProtocolError,
+    SourceError,
+    TransportError,
+)
 from flowtest.jsonpath import nothing_at, query
 from flowtest.matchers import BuildContext, build, show
 from flowtest.scenario.model import ExpectedError, PathCheck, Step
 from flowtest.templating import Bindings
-from flowtest.trace import Failure, Role, message_line, step_label
+from flowtest.trace import Category, Failure, Role, message_line, step_label
 from flowtest.yamlsource import Document, JsonPath
 
 if TYPE_CHECKING:
@@ -141,6 +151,31 @@ def at(step: Step | None, message: str) -> str:
     if step is None:
         return message
     return f"{step_label(step.where, step.location, step.included_from)}: {message}"
+
+
+def failure_from(exc: FlowtestError, step: Step | None) -> Failure:
+    """The failure of a step (``None``: Start Session) that raised ``exc``, in a designer's words."""
+    if isinstance(exc, (TransportError, LLMUnreachable, LLMTimeout)):
+        return Failure(Category.TRANSPORT, at(step, str(exc)))
+    if isinstance(exc, LLMError):
+        return Failure(Category.API, at(step, str(exc)))
+    if isinstance(exc, (ApiError, ProtocolError)):
+        hint = _api_hint(exc, step) if isinstance(exc, ApiError) else ""
+        return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))
+    return Failure(Category.SCENARIO, at(step, str(exc)))
+
+
+def _api_hint(exc: ApiError, step: Step | None) -> str:
+    """What to check for the answers whose cause is most often the run's own settings."""
+    if step is None and exc.status == 404:  # Start Session: the scenario's flow
+        return " (check the scenario's flow: no flow of that id in this organization)"
+    return _AUTH_HINTS.get(exc.status, "")
+
+
+_AUTH_HINTS = {
+    401: " (check FLOWTEST_API_KEY)",
+    403: " (the API key opens another organization: check FLOWTEST_ORG or the scenario's org)",
+}
 
 
 class Problems(NamedTuple):
