@@ -47,3 +47,12 @@ def test_the_gate_counts_functions_methods_and_classes_over_10_and_nothing_at_10
         "pkg/sub/kinds.py:1 Kind C (12)",
         "pkg/sub/kinds.py:2 Kind.method C (11)",
     ]
+
+
+def test_the_runner_stays_a_dispatch_loop_of_at_most_400_lines() -> None:
+    # Issue 18: Start Session, the loop over the step kinds, records, retries and teardown;
+    # what a step does or how its failure reads lives in flowtest/steps/.
+    lines = (PACKAGE / "runner.py").read_text(encoding="utf-8").count("\n")
+    assert lines <= 400, (
+        f"flowtest/runner.py has {lines} lines: move per-kind or wording code to flowtest/steps/"
+    )
