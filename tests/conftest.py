@@ -26,11 +26,14 @@ def sandbox_config(**changes: object) -> SandboxConfig:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The signal tests send Ctrl-C to their children: a runner that started this suite with
-    SIGINT ignored (a background job of a script) would pass that on to every child, and Ctrl-C
-    would stop nothing. A handler of our own is reset to the default in each child."""
+    """The signal tests send Ctrl-C and SIGHUP to their children: a runner that started this suite
+    with them ignored (a background job of a script, nohup) would pass that on to every child,
+    and flowtest rightly leaves an ignored SIGHUP ignored. A handler of our own is reset to the
+    default in each child; SIGHUP's default is inherited as it is."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")
