@@ -110,6 +110,25 @@ def test_init_with_an_example_runs_it_in_the_designers_own_folder(tmp_path: Path
     assert "8 passed" in tests.stdout, tests.stdout  # hello, and support's seven
 
 
+def test_an_example_with_meaning_checks_installs_the_semantic_extra_in_ci(tmp_path: Path) -> None:
+    # Installed without it, the rebooking example's first CI run failed at collection.
+    from flowtest import __version__
+
+    meaning, plain = tmp_path / "meaning", tmp_path / "plain"
+    for folder, example in ((meaning, "rebooking"), (plain, "support")):
+        folder.mkdir()
+        done = run("init", "--example", example, cwd=folder)
+        assert done.returncode == 0, done.stderr
+        assert "semantic extra" not in done.stdout  # installed here: nothing to say
+    workflow = (meaning / ".github/workflows/flowtest.yml").read_text()
+    assert f'pip install "${{FLOWTEST_INSTALL:-pytest-flowtest[semantic]=={__version__}}}"' in workflow
+    assert (
+        f'pip install "${{FLOWTEST_INSTALL:-pytest-flowtest=={__version__}}}"'
+        in (plain / ".github/workflows/flowtest.yml").read_text()
+    )
+    assert f"pytest-flowtest[semantic]=={__version__}" in (meaning / "scenarios/README.md").read_text()
+
+
 def test_examples_join_a_suite_that_exists_with_the_partials_they_include(tmp_path: Path) -> None:
     assert run("init", cwd=tmp_path).returncode == 0
     assert run("init", "--example", "flight-status", cwd=tmp_path).returncode == 0

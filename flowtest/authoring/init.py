@@ -47,9 +47,10 @@ REQUIRED_PLUGINS = f'required_plugins = ["{DISTRIBUTION}"]'
 _PYTEST_SECTION = "[tool.pytest.ini_options]"
 
 
-def requirement() -> str:
-    """What the files init writes install: this distribution, pinned to the version writing them."""
-    return f"{DISTRIBUTION}=={__version__}"
+def requirement(extras: str = "") -> str:
+    """What the files init writes install: this distribution, pinned to the version writing them,
+    with ``extras`` ("semantic") when the suite's examples need them."""
+    return f"{DISTRIBUTION}{f'[{extras}]' if extras else ''}=={__version__}"
 
 
 class InitConflict(FlowtestError):
@@ -62,8 +63,8 @@ class Planned:
     text: str
 
 
-def plan(target: Path) -> list[Planned]:
-    planned = [Planned(target / dest, _template(src)) for dest, src in _FILES]
+def plan(target: Path, extras: str = "") -> list[Planned]:
+    planned = [Planned(target / dest, _template(src, extras)) for dest, src in _FILES]
     schemas = {"scenario": load_schema("scenario"), "partial": partial_schema(), "flow": load_schema("flow")}
     for kind, schema in schemas.items():
         planned.append(
@@ -72,8 +73,22 @@ def plan(target: Path) -> list[Planned]:
     return planned
 
 
-def _template(name: str) -> str:
-    return _TEMPLATES.joinpath(name).read_text(encoding="utf-8").replace("@REQUIREMENT@", requirement())
+def _template(name: str, extras: str = "") -> str:
+    return _TEMPLATES.joinpath(name).read_text(encoding="utf-8").replace("@REQUIREMENT@", requirement(extras))
+
+
+def needing_semantic(examples: Iterable[str]) -> list[str]:
+    """The examples whose scenarios check meaning with `similar`: they need the semantic extra."""
+    return [
+        name
+        for name in examples
+        if name in example_names()
+        and any(
+            "similar:" in entry.read_text(encoding="utf-8")
+            for entry in EXAMPLES.joinpath(name).iterdir()
+            if entry.is_file()
+        )
+    ]
 
 
 def example_names() -> list[str]:
@@ -162,7 +177,7 @@ def init(target: Path, examples: Iterable[str] = ()) -> list[str]:
 
 def _planned(target: Path, examples: list[str], scaffold: bool) -> list[Planned]:
     """The suite's files (when ``scaffold``) and each example's, but those already there as they are."""
-    planned = plan(target) if scaffold else []
+    planned = plan(target, "semantic" if needing_semantic(examples) else "") if scaffold else []
     extra = [item for name in examples for item in plan_example(target, name)]
     planned.extend(item for item in extra if not _already(item))
     return planned

