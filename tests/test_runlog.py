@@ -196,6 +196,33 @@ def test_pipes_in_texts_do_not_break_the_markdown_table(tmp_path: Path) -> None:
     assert "| t | user: hi | bot | A \\| B | A \\| C |" in text
 
 
+def test_a_run_that_stopped_sooner_is_no_change_of_steps(tmp_path: Path) -> None:
+    # The new run failed at step 1: its next record is End Session, where the old one went on.
+    steps = [
+        {"title": "Start Session: cafe", "kind": "start"},
+        {"title": "user: hi", "kind": "user", "where": "step 1"},
+        {"title": "status: completed", "kind": "status", "where": "step 2"},
+        {"title": "End Session", "kind": "teardown"},
+    ]
+    stopped = [steps[0], {**steps[1], "failure": "step 1 (x:4): the session is completed"}, steps[3]]
+    runs = []
+    for run_id, recorded in (("a", steps), ("b", stopped)):
+        test = {
+            "name": "t",
+            "nodeid": "x::t",
+            "outcome": "failed" if run_id == "b" else "passed",
+            "steps": recorded,
+        }
+        path = tmp_path / f"{run_id}.json"
+        path.write_text(
+            json.dumps({"format": 1, "run_id": run_id, "started": "2024-05-01T10:00:00", "tests": [test]})
+        )
+        runs.append(load_run(path))
+    diff = diff_runs(runs[0], runs[1], 500)
+    assert diff.newly_failing == (("t", "step 1 (x:4): the session is completed"),)
+    assert diff.changes == ()  # the failure says why it stopped; no "End Session" row
+
+
 def _record(path: Path, run_id: str, step: dict[str, object]) -> Path:
     test = {"name": "t", "nodeid": "x::t", "outcome": "passed", "steps": [{"title": "user: hi", **step}]}
     path.write_text(

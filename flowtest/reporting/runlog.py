@@ -326,7 +326,8 @@ def _step_changes(
     for old, new in zip(before, after, strict=False):
         label = _label(new)
         if old.get("title") != new.get("title"):
-            yield Change(test, label, "steps", str(old.get("title", "")), str(new.get("title", "")))
+            if "teardown" not in (old.get("kind"), new.get("kind")):  # not one run stopping sooner
+                yield Change(test, label, "steps", str(old.get("title", "")), str(new.get("title", "")))
             return
         yield from _same_step_changes(test, label, old, new, latency_ms)
     if len(before) != len(after):
