@@ -186,8 +186,7 @@ EXPECTED = {
     }
 }
 TABLE = [
-    "flowtest coverage: 1 flow(s), 2 passing and 1 failing conversation(s) (known issues, xfail, among them); "
-    "covered = taken by a passing conversation",
+    "flowtest coverage: 1 flow(s), 2 passing and 1 failing conversation(s); covered = taken by a passing conversation",
     "flow            nodes           edges  failing took",
     "pizza      6/8  75.0%      6/9  66.7%  4 edge(s)",
     "  missing: greet: say[1] when vip equals true: shown  scenarios/flows/pizza.flow.yaml:9",
@@ -330,6 +329,17 @@ def test_a_run_with_coverage_prints_the_table_and_writes_the_file(
     shown = ran.stdout.split("flowtest coverage", 1)[1].splitlines()[1 : 1 + len(TABLE)]
     assert shown == TABLE
     assert json.loads((project / "reports" / "coverage.json").read_text()) == EXPECTED
+
+
+def test_a_known_issues_conversations_count_as_failing_and_are_said_apart(project: Path) -> None:
+    large = project / "scenarios" / "large.scenario.yaml"
+    large.write_text(large.read_text().replace("\nflow:", "\nxfail: BUG-3\nflow:", 1))
+    ran = _pytest(project, "--flowtest-coverage")
+    assert "2 passed, 1 xfailed" in ran.stdout, ran.stdout
+    assert (
+        "flowtest coverage: 1 flow(s), 2 passing and 1 failing conversation(s), 1 of them a known issue (xfail); "
+        "covered = taken by a passing conversation"
+    ) in ran.stdout.splitlines()
 
 
 def test_the_gate_fails_a_run_that_passed_with_one_line(project: Path) -> None:

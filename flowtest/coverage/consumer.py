@@ -58,7 +58,9 @@ class FlowCoverage:
         """``observe``: also count the observed inventory (what conversations saw); the embedded
         sandbox's runs need not, its flow graphs say more, so their conversations cost less."""
         self.minimum, self.expected_flows, self.root = minimum, expected_flows, root
-        self.sessions: list[tuple[str, str, bool]] = []  # (session id, flow, passed), each attempt
+        self.sessions: list[
+            tuple[str, str, bool, bool]
+        ] = []  # (session id, flow, passed, xfail), each attempt
         self.inventory = Inventory(fields or FieldPaths()) if observe else None
         self.data = CoverageData()
 
@@ -90,9 +92,10 @@ class FlowCoverage:
     def conversation(self, case: Case, result: Result) -> None:
         """Each attempt's session counts on the side of its own outcome (a retried failure: failing),
         every run's with repeat."""
+        known = case.scenario.xfail is not None
         for trace in result.traces():
             if trace.session_id is not None and trace.outcome is not Outcome.SKIPPED:
-                self.sessions.append((trace.session_id, trace.flow, trace.outcome is Outcome.PASSED))
+                self.sessions.append((trace.session_id, trace.flow, trace.outcome is Outcome.PASSED, known))
         if self.inventory is not None:
             self.inventory.conversation(case, result)
 
@@ -115,13 +118,14 @@ class FlowCoverage:
         data.broken = {flow_id: list(errors) for flow_id, errors in answer.get("broken", {}).items()}
         keys = {flow_id: [edge["key"] for edge in graph["edges"]] for flow_id, graph in data.graphs.items()}
         taken: Mapping[str, Any] = answer["sessions"]
-        for session_id, flow_id, passed in self.sessions:
+        for session_id, flow_id, passed, known in self.sessions:
             session = taken.get(session_id)
             if session is None or flow_id not in keys:
                 data.unmatched += session is None
                 continue
             edge_keys = keys[flow_id]
             side = PASSED if passed else FAILED
+            data.known += not passed and known
             data.flow(flow_id).add(side, session["nodes"], (edge_keys[index] for index in session["edges"]))
 
     def merge(self, data: Mapping[str, Any]) -> None:
@@ -145,7 +149,7 @@ class FlowCoverage:
             return self._observed_only(observed, write_line)
         summaries = summarise(self.data)
         write_json(reports / COVERAGE_FILE, coverage_json(summaries))
-        _write_lines(write_line, table(summaries, self.data.broken))
+        _write_lines(write_line, table(summaries, self.data.broken, self.data.known))
         never = self._never_started()
         if never:
             write_line(f"flows never started (settings: flows): {', '.join(never)}")

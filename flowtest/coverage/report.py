@@ -43,11 +43,13 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(partial, path)
 
 
-def table(summaries: Sequence[FlowSummary], broken: Mapping[str, Sequence[str]]) -> Iterator[str]:
+def table(
+    summaries: Sequence[FlowSummary], broken: Mapping[str, Sequence[str]], known: int = 0
+) -> Iterator[str]:
     """The terminal's coverage table: a row per flow, its missing edges below it."""
     passed = sum(s.conversations.get(PASSED, 0) for s in summaries)
     failed = sum(s.conversations.get(FAILED, 0) for s in summaries)
-    among = " (known issues, xfail, among them)" if failed else ""
+    among = f", {known} of them {'a known issue' if known == 1 else 'known issues'} (xfail)" if known else ""
     yield (
         f"flowtest coverage: {len(summaries)} flow(s), {passed} passing and {failed} failing "
         f"conversation(s){among}; covered = taken by a passing conversation"
