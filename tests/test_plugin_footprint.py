@@ -183,6 +183,9 @@ def test_a_known_issue_that_passes_now_says_to_remove_its_xfail(tmp_path: Path) 
     (result,) = _results(project)
     assert result["status"] == "passed"
     assert result["statusDetails"] == {"message": "Known issue BUG-7 passes now: remove its xfail"}
+    # Allure 3 shows no message of a passed test: the page itself leads with it.
+    lead = "<div class='fail known'><b>⚠ Known issue BUG-7 passes now: remove its xfail</b></div>"
+    assert str(result["descriptionHtml"]).startswith(lead)
 
 
 def test_under_xdist_the_controller_empties_the_results_once(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from flowtest.durations import format_duration
+from flowtest.reporting.failure import passes_now
 from flowtest.trace import Outcome, Result, Role, StepRecord, Trace, button_labels, status_shown, unknown_role
 
 _CSS = """
@@ -66,8 +67,15 @@ def transcript_fragment(trace: Trace, description: str | None = None, known_issu
     intro = f"<p class='about'>{escape(description)}</p>" if description else ""
     failed = trace.failed_step
     known = _known(known_issue)
-    lead = _failure_html(failed, anchor=False, known=known) if failed is not None else ""
+    lead = _failure_html(failed, anchor=False, known=known) if failed is not None else _fixed(known_issue)
     return f"{intro}{lead}{_chat(trace, known)}<style>{_CSS}</style>"
+
+
+def _fixed(known_issue: str | None) -> str:
+    """A known issue whose conversation passed: its xfail is stale, the page leads with that."""
+    if known_issue is None:
+        return ""
+    return f"<div class='fail known'><b>⚠ {escape(passes_now(known_issue))}</b></div>"
 
 
 def _known(reason: str | None) -> str | None:
