@@ -60,7 +60,7 @@ Transcript (flow flight-status, org demo, session ses_X):
     ),
     "api": (
         "name: Broken on purpose\nflow: no-such-flow\nconversation:\n  - bot: hi\n",
-        "Scenario \"Broken on purpose\" failed at case.scenario.yaml:1:1\nunexpected API error: POST SANDBOX/cgw/process/v1/orgs/demo/flows/no-such-flow/sessions answered 404 FLOW_NOT_FOUND: no flow 'no-such-flow' in organization 'demo' (check the scenario's flow: no flow of that id in this organization)\n\nTranscript (flow no-such-flow, org demo, session none):\n  ✗ start: Start Session: no-such-flow",
+        "Scenario \"Broken on purpose\" failed at case.scenario.yaml:1:1\nno such flow: POST SANDBOX/cgw/process/v1/orgs/demo/flows/no-such-flow/sessions answered 404 FLOW_NOT_FOUND: no flow 'no-such-flow' in organization 'demo' (check the scenario's flow:)\n\nTranscript (flow no-such-flow, org demo, session none):\n  ✗ start: Start Session: no-such-flow",
     ),
     "invalid-state": (
         "name: Broken on purpose\nflow: flight-status\nconversation:\n  - bot: {contains: help}\n  - user: agent\n  - bot: {contains: agent}\n  - user: hello?\n",

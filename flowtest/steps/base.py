@@ -159,17 +159,12 @@ def failure_from(exc: FlowtestError, step: Step | None) -> Failure:
         return Failure(Category.TRANSPORT, at(step, str(exc)))
     if isinstance(exc, LLMError):
         return Failure(Category.API, at(step, str(exc)))
+    if isinstance(exc, ApiError) and step is None and exc.status == 404:  # Start Session: the flow id
+        return Failure(Category.API, f"no such flow: {exc} (check the scenario's flow:)")
     if isinstance(exc, (ApiError, ProtocolError)):
-        hint = _api_hint(exc, step) if isinstance(exc, ApiError) else ""
+        hint = _AUTH_HINTS.get(exc.status, "") if isinstance(exc, ApiError) else ""
         return Failure(Category.API, at(step, f"unexpected API error: {exc}{hint}"))
     return Failure(Category.SCENARIO, at(step, str(exc)))
-
-
-def _api_hint(exc: ApiError, step: Step | None) -> str:
-    """What to check for the answers whose cause is most often the run's own settings."""
-    if step is None and exc.status == 404:  # Start Session: the scenario's flow
-        return " (check the scenario's flow: no flow of that id in this organization)"
-    return _AUTH_HINTS.get(exc.status, "")
 
 
 _AUTH_HINTS = {
