@@ -186,8 +186,18 @@ def _bad_value(
     return [SourceError(document.location(at), f"{where}{message}")]
 
 
+def _colon_hint(instance: Any) -> str:
+    # "- user:Ada" is one text to YAML: a key needs a space after its colon.
+    if isinstance(instance, str):
+        key, colon, value = instance.partition(":")
+        if colon and key.isidentifier() and value and not value[0].isspace():
+            return f"; YAML needs a space after the colon: '{key}: {value}'"
+    return ""
+
+
 def _expected(schema: dict[str, Any], instance: Any) -> str:
-    return f"expected {_expected_words(schema) or 'a different value'}, got {_show(instance)}"
+    expected = _expected_words(schema) or "a different value"
+    return f"expected {expected}, got {_show(instance)}{_colon_hint(instance)}"
 
 
 def _expected_words(schema: dict[str, Any]) -> Any:

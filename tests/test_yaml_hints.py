@@ -61,6 +61,11 @@ MISTAKES = {
         "jsonpath-index.scenario.yaml:4:15: error: invalid YAML: did not find expected ',' or '}'; "
         'hint: quote a JSONPath with [ or * inside {...} ("$.buttons[1].payload"), or write one key per line',
     ),
+    "no-space-after-colon": (
+        HEAD + "  - bot: {contains: help}\n  - user:Billing\n",
+        "no-space-after-colon.scenario.yaml:5:5: error: step 2: expected a mapping, got 'user:Billing'; "
+        "YAML needs a space after the colon: 'user: Billing'",
+    ),
 }
 
 
