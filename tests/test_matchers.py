@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from flowtest.matchers import VALUES, BuildContext, TextMode, build
+from flowtest.matchers.values import Equals
 from flowtest.redact import MASK, Redactor
 from flowtest.templating import Bindings
 
@@ -130,3 +131,16 @@ def test_any_of_gives_the_near_miss_hint_of_its_closest_option() -> None:
     matcher = build({"any_of": ["See you.", "Goodbye."]}, TEXTS)
     assert matcher.check("goodbye.", True, NONE) == 'any of: "See you." | "Goodbye."' + CASE_HINT
     assert matcher.check("Ciao", True, NONE) == 'any of: "See you." | "Goodbye."'
+
+
+def test_the_same_value_in_another_json_type_says_which_quotes_to_change() -> None:
+    bindings = Bindings({}, {})
+    assert Equals("4711").check(4711, True, bindings) == (
+        '"4711" (the value is 4711, not the text "4711": write it without quotes)'
+    )
+    assert (
+        Equals(True).check("true", True, bindings)
+        == 'true (the value is the text "true": write it in quotes)'
+    )
+    assert Equals("x").check("y", True, bindings) == '"x"'  # another value: no hint
+    assert Equals("4711").check(None, False, bindings) == '"4711"'  # nothing found: no hint

@@ -32,13 +32,22 @@ class Equals(Described):
         expected = render(self.expected, bindings)
         if found and json_equal(expected, actual):
             return None
-        return self.describe(bindings)
+        return self.describe(bindings) + (_type_hint(expected, actual) if found else "")
 
     def describe(self, bindings: Bindings) -> str:
         return show(render(self.expected, bindings))
 
     def title(self, bindings: Bindings) -> str:
         return f"== {self.describe(bindings)}"
+
+
+def _type_hint(expected: Any, actual: Any) -> str:
+    """The same value in another JSON type: "4711" against 4711, a quoted true."""
+    if isinstance(expected, str) and not isinstance(actual, str) and expected == show(actual):
+        return f" (the value is {show(actual)}, not the text {show(expected)}: write it without quotes)"
+    if isinstance(actual, str) and not isinstance(expected, str) and show(expected) == actual:
+        return f" (the value is the text {show(actual)}: write it in quotes)"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
