@@ -359,3 +359,20 @@ def test_without_coverage_the_run_prints_and_writes_none(project: Path) -> None:
     ran = _pytest(project)
     assert "flowtest coverage" not in ran.stdout
     assert not (project / "reports" / "coverage.json").exists()
+
+
+def test_a_sandbox_that_cannot_be_asked_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    from flowtest.errors import FlowtestError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = SandboxSource(f"http://127.0.0.1:{port}", None, "r1")
+    with pytest.raises(FlowtestError) as raised:
+        source.fetch()
+    assert str(raised.value).startswith(
+        f"coverage: cannot ask the sandbox at http://127.0.0.1:{port} what ran: "
+    )
+    assert "refused" in str(raised.value)
