@@ -209,7 +209,7 @@ def merge_observed(first: Mapping[str, Any], second: Mapping[str, Any]) -> Json:
 def summarise_observed(data: Mapping[str, Any], expected: Iterable[str] = ()) -> Json:
     """observed.json: per flow, each kind by its distinct values (prompts normalised), what was
     offered and never pressed, set and never asserted; and the expected flows never started."""
-    from flowtest.authoring.record import normalised  # the recorder's rule for what varies
+    from flowtest.authoring.varying import normalised  # the recorder's rule for what varies
 
     flows: Json = {}
     for flow_id, inventory in sorted(data.get("flows", {}).items()):
