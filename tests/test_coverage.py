@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,13 +18,14 @@ import pytest
 
 from flowtest.client import AsyncFlowClient, ClientConfig
 from flowtest.coverage import FlowCoverage
-from flowtest.coverage.fetch import LocalSandbox, SandboxSource
+from flowtest.coverage.fetch import LocalSandbox, SandboxSource, serves_coverage
 from flowtest.runner import RunContext, run_case
 from flowtest.sandbox import COVERAGE_PATH, DEFAULT_API_KEY, SandboxConfig, running_sandbox
 from flowtest.scenario.loader import ScenarioLoader
 from flowtest.scenario.model import Case, cases_of
 from flowtest.trace import Result
 from tests.conftest import run_pytest
+from tests.faultserver import fault_server
 
 PIZZA = """\
 id: pizza
@@ -362,8 +364,6 @@ def test_without_coverage_the_run_prints_and_writes_none(project: Path) -> None:
 
 
 def test_a_sandbox_that_cannot_be_asked_is_one_line(tmp_path: Path) -> None:
-    import socket
-
     from flowtest.errors import FlowtestError
 
     with socket.socket() as probe:  # a port nothing listens on
@@ -376,3 +376,15 @@ def test_a_sandbox_that_cannot_be_asked_is_one_line(tmp_path: Path) -> None:
         f"coverage: cannot ask the sandbox at http://127.0.0.1:{port} what ran: "
     )
     assert "refused" in str(raised.value)
+
+
+def test_a_run_counts_no_observed_inventory_against_a_flowtest_sandbox(tmp_path: Path) -> None:
+    flows = write_project(tmp_path) / "scenarios" / "flows"
+    with running_sandbox(SandboxConfig(flows_dir=flows, port=0, coverage=True)) as recording:
+        assert serves_coverage(recording.url, DEFAULT_API_KEY)
+    with fault_server() as deployment:  # an API that is no sandbox: 404 there
+        assert not serves_coverage(deployment.url, "key")
+    with socket.socket() as probe:  # nothing listens: no sandbox
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert not serves_coverage(f"http://127.0.0.1:{port}", None)

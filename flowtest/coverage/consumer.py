@@ -66,12 +66,12 @@ class FlowCoverage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FlowCoverage:
+        from flowtest.coverage.fetch import serves_coverage
+
+        # The embedded sandbox, or one that `flowtest serve` runs: graphs, no inventory to count.
+        graphs = settings.uses_sandbox or serves_coverage(str(settings.base_url), settings.api_key)
         return cls(
-            settings.coverage_min,
-            settings.flows,
-            settings.fields,
-            settings.project_root,
-            observe=not settings.uses_sandbox,
+            settings.coverage_min, settings.flows, settings.fields, settings.project_root, observe=not graphs
         )
 
     @staticmethod

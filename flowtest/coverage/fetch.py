@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from flowtest.sandbox.app import SandboxApi
 
 _TIMEOUT = 30.0
+_PROBE_TIMEOUT = 3.0  # at the start of a run: a server that is slow to say is taken for no sandbox
 
 
 class Source(Protocol):
@@ -44,6 +45,7 @@ class SandboxSource:
     url: str
     api_key: str | None = field(repr=False)
     run_id: str
+    timeout: float = _TIMEOUT
 
     @property
     def prefix(self) -> str:
@@ -62,7 +64,7 @@ class SandboxSource:
         query = urllib.parse.urlencode({"prefix": self.prefix})
         request = urllib.request.Request(f"{self.url.rstrip('/')}{COVERAGE_PATH}?{query}", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:  # the run's own base URL
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # the run's own base URL
                 content = answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code in (404, 405):
@@ -76,3 +78,13 @@ class SandboxSource:
         except ValueError:
             return None
         return body if isinstance(body, dict) and "sessions" in body else None
+
+
+def serves_coverage(url: str, api_key: str | None) -> bool:
+    """Whether the API at ``url`` is a flowtest sandbox recording what sessions take: its flow
+    graphs then say more than an observed inventory, which a run need not count. Anything else,
+    or no answer in time, is no (the inventory is counted)."""
+    try:
+        return SandboxSource(url, api_key, "probe", _PROBE_TIMEOUT).fetch() is not None
+    except FlowtestError:
+        return False
