@@ -501,6 +501,22 @@ def caller_overhead(root: Path, flows: Path, count: int, repeat: int) -> None:
         )
 
 
+def interleaved(
+    sandbox: Sandbox, variants: dict[str, Callable[[], Run]], repeat: int, warm: int, concurrency: int
+) -> dict[str, list[Run]]:
+    """Each variant ``repeat`` times, interleaved (drift hits them all), after warming the server
+    up; the server is stopped after. Every run, by variant: ratios are taken per repetition."""
+    runs: dict[str, list[Run]] = {key: [] for key in variants}
+    try:
+        bare_aiohttp(sandbox, warm, concurrency)
+        for _ in range(repeat):
+            for key, run in variants.items():
+                runs[key].append(run())
+    finally:
+        sandbox.stop()
+    return runs
+
+
 def many(
     root: Path, flows: Path, count: int, latency: str, concurrency: int, xdist: int, repeat: int
 ) -> None:
@@ -542,14 +558,7 @@ def many(
             f"--flowtest-concurrency={share}",
             *allure_on(suite),
         )
-    runs: dict[str, list[Run]] = {key: [] for key in variants}
-    try:
-        bare_aiohttp(sandbox, min(count, 100), concurrency)  # warm the server up
-        for _ in range(repeat):
-            for key, run in variants.items():
-                runs[key].append(run())
-    finally:
-        sandbox.stop()
+    runs = interleaved(sandbox, variants, repeat, min(count, 100), concurrency)
     rows = {key: medians(results[0].name, results) for key, results in runs.items()}
     table(list(rows.values()), rows["bare"])
     print("targets (median of the per-repetition ratios):")
@@ -620,14 +629,7 @@ def language(root: Path, flows: Path, count: int, latency: str, repeat: int) -> 
             *allure_on(contains),
         ),
     }
-    runs: dict[str, list[Run]] = {key: [] for key in variants}
-    try:
-        bare_aiohttp(sandbox, min(count, 100), count)  # warm the server up
-        for _ in range(repeat):
-            for key, run in variants.items():
-                runs[key].append(run())
-    finally:
-        sandbox.stop()
+    runs = interleaved(sandbox, variants, repeat, min(count, 100), count)
     rows = {key: medians(results[0].name, results) for key, results in runs.items()}
     table(list(rows.values()), rows["contains"])
     load = measure([sys.executable, "-c", MODEL_LOAD], HERE)
